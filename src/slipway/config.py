@@ -1,0 +1,121 @@
+"""Slipway's settings: one table that yields the file keys, the environment
+variables, the docs and a frozen :class:`Settings` object passed explicitly.
+
+Precedence, lowest first: built-in default, the config file
+(``$SLIPWAY_CONFIG`` or ``<config dir>/config.toml``), environment variables,
+then what a command line sets through :func:`load_settings` ``overrides``.
+Nothing here is read at import time.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from slipway.errors import InputError
+
+__all__ = ["SETTINGS", "Setting", "Settings", "load_settings", "settings_markdown"]
+
+
+def _data_dir() -> str:
+    return platformdirs.user_data_dir("slipway", appauthor=False)
+
+
+def _config_dir() -> str:
+    return platformdirs.user_config_dir("slipway", appauthor=False)
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. in a bare container
+        return "local"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    help: str
+    default: Callable[[Settings | None], str]
+
+
+def _default_database_url(partial: Settings | None) -> str:
+    assert partial is not None
+    return "sqlite:///" + str(Path(partial.data_dir) / "slipway.db")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", "Folder for the store, the image store, caches and runs.",
+            lambda _: _data_dir()),
+    Setting("database_url", "SQLAlchemy URL of the catalog store (SQLite or PostgreSQL).",
+            _default_database_url),
+    Setting("user", "The user the command line acts as.", lambda _: _default_user()),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: str
+    database_url: str
+    user: str
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+
+def env_name(setting: Setting) -> str:
+    return "SLIPWAY_" + setting.name.upper()
+
+
+def _read_config_file(env: Mapping[str, str]) -> dict[str, Any]:
+    path = Path(env.get("SLIPWAY_CONFIG") or Path(_config_dir()) / "config.toml")
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML: {exc}") from exc
+    known = {s.name for s in SETTINGS}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InputError(
+            f"{path}: unknown setting {unknown[0]!r}", hint=f"known settings: {', '.join(sorted(known))}"
+        )
+    for key, value in data.items():
+        if not isinstance(value, str):
+            raise InputError(f"{path}: {key}: expected a string, got {type(value).__name__}")
+    return data
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, overrides: Mapping[str, str | None] | None = None
+) -> Settings:
+    """Build the settings from defaults, the config file, ``env`` and ``overrides``."""
+    env = os.environ if env is None else env
+    values: dict[str, str] = {}
+    from_file = _read_config_file(env)
+    for setting in SETTINGS:
+        value = (overrides or {}).get(setting.name) or env.get(env_name(setting)) or from_file.get(
+            setting.name
+        )
+        if value is None:
+            partial = Settings(**{**{f.name: "" for f in fields(Settings)}, **values})
+            value = setting.default(partial)
+        values[setting.name] = value
+    return Settings(**values)
+
+
+def settings_markdown() -> str:
+    """The settings table as Markdown, for ``docs/configuration.md``."""
+    lines = ["| setting | environment | meaning |", "|---|---|---|"]
+    for setting in SETTINGS:
+        lines.append(f"| `{setting.name}` | `{env_name(setting)}` | {setting.help} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,155 @@
+"""Every error Slipway raises on purpose.
+
+    SlipwayError                      base; ``exit_code`` and an optional ``hint``
+    ├── InputError                    bad input from the user (exit 2)
+    │   ├── DefinitionError           a definition file is wrong: names file, line and key
+    │   │   └── DefinitionErrors      several of them, reported together
+    │   ├── SizeError                 a size no flavor fits, an unknown instance type
+    │   └── ImageFileError            an image file that cannot be read (image kit)
+    ├── NotFound                      a module, version, cloud, run … that does not exist (exit 3)
+    ├── PermissionDenied              the acting user lacks a right; names it (exit 4)
+    ├── Conflict                      the action clashes with the current state (exit 5)
+    ├── CloudError                    a cloud said no; carries the cloud's own message (exit 6)
+    │   └── Unsupported               the cloud's connector cannot do this at all
+    └── ToolError                     an external tool (qemu-img, mmdebstrap …) failed (exit 7)
+
+Third-party errors are translated at the edge (``raise … from exc``). Exit codes
+are mapped in the CLI in one place; HTTP statuses likewise in the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "CloudError",
+    "Conflict",
+    "DefinitionError",
+    "DefinitionErrors",
+    "ImageFileError",
+    "InputError",
+    "NotFound",
+    "PermissionDenied",
+    "SizeError",
+    "SlipwayError",
+    "ToolError",
+    "Unsupported",
+]
+
+
+class SlipwayError(Exception):
+    """Base of every error Slipway raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InputError(SlipwayError):
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where in a definition file something is: file path, 1-based line, key path."""
+
+    file: str
+    line: int | None = None
+    key: str | None = None
+
+    def __str__(self) -> str:
+        text = self.file
+        if self.line is not None:
+            text += f":{self.line}"
+        if self.key:
+            text += f": {self.key}"
+        return text
+
+
+class DefinitionError(InputError):
+    """A definition is wrong; ``str()`` reads ``file:line: key: what is wrong``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str,
+        line: int | None = None,
+        key: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.location = Location(file, line, key)
+        self.problem = message
+        super().__init__(f"{self.location}: {message}", hint=hint)
+
+
+class DefinitionErrors(DefinitionError):
+    """Several definition errors found in one pass, reported together."""
+
+    def __init__(self, errors: Sequence[DefinitionError]) -> None:
+        if not errors:
+            raise ValueError("DefinitionErrors needs at least one error")
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(
+            first.problem,
+            file=first.location.file,
+            line=first.location.line,
+            key=first.location.key,
+        )
+        self.message = "\n".join(str(e) for e in self.errors)
+
+    @classmethod
+    def raise_if_any(cls, errors: Iterable[DefinitionError]) -> None:
+        collected = list(errors)
+        if len(collected) == 1:
+            raise collected[0]
+        if collected:
+            raise cls(collected)
+
+
+class SizeError(InputError):
+    pass
+
+
+class ImageFileError(InputError):
+    pass
+
+
+class NotFound(SlipwayError):
+    exit_code = 3
+
+
+class PermissionDenied(SlipwayError):
+    exit_code = 4
+
+
+class Conflict(SlipwayError):
+    exit_code = 5
+
+
+class CloudError(SlipwayError):
+    exit_code = 6
+
+    def __init__(self, message: str, *, cloud: str, hint: str | None = None) -> None:
+        super().__init__(f"{cloud}: {message}", hint=hint)
+        self.cloud = cloud
+
+
+class Unsupported(CloudError):
+    pass
+
+
+class ToolError(SlipwayError):
+    exit_code = 7
+
+    def __init__(self, tool: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{tool}: {message}", hint=hint)
+        self.tool = tool
