@@ -99,7 +99,7 @@ def main() -> None:
         print(
             f"| {label} | {row['seconds']:.1f} | {row['bootstrap_seconds']:.1f} | "
             f"{row['disk_seconds']:.1f} | {row['convert_seconds']:.1f} | "
-            f"{row['seconds'] / base['seconds']:.2f}× | {row['rootfs_bytes'] / MIB:.0f} | "
+            f"{row['seconds'] / base['seconds']:.2f}x | {row['rootfs_bytes'] / MIB:.0f} | "
             f"{row['qcow2_bytes'] / MIB:.0f} |"
         )
 

@@ -23,16 +23,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.imagekit_support import cached_build  # noqa: E402
+
 from slipway.imagekit.compact import compact  # noqa: E402
 from slipway.imagekit.convert import convert, open_image  # noqa: E402
 from slipway.imagekit.disk import PARTITION_OFFSET  # noqa: E402
 from slipway.imagekit.recipe import DiskFormat  # noqa: E402
-from tests.imagekit_support import cached_build  # noqa: E402
 
 MIB = 1024 * 1024
 JUNK_MIB = 300
@@ -54,13 +57,23 @@ def used_image(base: Path, work: Path) -> Path:
     return raw
 
 
-def timed(label: str, fn: object) -> dict[str, object]:
+@dataclass(frozen=True)
+class Row:
+    """One route's result: output bytes and seconds, or why it could not run."""
+
+    label: str
+    bytes: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def timed(label: str, fn: Callable[[], Path]) -> Row:
     started = time.monotonic()
     try:
-        out = fn()  # type: ignore[operator]
+        out = fn()
     except Exception as exc:  # a tool that cannot run here is reported, not fatal
-        return {"label": label, "error": str(exc)[-300:]}
-    return {"label": label, "seconds": time.monotonic() - started, "bytes": out.stat().st_size}
+        return Row(label, error=str(exc)[-300:])
+    return Row(label, out.stat().st_size, time.monotonic() - started)
 
 
 def main() -> None:
@@ -104,9 +117,9 @@ def main() -> None:
         ]
         clean = base.stat().st_size
     if "--json" in sys.argv:
-        print(json.dumps({"clean_image_bytes": clean, "rows": rows}, indent=2))
+        print(json.dumps({"clean_image_bytes": clean, "rows": [asdict(r) for r in rows]}, indent=2))
         return
-    baseline = rows[0]
+    base_row = rows[0]
     print(
         f"input: the example image ({clean / MIB:.0f} MiB as built) with {JUNK_MIB} MiB "
         "of deleted random data in its free space"
@@ -114,16 +127,13 @@ def main() -> None:
     print("| route | output MiB | size vs baseline | seconds | time vs baseline |")
     print("|---|---|---|---|---|")
     for row in rows:
-        if "error" in row:
-            print(f"| {row['label']} | — | — | — | could not run: {row['error']} |")
+        if row.error:
+            print(f"| {row.label} | - | - | - | could not run: {row.error} |")
             continue
-        size = int(row["bytes"])  # type: ignore[call-overload]
-        secs = float(row["seconds"])  # type: ignore[arg-type]
         print(
-            f"| {row['label']} | {size / MIB:.1f} | "
-            f"{size / int(baseline['bytes']):.2f}× | {secs:.1f} | "  # type: ignore[call-overload]
-            f"{secs / float(baseline['seconds']):.2f}× |"
-        )  # type: ignore[arg-type]
+            f"| {row.label} | {row.bytes / MIB:.1f} | {row.bytes / base_row.bytes:.2f}x | "
+            f"{row.seconds:.1f} | {row.seconds / base_row.seconds:.2f}x |"
+        )
 
 
 if __name__ == "__main__":
