@@ -1,7 +1,7 @@
 """``slipway image compact``: zero free space, sparsify, compress.
 
 The image is expanded to a sparse raw working copy; every ext2/3/4 file
-system on it gets ``e2fsck -fy -E discard`` addressed as
+system on it gets ``e2fsck -fy`` then ``e2fsck -fy -E discard`` addressed as
 ``'disk.raw?offset=N'`` — e2fsprogs' unix I/O manager turns discard into hole
 punching on a regular file, so free blocks become holes (zeros) without a
 loop device. Space after the last partition is punched too. The result is
@@ -99,14 +99,17 @@ def zero_free_space(raw: Path) -> int:
         if not part.ext:
             continue
         target = f"{raw}?offset={part.offset}" if part.offset else str(raw)
-        # 0: clean, 1: errors fixed; anything higher means the file system is damaged.
-        proc = run(["e2fsck", "-f", "-y", "-E", "discard", target], ok_codes=range(256))
-        if proc.returncode not in (0, 1):
-            text = proc.stdout.decode(errors="replace").strip().splitlines()
-            raise ImageFileError(
-                f"partition {part.number}: e2fsck could not repair the file system "
-                f"(exit {proc.returncode}): {text[-1] if text else ''}"
-            )
+        # e2fsck discards only on a file system it did not have to change, so a
+        # first pass repairs (and optimises directories), a second one discards.
+        for extra in ([], ["-E", "discard"]):
+            proc = run(["e2fsck", "-f", "-y", *extra, target], ok_codes=range(256))
+            # 0: clean, 1: errors fixed; anything higher means the file system is damaged.
+            if proc.returncode not in (0, 1):
+                text = proc.stdout.decode(errors="replace").strip().splitlines()
+                raise ImageFileError(
+                    f"partition {part.number}: e2fsck could not repair the file system "
+                    f"(exit {proc.returncode}): {text[-1] if text else ''}"
+                )
         handled += 1
     if parts:
         _punch(raw, max(p.offset + p.size for p in parts), raw.stat().st_size)

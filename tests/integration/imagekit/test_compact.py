@@ -58,3 +58,25 @@ def test_compact_keeps_the_boot_code_and_the_partition_table(
     head = small_disk.read_bytes()[:PARTITION_OFFSET]
     assert result.target.read_bytes()[:PARTITION_OFFSET] == head
     assert partitions(result.target) == partitions(small_disk)
+
+
+def test_free_space_is_zeroed_even_when_e2fsck_must_first_change_the_file_system(
+    tmp_path: Path,
+) -> None:
+    # mke2fs -d leaves a big directory unindexed: e2fsck -fy rewrites it, and
+    # e2fsck only discards on a file system it did not have to change.
+    tree = tmp_path / "tree" / "many"
+    tree.mkdir(parents=True)
+    for i in range(3000):
+        (tree / f"file-with-a-long-name-{i}").touch()
+    raw = tmp_path / "fs.raw"
+    with raw.open("wb") as fh:
+        fh.truncate(64 * 1024 * 1024)
+    run(["mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-d", tree.parent, raw])
+    junk = tmp_path / "junk"
+    junk.write_bytes(os.urandom(16 * 1024 * 1024))
+    run(["debugfs", "-w", raw, "-R", f"write {junk} /junk"])
+    run(["debugfs", "-w", raw, "-R", "rm /junk"])
+    result = compact(raw, tmp_path / "out.raw", DiskFormat.RAW)
+    allocated = result.target.stat().st_blocks * 512
+    assert allocated < 8 * 1024 * 1024, allocated
