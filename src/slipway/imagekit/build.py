@@ -47,6 +47,7 @@ class BuildResult:
 
 
 PhaseCallback = Callable[[BuildPhase, str], None]
+"""Called as each phase starts, and again with the same phase as it progresses."""
 
 
 def manifest_path(output_dir: Path, name: str) -> Path:
@@ -120,6 +121,7 @@ def build_image(
             work,
             cache_dir / f"{recipe.distribution}-{recipe.release}-{recipe.arch}",
             layout,
+            on_step=lambda step: notify(BuildPhase.BOOTSTRAP, step),
         )
         seconds[BuildPhase.BOOTSTRAP] = time.monotonic() - started
 

@@ -78,16 +78,19 @@ def build(
     cache = load_settings().data_path / "cache" / "packages"
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=False) as progress:
-        current: list[Any] = []
+        current: list[tuple[BuildPhase, Any]] = []
 
         def on_phase(phase: BuildPhase, detail: str) -> None:
+            if current and current[-1][0] is phase:  # the same phase moved on
+                progress.update(current[-1][1], description=f"{phase.value}: {detail}")
+                return
             if current:
-                progress.update(current[-1], completed=1, total=1)
-            current.append(progress.add_task(f"{phase.value}: {detail}", total=None))
+                progress.update(current[-1][1], completed=1, total=1)
+            current.append((phase, progress.add_task(f"{phase.value}: {detail}", total=None)))
 
         result = build_image(parsed, output_dir, cache_dir=cache, formats=wanted, on_phase=on_phase)
         if current:
-            progress.update(current[-1], completed=1, total=1)
+            progress.update(current[-1][1], completed=1, total=1)
     data: dict[str, Any] = {
         "recipe": result.recipe,
         "outputs": {k: str(v) for k, v in result.outputs.items()},
