@@ -62,6 +62,9 @@ class MemoryStore:
     def user_exists(self, name: str) -> bool:
         return name in self.users
 
+    def has_users(self) -> bool:
+        return bool(self.users)
+
     def is_admin(self, name: str) -> bool:
         return self.users.get(name, False)
 

@@ -7,8 +7,12 @@ import sys
 
 import typer
 
+from slipway.entrypoints.cli import catalog as catalog_commands
+from slipway.entrypoints.cli import resolve as resolve_commands
+from slipway.entrypoints.cli.context import Invocation
 from slipway.entrypoints.cli.image import image_app
 from slipway.entrypoints.cli.output import err_console
+from slipway.entrypoints.cli.users import group_app, user_app
 from slipway.errors import SlipwayError
 
 __all__ = ["app", "main"]
@@ -20,7 +24,25 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def global_options(
+    ctx: typer.Context,
+    data_dir: str | None = typer.Option(None, help="Data folder [env SLIPWAY_DATA_DIR]."),
+    database_url: str | None = typer.Option(
+        None, help="Catalog store URL [env SLIPWAY_DATABASE_URL]."),
+    user: str | None = typer.Option(None, help="Act as this user [env SLIPWAY_USER]."),
+) -> None:
+    """Define a VM image once, deploy it on any cloud, keep images clean and in sync."""
+    ctx.obj = Invocation({"data_dir": data_dir, "database_url": database_url, "user": user})
+
+
+catalog_commands.register(app)
+resolve_commands.register(app)
 app.add_typer(image_app, name="image")
+app.add_typer(user_app, name="user")
+app.add_typer(group_app, name="group")
 
 # Sub-modules add their commands to the apps above when imported.
 from slipway.entrypoints.cli import image_inspect  # noqa: E402,F401

@@ -17,7 +17,8 @@ from rich.console import Console
 
 __all__ = ["OutputFormat", "OutputOption", "console", "emit", "err_console", "warn"]
 
-console = Console(highlight=False, soft_wrap=False)
+# Piped output is read by people in logs and CI too: do not squeeze it to 80 columns.
+console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, highlight=False)
 
 
