@@ -207,12 +207,14 @@ class CatalogService:
             plan: list[tuple[DefinitionFile, ModuleVersion | None, str]] = []
             for file in files:
                 latest = store.latest(file.name)
-                if latest is not None:
+                digest = content_hash(file.document)
+                if latest is not None and latest.content_hash != digest:
+                    # Re-importing an unchanged module writes nothing, so needs no right.
                     self._require(access, Right.EDIT, latest)
                     if latest.kind is not file.kind:
                         raise file.error(f"{file.name} is a {latest.kind} in the store; "
                                          f"it cannot become a {file.kind}", "kind")
-                plan.append((file, latest, content_hash(file.document)))
+                plan.append((file, latest, digest))
             result = ImportResult(warnings=report.warnings)
             for file, latest, digest in plan:
                 if latest is not None and latest.content_hash == digest:
