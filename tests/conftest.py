@@ -73,8 +73,11 @@ def store_uow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callab
     from slipway.adapters.store.database import make_engine, migrate
     from slipway.adapters.store.sql import SqlUnitOfWork
 
-    url = _sqlite_url(tmp_path) if request.param == "sqlite" else \
-        request.getfixturevalue("postgres_url")
+    url = (
+        _sqlite_url(tmp_path)
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
     engine = make_engine(url)
     migrate(engine)
     yield lambda: SqlUnitOfWork(engine)

@@ -32,19 +32,21 @@ def as_user(store_uow: Callable[[], UnitOfWork]) -> Callable[[str], CatalogServi
 
 
 @pytest.fixture
-def seeded(as_user: Callable[[str], CatalogService], examples: list[LoadedDefinition]
-           ) -> Callable[[str], CatalogService]:
+def seeded(
+    as_user: Callable[[str], CatalogService], examples: list[LoadedDefinition]
+) -> Callable[[str], CatalogService]:
     as_user("alice").import_files(examples)
     return as_user
 
 
-def image(name: str = "alice/images/mine", cpu: int = 1, description: str = "mine"
-          ) -> LoadedDefinition:
+def image(
+    name: str = "alice/images/mine", cpu: int = 1, description: str = "mine"
+) -> LoadedDefinition:
     return load_text(IMAGE.format(cpu=cpu, description=description), f"{name}.yaml", name)
 
 
 def test_every_save_is_a_new_version_and_unchanged_saves_are_not(
-    seeded: Callable[[str], CatalogService]
+    seeded: Callable[[str], CatalogService],
 ) -> None:
     alice = seeded("alice")
     assert alice.import_files([image()]).saved[0].status == "new"
@@ -57,7 +59,7 @@ def test_every_save_is_a_new_version_and_unchanged_saves_are_not(
 
 
 def test_a_reference_follows_the_latest_unless_pinned(
-    seeded: Callable[[str], CatalogService]
+    seeded: Callable[[str], CatalogService],
 ) -> None:
     alice = seeded("alice")
     alice.import_files([image(cpu=1)])
@@ -76,7 +78,9 @@ def test_diff_lists_changed_keys(seeded: Callable[[str], CatalogService]) -> Non
     alice.import_files([image(cpu=4, description="bigger")])
     _, _, changes = alice.diff("alice/images/mine@1", "alice/images/mine@2")
     assert {(c.path, c.old, c.new) for c in changes} == {
-        ("size.cpu", 1, 4), ("description", "mine", "bigger")}
+        ("size.cpu", 1, 4),
+        ("description", "mine", "bigger"),
+    }
 
 
 def test_a_private_module_is_invisible_to_others(seeded: Callable[[str], CatalogService]) -> None:
@@ -87,17 +91,31 @@ def test_a_private_module_is_invisible_to_others(seeded: Callable[[str], Catalog
 
 
 def test_a_reader_copies_a_module_and_owns_the_private_copy(
-    seeded: Callable[[str], CatalogService]
+    seeded: Callable[[str], CatalogService],
 ) -> None:
     alice, bob = seeded("alice"), seeded("bob")
-    alice.share("examples/images/ubuntu-22.04-large", group=None, group_rights=frozenset(),
-                public_rights=frozenset({Right.VIEW}))
-    alice.share("examples/images/ubuntu-22.04", group=None, group_rights=frozenset(),
-                public_rights=frozenset({Right.VIEW}))
+    alice.share(
+        "examples/images/ubuntu-22.04-large",
+        group=None,
+        group_rights=frozenset(),
+        public_rights=frozenset({Right.VIEW}),
+    )
+    alice.share(
+        "examples/images/ubuntu-22.04",
+        group=None,
+        group_rights=frozenset(),
+        public_rights=frozenset({Right.VIEW}),
+    )
     with pytest.raises(PermissionDenied, match="edit right"):
-        bob.import_files([load_text(
-            "kind: image\nparent: examples/images/ubuntu-22.04\nsize: {ram: 16}\n",
-            "x.yaml", "examples/images/ubuntu-22.04-large")])
+        bob.import_files(
+            [
+                load_text(
+                    "kind: image\nparent: examples/images/ubuntu-22.04\nsize: {ram: 16}\n",
+                    "x.yaml",
+                    "examples/images/ubuntu-22.04-large",
+                )
+            ]
+        )
     copy = bob.copy("examples/images/ubuntu-22.04-large", "bob/images/big")
     assert copy.rights.owner == "bob" and not copy.rights.public_rights
     assert copy.document["parent"] == "examples/images/ubuntu-22.04"
@@ -114,8 +132,12 @@ def test_group_rights_apply_to_members_only(seeded: Callable[[str], CatalogServi
     alice.add_user("carol")
     alice.add_group("team", ["bob"])
     alice.import_files([image()])
-    alice.share("alice/images/mine", group="team", group_rights=frozenset({Right.EDIT}),
-                public_rights=frozenset())
+    alice.share(
+        "alice/images/mine",
+        group="team",
+        group_rights=frozenset({Right.EDIT}),
+        public_rights=frozenset(),
+    )
     seeded("bob").import_files([image(cpu=3)])
     assert seeded("bob").show("alice/images/mine").version == 2
     with pytest.raises(PermissionDenied):
@@ -124,11 +146,19 @@ def test_group_rights_apply_to_members_only(seeded: Callable[[str], CatalogServi
 
 def test_only_the_owner_shares(seeded: Callable[[str], CatalogService]) -> None:
     seeded("alice").import_files([image()])
-    seeded("alice").share("alice/images/mine", group=None, group_rights=frozenset(),
-                          public_rights=frozenset({Right.VIEW, Right.EDIT}))
+    seeded("alice").share(
+        "alice/images/mine",
+        group=None,
+        group_rights=frozenset(),
+        public_rights=frozenset({Right.VIEW, Right.EDIT}),
+    )
     with pytest.raises(PermissionDenied, match="only the owner"):
-        seeded("bob").share("alice/images/mine", group=None, group_rights=frozenset(),
-                            public_rights=frozenset(Right))
+        seeded("bob").share(
+            "alice/images/mine",
+            group=None,
+            group_rights=frozenset(),
+            public_rights=frozenset(Right),
+        )
 
 
 def test_a_refused_action_changes_nothing(seeded: Callable[[str], CatalogService]) -> None:
@@ -146,8 +176,9 @@ def test_copy_refuses_an_existing_name(seeded: Callable[[str], CatalogService]) 
         seeded("alice").copy("examples/images/debian-12", "examples/images/ubuntu-22.04")
 
 
-def test_unknown_versions_and_modules_are_not_found(seeded: Callable[[str], CatalogService]
-                                                    ) -> None:
+def test_unknown_versions_and_modules_are_not_found(
+    seeded: Callable[[str], CatalogService],
+) -> None:
     with pytest.raises(NotFound, match="has no version 9"):
         seeded("alice").show("examples/images/debian-12@9")
     with pytest.raises(NotFound, match="does not exist"):
@@ -159,15 +190,24 @@ def test_size_table_covers_every_cloud(seeded: Callable[[str], CatalogService]) 
 
     rows = seeded("alice").size_table(Size(cpu=2, ram=4))
     assert {r.cloud.name: r.pick.flavor.name for r in rows if r.pick} == {
-        "aws-eu-west-1": "t3.medium", "exoscale-ch-dk": "Medium", "exoscale-ch-gva": "Medium",
-        "local": "large", "ultimum": "Standard Plus"}
+        "aws-eu-west-1": "t3.medium",
+        "exoscale-ch-dk": "Medium",
+        "exoscale-ch-gva": "Medium",
+        "local": "large",
+        "ultimum": "Standard Plus",
+    }
 
 
 def test_listing_by_cloud_follows_inherited_native_images(
     seeded: Callable[[str], CatalogService], tmp_path: Path
 ) -> None:
     alice = seeded("alice")
-    alice.import_files([load_text("kind: image\nparent: examples/images/debian-12\n",
-                                  "k.yaml", "alice/images/kid")])
+    alice.import_files(
+        [
+            load_text(
+                "kind: image\nparent: examples/images/debian-12\n", "k.yaml", "alice/images/kid"
+            )
+        ]
+    )
     names = [v.name for v, _ in alice.list_modules(cloud="local")]
     assert "alice/images/kid" in names and "examples/apps/nginx" in names

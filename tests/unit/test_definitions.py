@@ -66,24 +66,43 @@ def test_the_examples_are_valid(examples: list, alice: CatalogService) -> None: 
     assert any("slipway_managed opens every port" in w for w in report.warnings)
 
 
-@pytest.mark.parametrize(("text", "line", "key", "words"), [
-    ("kind: image\nnative: {local: {id: x}\n", 3, None, "not valid YAML"),
-    (GOOD_IMAGE + "sise: {cpu: 2}\n", 8, "sise", "unknown key (did you mean 'size'?)"),
-    (GOOD_IMAGE.replace("cpu: 1", "cpu: two"), 7, "size.cpu", "expected a whole number"),
-    (GOOD_IMAGE.replace("login_user: debian", "login_user: [debian]"), 4, "login_user",
-     "expected text"),
-    (GOOD_IMAGE.replace("cpu: 1", "cpu: -2"), 7, "size.cpu", "greater than or equal to 1"),
-    (GOOD_IMAGE.replace("ram: 1", "ram: 100000"), 7, "size.ram", "less than or equal to 32768"),
-    (GOOD_IMAGE.replace("local:", "nowhere:"), 6, "native.nowhere", "unknown cloud 'nowhere'"),
-    (GOOD_IMAGE + "parent: examples/images/nope\n", 8, "parent",
-     "parent 'examples/images/nope' does not exist"),
-    (GOOD_IMAGE + "clouds:\n  local: {instance_type: huge}\n", 9, "clouds.local.instance_type",
-     "instance type 'huge' is not in catalog"),
-    (GOOD_IMAGE.replace("kind: image", "kind: imag"), 1, "kind", "unknown kind 'imag'"),
-    (GOOD_IMAGE + "login_user: again\n", 8, "login_user", "key appears twice"),
-    (GOOD_IMAGE.replace("platform: debian", "platform: inherited"), 3, "platform",
-     "'inherited' needs a parent"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "key", "words"),
+    [
+        ("kind: image\nnative: {local: {id: x}\n", 3, None, "not valid YAML"),
+        (GOOD_IMAGE + "sise: {cpu: 2}\n", 8, "sise", "unknown key (did you mean 'size'?)"),
+        (GOOD_IMAGE.replace("cpu: 1", "cpu: two"), 7, "size.cpu", "expected a whole number"),
+        (
+            GOOD_IMAGE.replace("login_user: debian", "login_user: [debian]"),
+            4,
+            "login_user",
+            "expected text",
+        ),
+        (GOOD_IMAGE.replace("cpu: 1", "cpu: -2"), 7, "size.cpu", "greater than or equal to 1"),
+        (GOOD_IMAGE.replace("ram: 1", "ram: 100000"), 7, "size.ram", "less than or equal to 32768"),
+        (GOOD_IMAGE.replace("local:", "nowhere:"), 6, "native.nowhere", "unknown cloud 'nowhere'"),
+        (
+            GOOD_IMAGE + "parent: examples/images/nope\n",
+            8,
+            "parent",
+            "parent 'examples/images/nope' does not exist",
+        ),
+        (
+            GOOD_IMAGE + "clouds:\n  local: {instance_type: huge}\n",
+            9,
+            "clouds.local.instance_type",
+            "instance type 'huge' is not in catalog",
+        ),
+        (GOOD_IMAGE.replace("kind: image", "kind: imag"), 1, "kind", "unknown kind 'imag'"),
+        (GOOD_IMAGE + "login_user: again\n", 8, "login_user", "key appears twice"),
+        (
+            GOOD_IMAGE.replace("platform: debian", "platform: inherited"),
+            3,
+            "platform",
+            "'inherited' needs a parent",
+        ),
+    ],
+)
 def test_a_bad_definition_is_named_by_file_line_and_key(
     tree: Path, alice: CatalogService, text: str, line: int, key: str | None, words: str
 ) -> None:
@@ -106,8 +125,9 @@ def test_a_cycle_names_every_file_in_it(tree: Path, alice: CatalogService) -> No
 
 def test_a_component_must_point_at_an_image(tree: Path, alice: CatalogService) -> None:
     nginx = tree / "examples" / "apps" / "nginx.yaml"
-    nginx.write_text(nginx.read_text().replace("examples/images/debian-12",
-                                               "examples/clouds/local"))
+    nginx.write_text(
+        nginx.read_text().replace("examples/images/debian-12", "examples/clouds/local")
+    )
     error = only_error(tree, alice)
     assert "is a cloud, not an image" in str(error)
     assert error.location.key == "image"
@@ -115,8 +135,11 @@ def test_a_component_must_point_at_an_image(tree: Path, alice: CatalogService) -
 
 def test_credentials_in_a_cloud_definition_are_refused(tree: Path, alice: CatalogService) -> None:
     cloud = tree / "examples" / "clouds" / "ultimum.yaml"
-    cloud.write_text(cloud.read_text().replace("{clouds_yaml: ultimum}",
-                                               "{clouds_yaml: ultimum, password: hunter2}"))
+    cloud.write_text(
+        cloud.read_text().replace(
+            "{clouds_yaml: ultimum}", "{clouds_yaml: ultimum, password: hunter2}"
+        )
+    )
     error = only_error(tree, alice)
     assert "credentials never go in a definition" in str(error)
     assert "hunter2" not in str(error)
@@ -136,8 +159,11 @@ def test_an_import_with_one_bad_file_writes_nothing(tree: Path, alice: CatalogSe
 
 
 def test_an_undeclared_group_is_reported_for_every_cloud(tree: Path, alice: CatalogService) -> None:
-    write(tree, "grouped", GOOD_IMAGE.replace(
-        "native:\n", "security_groups: [db]\nnative:\n  ultimum: {id: u}\n"))
+    write(
+        tree,
+        "grouped",
+        GOOD_IMAGE.replace("native:\n", "security_groups: [db]\nnative:\n  ultimum: {id: u}\n"),
+    )
     report = alice.validate(load_paths([tree / "examples"], tree))
     assert report.errors == []
     messages = [w for w in report.warnings if "'db' is not declared" in w]
@@ -151,12 +177,15 @@ def test_a_cloud_without_security_groups_is_reported(tree: Path, alice: CatalogS
     assert any("ultimum has no security groups" in w for w in report.warnings)
 
 
-def test_a_size_no_flavor_fits_is_a_warning_naming_the_closest(tree: Path,
-                                                               alice: CatalogService) -> None:
+def test_a_size_no_flavor_fits_is_a_warning_naming_the_closest(
+    tree: Path, alice: CatalogService
+) -> None:
     write(tree, "huge", GOOD_IMAGE.replace("cpu: 1, ram: 1", "cpu: 64, ram: 1"))
     report = alice.validate(load_paths([tree / "examples"], tree))
-    assert any("no flavor in examples/catalogs/local fits" in w and "closest is xlarge" in w
-               for w in report.warnings)
+    assert any(
+        "no flavor in examples/catalogs/local fits" in w and "closest is xlarge" in w
+        for w in report.warnings
+    )
 
 
 def test_someone_elses_module_cannot_be_overwritten_by_import(

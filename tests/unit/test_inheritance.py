@@ -18,13 +18,19 @@ from slipway.domain.inheritance import (
     resolve_chain,
 )
 
-PARENT = ChainLink("base@3", {
-    "kind": "image", "login_user": "ubuntu", "platform": "ubuntu",
-    "native": {"a": {"id": "pa"}, "b": {"id": "pb", "login_user": "cloud-user"}},
-    "size": {"cpu": 1, "ram": 1, "disk": 10},
-    "clouds": {"a": {"instance_type": "Small", "network": "public"}},
-    "security_groups": ["slipway_managed"],
-}, "base.yaml")
+PARENT = ChainLink(
+    "base@3",
+    {
+        "kind": "image",
+        "login_user": "ubuntu",
+        "platform": "ubuntu",
+        "native": {"a": {"id": "pa"}, "b": {"id": "pb", "login_user": "cloud-user"}},
+        "size": {"cpu": 1, "ram": 1, "disk": 10},
+        "clouds": {"a": {"instance_type": "Small", "network": "public"}},
+        "security_groups": ["slipway_managed"],
+    },
+    "base.yaml",
+)
 
 
 def child(**document: Any) -> ChainLink:
@@ -52,8 +58,10 @@ def test_inherited_without_a_parent_is_an_error() -> None:
 
 def test_native_images_are_inherited_per_cloud() -> None:
     resolved = resolve_chain([PARENT, child(native={"a": {"id": "ca"}})])
-    assert resolved.document["native"] == {"a": {"id": "ca"},
-                                           "b": {"id": "pb", "login_user": "cloud-user"}}
+    assert resolved.document["native"] == {
+        "a": {"id": "ca"},
+        "b": {"id": "pb", "login_user": "cloud-user"},
+    }
     assert resolved.origin["native.a"] == "child@1"
     assert resolved.origin["native.b"] == "base@3"
 
@@ -66,10 +74,13 @@ def test_sizes_merge_per_key() -> None:
 
 
 def test_per_cloud_configuration_merges_per_cloud_then_per_key() -> None:
-    resolved = resolve_chain([PARENT, child(clouds={"a": {"instance_type": "Large"},
-                                                    "b": {"instance_type": "Basic"}})])
+    resolved = resolve_chain(
+        [PARENT, child(clouds={"a": {"instance_type": "Large"}, "b": {"instance_type": "Basic"}})]
+    )
     assert resolved.document["clouds"] == {
-        "a": {"instance_type": "Large", "network": "public"}, "b": {"instance_type": "Basic"}}
+        "a": {"instance_type": "Large", "network": "public"},
+        "b": {"instance_type": "Basic"},
+    }
     assert resolved.origin["clouds.a.network"] == "base@3"
 
 
@@ -109,19 +120,28 @@ def test_a_module_that_names_itself_as_parent_is_a_cycle() -> None:
 
 KEYS = ["login_user", "platform", "description"]
 values = st.sampled_from(["x", "y", "z", "inherited"])
-documents = st.fixed_dictionaries({}, optional={
-    **{k: values for k in KEYS},
-    "size": st.fixed_dictionaries({}, optional={"cpu": st.sampled_from([1, 2, "inherited"]),
-                                                "ram": st.sampled_from([1, 4, "inherited"])}),
-    "native": st.dictionaries(st.sampled_from(["a", "b", "c"]),
-                              st.builds(lambda i: {"id": i}, st.sampled_from(["1", "2"])),
-                              max_size=3),
-})
+documents = st.fixed_dictionaries(
+    {},
+    optional={
+        **dict.fromkeys(KEYS, values),
+        "size": st.fixed_dictionaries(
+            {},
+            optional={
+                "cpu": st.sampled_from([1, 2, "inherited"]),
+                "ram": st.sampled_from([1, 4, "inherited"]),
+            },
+        ),
+        "native": st.dictionaries(
+            st.sampled_from(["a", "b", "c"]),
+            st.builds(lambda i: {"id": i}, st.sampled_from(["1", "2"])),
+            max_size=3,
+        ),
+    },
+)
 
 
 @given(st.lists(documents, min_size=1, max_size=5))
-def test_every_value_comes_from_the_nearest_module_that_sets_it(docs: list[dict[str, Any]]
-                                                                ) -> None:
+def test_every_value_comes_from_the_nearest_module_that_sets_it(docs: list[dict[str, Any]]) -> None:
     # the root cannot say 'inherited'
     root = {k: v for k, v in docs[0].items() if v != "inherited"}
     if "size" in root:
@@ -141,7 +161,8 @@ def test_every_value_comes_from_the_nearest_module_that_sets_it(docs: list[dict[
         if setters:
             assert resolved.origin[f"native.{cloud}"] == f"m{setters[-1]}@1"
     for sub in ("cpu", "ram"):
-        setters = [i for i, d in enumerate(docs)
-                   if d.get("size", {}).get(sub, "inherited") != "inherited"]
+        setters = [
+            i for i, d in enumerate(docs) if d.get("size", {}).get(sub, "inherited") != "inherited"
+        ]
         if setters:
             assert resolved.document["size"][sub] == docs[setters[-1]]["size"][sub]

@@ -26,7 +26,8 @@ def test_the_domain_imports_nothing_outside_the_standard_library() -> None:
     offenders = {}
     for path in DOMAIN.rglob("*.py"):
         outside = {
-            name for name in imported_modules(path)
+            name
+            for name in imported_modules(path)
             if name.split(".")[0] not in sys.stdlib_module_names
             and not name.startswith("slipway.domain")
         }

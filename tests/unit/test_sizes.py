@@ -16,14 +16,29 @@ from slipway.domain.sizes import (
     resolve_size,
 )
 
-EXOSCALE = Catalog("exoscale", (
-    Flavor("Micro", 1, 0.5), Flavor("Tiny", 1, 1), Flavor("Small", 2, 2), Flavor("Medium", 2, 4),
-    Flavor("Large", 4, 8), Flavor("Extra-large", 4, 16), Flavor("Huge", 8, 32),
-))
-ULTIMUM = Catalog("ultimum", (
-    Flavor("Basic", 1, 1), Flavor("Standard", 2, 2), Flavor("Standard Plus", 4, 4),
-    Flavor("Large", 8, 8), Flavor("Large Plus", 16, 16), Flavor("Extra Large", 32, 32),
-))
+EXOSCALE = Catalog(
+    "exoscale",
+    (
+        Flavor("Micro", 1, 0.5),
+        Flavor("Tiny", 1, 1),
+        Flavor("Small", 2, 2),
+        Flavor("Medium", 2, 4),
+        Flavor("Large", 4, 8),
+        Flavor("Extra-large", 4, 16),
+        Flavor("Huge", 8, 32),
+    ),
+)
+ULTIMUM = Catalog(
+    "ultimum",
+    (
+        Flavor("Basic", 1, 1),
+        Flavor("Standard", 2, 2),
+        Flavor("Standard Plus", 4, 4),
+        Flavor("Large", 8, 8),
+        Flavor("Large Plus", 16, 16),
+        Flavor("Extra Large", 32, 32),
+    ),
+)
 
 # (cpu, ram) → (Exoscale, Ultimum): every row of the tutorial's table, each
 # resource asked for exactly as the flavor offers it.
@@ -77,9 +92,14 @@ def test_an_explicit_instance_type_smaller_than_the_size_is_warned_about() -> No
 
 
 def test_prices_break_ties_between_equally_small_flavors() -> None:
-    catalog = Catalog("aws", (Flavor("c5.large", 2, 4, price=0.096),
-                              Flavor("t3.medium", 2, 4, price=0.0456),
-                              Flavor("m5.large", 2, 8, price=0.107)))
+    catalog = Catalog(
+        "aws",
+        (
+            Flavor("c5.large", 2, 4, price=0.096),
+            Flavor("t3.medium", 2, 4, price=0.0456),
+            Flavor("m5.large", 2, 8, price=0.107),
+        ),
+    )
     assert pick_flavor(catalog, Size(cpu=2, ram=4)).name == "t3.medium"
 
 
@@ -97,10 +117,14 @@ flavors = st.builds(
     price=st.none(),
 )
 catalogs = st.lists(flavors, min_size=1, max_size=12, unique_by=lambda f: f.name).map(
-    lambda fs: Catalog("generated", tuple(fs)))
-sizes = st.builds(Size, cpu=st.one_of(st.none(), st.integers(1, 64)),
-                  ram=st.one_of(st.none(), st.sampled_from([0.25, 1, 2, 4, 8, 48])),
-                  disk=st.one_of(st.none(), st.sampled_from([5.0, 20.0, 80.0])))
+    lambda fs: Catalog("generated", tuple(fs))
+)
+sizes = st.builds(
+    Size,
+    cpu=st.one_of(st.none(), st.integers(1, 64)),
+    ram=st.one_of(st.none(), st.sampled_from([0.25, 1, 2, 4, 8, 48])),
+    disk=st.one_of(st.none(), st.sampled_from([5.0, 20.0, 80.0])),
+)
 
 
 @given(catalogs, sizes)
@@ -116,10 +140,14 @@ def test_the_pick_fits_and_no_fitting_flavor_is_smaller_on_every_resource(
         return
     assert pick.fits(size)
     for other in fitting:
-        smaller_everywhere = (other.cpu <= pick.cpu and other.ram <= pick.ram
-                              and (other.disk or 0) <= (pick.disk or 0))
-        strictly = other.cpu < pick.cpu or other.ram < pick.ram or (other.disk or 0) < (
-            pick.disk or 0)
+        smaller_everywhere = (
+            other.cpu <= pick.cpu
+            and other.ram <= pick.ram
+            and (other.disk or 0) <= (pick.disk or 0)
+        )
+        strictly = (
+            other.cpu < pick.cpu or other.ram < pick.ram or (other.disk or 0) < (pick.disk or 0)
+        )
         assert not (smaller_everywhere and strictly), f"{other} is smaller than {pick}"
 
 

@@ -47,6 +47,5 @@ def diff_documents(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Chang
     for path in sorted(before.keys() | after.keys()):
         a, b = before.get(path, _MISSING), after.get(path, _MISSING)
         if a != b:
-            changes.append(Change(path, None if a is _MISSING else a,
-                                  None if b is _MISSING else b))
+            changes.append(Change(path, None if a is _MISSING else a, None if b is _MISSING else b))
     return changes

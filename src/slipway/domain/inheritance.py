@@ -66,8 +66,9 @@ class MissingParent(Exception):
 class InheritanceCycle(Exception):
     def __init__(self, links: Sequence[ChainLink]) -> None:
         self.links = tuple(links)
-        path = " → ".join(f"{link.label} ({link.source})" if link.source else link.label
-                          for link in links)
+        path = " → ".join(
+            f"{link.label} ({link.source})" if link.source else link.label for link in links
+        )
         super().__init__(f"inheritance cycle: {path}")
 
 
@@ -103,8 +104,9 @@ def build_chain(start: ChainLink, lookup: Callable[[str], ChainLink | None]) -> 
         if parent is None:
             raise MissingParent(current, reference)
         if _base(parent.label) in seen:
-            loop_start = next(i for i, ln in enumerate(chain)
-                              if _base(ln.label) == _base(parent.label))
+            loop_start = next(
+                i for i, ln in enumerate(chain) if _base(ln.label) == _base(parent.label)
+            )
             raise InheritanceCycle([*chain[loop_start:], parent])
         seen.add(_base(parent.label))
         chain.append(parent)
@@ -150,8 +152,14 @@ def _drop_origins(origin: dict[str, str], key: str) -> None:
         del origin[path]
 
 
-def _merge_flat(document: dict[str, Any], origin: dict[str, str], link: ChainLink,
-                key: str, value: Mapping[str, Any], has_parent: bool) -> None:
+def _merge_flat(
+    document: dict[str, Any],
+    origin: dict[str, str],
+    link: ChainLink,
+    key: str,
+    value: Mapping[str, Any],
+    has_parent: bool,
+) -> None:
     target = dict(document.get(key) or {})
     for sub, sub_value in value.items():
         if sub_value == INHERITED:
@@ -162,8 +170,14 @@ def _merge_flat(document: dict[str, Any], origin: dict[str, str], link: ChainLin
     document[key] = target
 
 
-def _merge_nested(document: dict[str, Any], origin: dict[str, str], link: ChainLink,
-                  key: str, value: Mapping[str, Any], has_parent: bool) -> None:
+def _merge_nested(
+    document: dict[str, Any],
+    origin: dict[str, str],
+    link: ChainLink,
+    key: str,
+    value: Mapping[str, Any],
+    has_parent: bool,
+) -> None:
     target = {cloud: dict(conf) for cloud, conf in (document.get(key) or {}).items()}
     for cloud, conf in value.items():
         if conf == INHERITED:

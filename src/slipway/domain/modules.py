@@ -89,7 +89,7 @@ class ModuleRef:
 
 @dataclass(frozen=True)
 class Rights:
-    """Owner / group / public × view / edit / deploy. The owner has every right."""
+    """Owner, group and public, each with view, edit or deploy; the owner has every right."""
 
     owner: str
     group: str | None = None

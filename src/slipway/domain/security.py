@@ -48,9 +48,9 @@ class SecurityGroup:
 
 
 class GroupAction(StrEnum):
-    ENSURE = "ensure"              # create or update with our rules
-    MUST_EXIST = "must-exist"      # not declared: must already be on the cloud
-    UNSUPPORTED = "unsupported"    # the cloud has no security groups
+    ENSURE = "ensure"  # create or update with our rules
+    MUST_EXIST = "must-exist"  # not declared: must already be on the cloud
+    UNSUPPORTED = "unsupported"  # the cloud has no security groups
 
 
 @dataclass(frozen=True)
@@ -76,22 +76,31 @@ def plan_security_groups(
     plans: list[GroupPlan] = []
     for cloud, supported in clouds.items():
         if not supported:
-            plans.append(GroupPlan(
-                cloud, ", ".join(names), GroupAction.UNSUPPORTED,
-                warning=f"{cloud} has no security groups: open the ports you need by hand "
-                        "(the cloud's own firewall or network settings)",
-            ))
+            plans.append(
+                GroupPlan(
+                    cloud,
+                    ", ".join(names),
+                    GroupAction.UNSUPPORTED,
+                    warning=f"{cloud} has no security groups: open the ports you need by hand "
+                    "(the cloud's own firewall or network settings)",
+                )
+            )
             continue
         for name in names:
             if name == MANAGED_GROUP:
-                plans.append(GroupPlan(cloud, name, GroupAction.ENSURE, MANAGED_RULES,
-                                       MANAGED_WARNING))
+                plans.append(
+                    GroupPlan(cloud, name, GroupAction.ENSURE, MANAGED_RULES, MANAGED_WARNING)
+                )
             elif name in declared:
                 plans.append(GroupPlan(cloud, name, GroupAction.ENSURE, declared[name].rules))
             else:
-                plans.append(GroupPlan(
-                    cloud, name, GroupAction.MUST_EXIST,
-                    warning=f"security group {name!r} is not declared in Slipway: it must "
-                            f"already exist on {cloud}; this is checked before a deploy starts",
-                ))
+                plans.append(
+                    GroupPlan(
+                        cloud,
+                        name,
+                        GroupAction.MUST_EXIST,
+                        warning=f"security group {name!r} is not declared in Slipway: it must "
+                        f"already exist on {cloud}; this is checked before a deploy starts",
+                    )
+                )
     return plans

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from slipway.domain.diff import Change, diff_documents
 from slipway.domain.clouds import Cloud
+from slipway.domain.diff import Change, diff_documents
 from slipway.domain.modules import Access, Kind, ModuleRef, ModuleVersion, Right, Rights
 from slipway.domain.sizes import Catalog, Size
 from slipway.errors import Conflict, InputError, NotFound, PermissionDenied
@@ -64,8 +64,9 @@ class CatalogService:
             raise PermissionDenied(
                 f"{self.user} lacks the {right} right on {version.name} "
                 f"(owner {version.rights.owner})",
-                hint="copy it into your own namespace with slipway copy" if right is Right.EDIT
-                and access.can(Right.VIEW, version.rights) else None,
+                hint="copy it into your own namespace with slipway copy"
+                if right is Right.EDIT and access.can(Right.VIEW, version.rights)
+                else None,
             )
 
     def _viewable(self, store: CatalogStore, ref: ModuleRef | str) -> ModuleVersion:
@@ -76,10 +77,13 @@ class CatalogService:
             if ref.version is not None and store.latest(ref.name) is not None:
                 latest = store.latest(ref.name)
                 assert latest is not None
-                raise NotFound(f"{ref.name} has no version {ref.version} "
-                               f"(latest is {latest.version})")
-            raise NotFound(f"module {ref.name} does not exist",
-                           hint="slipway images list shows what the store holds")
+                raise NotFound(
+                    f"{ref.name} has no version {ref.version} (latest is {latest.version})"
+                )
+            raise NotFound(
+                f"module {ref.name} does not exist",
+                hint="slipway images list shows what the store holds",
+            )
         self._require(self._access(store), Right.VIEW, found)
         return found
 
@@ -117,8 +121,9 @@ class CatalogService:
             old, new = self._viewable(uow.store, a), self._viewable(uow.store, b)
             return old, new, diff_documents(old.document, new.document)
 
-    def list_modules(self, *, kinds: Sequence[Kind] = (Kind.IMAGE, Kind.COMPONENT),
-                     cloud: str | None = None) -> list[tuple[ModuleVersion, list[str]]]:
+    def list_modules(
+        self, *, kinds: Sequence[Kind] = (Kind.IMAGE, Kind.COMPONENT), cloud: str | None = None
+    ) -> list[tuple[ModuleVersion, list[str]]]:
         """Viewable modules of ``kinds`` with the clouds each has a native image
         for (after inheritance); only those with ``cloud`` when given."""
         with self._uow() as uow:
@@ -131,8 +136,11 @@ class CatalogService:
                 for version in uow.store.list_latest(kind):
                     if not access.can(Right.VIEW, version.rights):
                         continue
-                    clouds = sorted(resolve_module(modules, Module.from_store(version),
-                                                   clouds=[]).document.get("native", {}))
+                    clouds = sorted(
+                        resolve_module(modules, Module.from_store(version), clouds=[]).document.get(
+                            "native", {}
+                        )
+                    )
                     if cloud is None or cloud in clouds:
                         rows.append((version, clouds))
             return sorted(rows, key=lambda row: row[0].name)
@@ -141,8 +149,10 @@ class CatalogService:
         """Every cloud with its catalog, by name."""
         with self._uow() as uow:
             modules = Modules(uow.store)
-            return [(cloud, modules.catalog(cloud.catalog))
-                    for cloud, _ in sorted(modules.clouds().values(), key=lambda c: c[0].name)]
+            return [
+                (cloud, modules.catalog(cloud.catalog))
+                for cloud, _ in sorted(modules.clouds().values(), key=lambda c: c[0].name)
+            ]
 
     def flavors(self, cloud: str) -> tuple[Cloud, Catalog]:
         with self._uow() as uow:
@@ -159,8 +169,9 @@ class CatalogService:
         with self._uow() as uow:
             modules = Modules(uow.store)
             if not modules.clouds():
-                raise NotFound("the store has no clouds yet",
-                               hint="import some first: slipway import examples")
+                raise NotFound(
+                    "the store has no clouds yet", hint="import some first: slipway import examples"
+                )
             names = list(clouds) if clouds else sorted(modules.clouds())
             return resolve_everywhere(modules, size, names)
 
@@ -212,8 +223,11 @@ class CatalogService:
                     # Re-importing an unchanged module writes nothing, so needs no right.
                     self._require(access, Right.EDIT, latest)
                     if latest.kind is not file.kind:
-                        raise file.error(f"{file.name} is a {latest.kind} in the store; "
-                                         f"it cannot become a {file.kind}", "kind")
+                        raise file.error(
+                            f"{file.name} is a {latest.kind} in the store; "
+                            f"it cannot become a {file.kind}",
+                            "kind",
+                        )
                 plan.append((file, latest, digest))
             result = ImportResult(warnings=report.warnings)
             for file, latest, digest in plan:
@@ -222,14 +236,24 @@ class CatalogService:
                     continue
                 number = 1 if latest is None else latest.version + 1
                 rights = latest.rights if latest else Rights(owner=self.user)
-                store.add_version(ModuleVersion(
-                    name=file.name, kind=file.kind, version=number, document=file.document,
-                    rights=rights, author=self.user, created_at=now, source=file.file,
-                    copied_from=latest.copied_from if latest else None, comment=comment,
-                    content_hash=digest,
-                ))
-                result.saved.append(Saved(file.name, file.kind, number,
-                                          "new" if latest is None else "updated"))
+                store.add_version(
+                    ModuleVersion(
+                        name=file.name,
+                        kind=file.kind,
+                        version=number,
+                        document=file.document,
+                        rights=rights,
+                        author=self.user,
+                        created_at=now,
+                        source=file.file,
+                        copied_from=latest.copied_from if latest else None,
+                        comment=comment,
+                        content_hash=digest,
+                    )
+                )
+                result.saved.append(
+                    Saved(file.name, file.kind, number, "new" if latest is None else "updated")
+                )
             uow.commit()
             return result
 
@@ -242,33 +266,51 @@ class CatalogService:
         with self._uow() as uow:
             original = self._viewable(uow.store, source)
             if uow.store.latest(target.name) is not None:
-                raise Conflict(f"{target.name} already exists",
-                               hint="choose another name for the copy")
+                raise Conflict(
+                    f"{target.name} already exists", hint="choose another name for the copy"
+                )
             self._ensure_actor(uow.store)
             copied = ModuleVersion(
-                name=target.name, kind=original.kind, version=1, document=original.document,
-                rights=Rights(owner=self.user), author=self.user, created_at=datetime.now(UTC),
-                source=original.source, copied_from=original.label,
-                comment=f"copy of {original.label}", content_hash=original.content_hash,
+                name=target.name,
+                kind=original.kind,
+                version=1,
+                document=original.document,
+                rights=Rights(owner=self.user),
+                author=self.user,
+                created_at=datetime.now(UTC),
+                source=original.source,
+                copied_from=original.label,
+                comment=f"copy of {original.label}",
+                content_hash=original.content_hash,
             )
             uow.store.add_version(copied)
             uow.commit()
             return copied
 
-    def share(self, name: str, *, group: str | None, group_rights: frozenset[Right],
-              public_rights: frozenset[Right]) -> Rights:
+    def share(
+        self,
+        name: str,
+        *,
+        group: str | None,
+        group_rights: frozenset[Right],
+        public_rights: frozenset[Right],
+    ) -> Rights:
         """Set who else may view, edit or deploy ``name``; only its owner or an admin."""
         with self._uow() as uow:
             latest = self._viewable(uow.store, ModuleRef.parse(name).name)
             access = self._access(uow.store)
             if not (access.admin or latest.rights.owner == self.user):
                 raise PermissionDenied(
-                    f"only the owner ({latest.rights.owner}) or an admin can share {latest.name}")
+                    f"only the owner ({latest.rights.owner}) or an admin can share {latest.name}"
+                )
             if group is not None and not uow.store.group_exists(group):
-                raise NotFound(f"group {group} does not exist",
-                               hint=f"create it with slipway group add {group}")
-            rights = Rights(latest.rights.owner, group, group_rights if group else frozenset(),
-                            public_rights)
+                raise NotFound(
+                    f"group {group} does not exist",
+                    hint=f"create it with slipway group add {group}",
+                )
+            rights = Rights(
+                latest.rights.owner, group, group_rights if group else frozenset(), public_rights
+            )
             uow.store.set_rights(latest.name, rights)
             uow.commit()
             return rights

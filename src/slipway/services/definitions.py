@@ -76,16 +76,18 @@ def _check_definition(modules: Modules, module: Module, report: Report) -> None:
         for cloud in doc.get(section) or {}:
             if cloud not in clouds:
                 known = ", ".join(sorted(clouds)) or "none"
-                errors.append(module.error(f"unknown cloud {cloud!r} (known clouds: {known})",
-                                           section, cloud))
+                errors.append(
+                    module.error(f"unknown cloud {cloud!r} (known clouds: {known})", section, cloud)
+                )
     for cloud, conf in (doc.get("clouds") or {}).items():
         instance_type = conf.get("instance_type") if isinstance(conf, dict) else None
         if cloud not in clouds or not isinstance(instance_type, str) or instance_type == INHERITED:
             continue
         catalog = modules.catalog(clouds[cloud][0].catalog)
         if catalog.get(instance_type) is None:
-            exc = UnknownInstanceType(catalog.name, instance_type,
-                                      [f.name for f in catalog.flavors])
+            exc = UnknownInstanceType(
+                catalog.name, instance_type, [f.name for f in catalog.flavors]
+            )
             errors.append(module.error(str(exc), "clouds", cloud, "instance_type"))
     for reference_key in ("parent", "image"):
         reference = doc.get(reference_key)
@@ -116,8 +118,9 @@ def _check_security_group(modules: Modules, module: Module, report: Report) -> N
     name = module.document["name"]
     for other in modules.of_kind(Kind.SECURITY_GROUP):
         if other.name != module.name and other.document["name"] == name:
-            raise module.error(f"security group {name!r} is also declared by {other.source}",
-                               "name")
+            raise module.error(
+                f"security group {name!r} is also declared by {other.source}", "name"
+            )
 
 
 _CHECKS = {

@@ -65,8 +65,9 @@ class Module:
 class Modules:
     """Files over store; the universe that validation and resolution look in."""
 
-    def __init__(self, store: CatalogStore | None = None,
-                 files: Iterable[DefinitionFile] = ()) -> None:
+    def __init__(
+        self, store: CatalogStore | None = None, files: Iterable[DefinitionFile] = ()
+    ) -> None:
         self.store = store
         self.files = {f.name: Module.from_file(f) for f in files}
         self._clouds: dict[str, tuple[Cloud, Module]] | None = None
@@ -80,15 +81,20 @@ class Modules:
             return self.files[ref.name]
         if self.store is None:
             return None
-        stored = (self.store.latest(ref.name) if ref.version is None
-                  else self.store.get(ref.name, ref.version))
+        stored = (
+            self.store.latest(ref.name)
+            if ref.version is None
+            else self.store.get(ref.name, ref.version)
+        )
         return Module.from_store(stored) if stored else None
 
     def require(self, ref: ModuleRef | str) -> Module:
         found = self.get(ref)
         if found is None:
-            raise NotFound(f"module {ref} does not exist",
-                           hint="slipway images list shows what the store holds")
+            raise NotFound(
+                f"module {ref} does not exist",
+                hint="slipway images list shows what the store holds",
+            )
         return found
 
     def of_kind(self, kind: Kind) -> list[Module]:
@@ -108,8 +114,9 @@ class Modules:
                 cloud = cloud_from(module)
                 if cloud.name in clouds:
                     other = clouds[cloud.name][1]
-                    raise module.error(f"cloud {cloud.name!r} is already defined by {other.source}",
-                                       "name")
+                    raise module.error(
+                        f"cloud {cloud.name!r} is already defined by {other.source}", "name"
+                    )
                 clouds[cloud.name] = (cloud, module)
             self._clouds = clouds
         return self._clouds
@@ -128,12 +135,16 @@ class Modules:
             if module is None or module.kind is not Kind.CATALOG:
                 raise NotFound(f"catalog {ref} does not exist")
             flavors = tuple(
-                Flavor(f["name"], f["cpu"], float(f["ram"]),
-                       None if f.get("disk") is None else float(f["disk"]), f.get("price"))
+                Flavor(
+                    f["name"],
+                    f["cpu"],
+                    float(f["ram"]),
+                    None if f.get("disk") is None else float(f["disk"]),
+                    f.get("price"),
+                )
                 for f in module.document["flavors"]
             )
-            self._catalogs[ref] = Catalog(module.label, flavors,
-                                          module.document.get("source", ""))
+            self._catalogs[ref] = Catalog(module.label, flavors, module.document.get("source", ""))
         return self._catalogs[ref]
 
     def declared_groups(self) -> dict[str, SecurityGroup]:
@@ -149,11 +160,14 @@ def cloud_from(module: Module) -> Cloud:
     doc = module.document
     capabilities = doc.get("capabilities", {})
     return Cloud(
-        name=doc["name"], driver=doc["driver"], catalog=ModuleRef.parse(doc["catalog"]).name,
+        name=doc["name"],
+        driver=doc["driver"],
+        catalog=ModuleRef.parse(doc["catalog"]).name,
         region=doc.get("region", ""),
         security_groups=capabilities.get("security_groups", True),
         image_upload=capabilities.get("image_upload", True),
-        module=module.label, description=doc.get("description", ""),
+        module=module.label,
+        description=doc.get("description", ""),
     )
 
 

@@ -77,7 +77,8 @@ class UnitOfWork(AbstractContextManager["UnitOfWork"], Protocol):
     """One transaction over the store: leaving the block without ``commit()``
     rolls back, so a failed action writes nothing."""
 
-    store: CatalogStore
+    @property
+    def store(self) -> CatalogStore: ...
 
     def commit(self) -> None: ...
 

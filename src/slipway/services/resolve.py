@@ -87,23 +87,30 @@ def chain_of(modules: Modules, module: Module) -> list[ChainLink]:
         chain = build_chain(module.link(), lookup)
     except MissingParent as exc:
         child = by_label[exc.link.label]
-        raise child.error(f"{exc.key} {exc.reference!r} does not exist", exc.key,
-                          hint="import it first, or fix the name") from None
+        raise child.error(
+            f"{exc.key} {exc.reference!r} does not exist",
+            exc.key,
+            hint="import it first, or fix the name",
+        ) from None
     except InheritanceCycle as exc:
         first = by_label[exc.links[0].label]
         raise first.error(str(exc), "parent") from None
     for link in chain[:-1]:
         parent = by_label[link.label]
         if parent.kind is not Kind.IMAGE:
-            child = next(by_label[c.label] for c in chain if c.up and
-                         ModuleRef.parse(c.up).name == parent.name)
+            child = next(
+                by_label[c.label]
+                for c in chain
+                if c.up and ModuleRef.parse(c.up).name == parent.name
+            )
             key = "parent" if child.kind is Kind.IMAGE else "image"
             raise child.error(f"{key} {parent.name!r} is a {parent.kind}, not an image", key)
     return chain
 
 
-def resolve_module(modules: Modules, module: Module, *, clouds: list[str] | None = None
-                   ) -> ResolvedDefinition:
+def resolve_module(
+    modules: Modules, module: Module, *, clouds: list[str] | None = None
+) -> ResolvedDefinition:
     """Resolve ``module`` (an image or component) against ``modules``.
 
     ``clouds`` limits the targets to those clouds (all native clouds by default).
@@ -128,19 +135,26 @@ def _target(modules: Modules, document: dict[str, Any], name: str, size: Size) -
     native = document.get("native", {}).get(name)
     if native is None:
         have = ", ".join(sorted(document.get("native", {}))) or "none"
-        raise NotFound(f"there is no native image for cloud {name!r}",
-                       hint=f"it has native images for: {have}")
+        raise NotFound(
+            f"there is no native image for cloud {name!r}", hint=f"it has native images for: {have}"
+        )
     instance_type = document.get("clouds", {}).get(name, {}).get("instance_type")
-    groups = tuple(plan_security_groups(
-        document.get("security_groups"), {cloud.name: cloud.security_groups},
-        modules.declared_groups()))
+    groups = tuple(
+        plan_security_groups(
+            document.get("security_groups"),
+            {cloud.name: cloud.security_groups},
+            modules.declared_groups(),
+        )
+    )
     common: dict[str, Any] = {
-        "cloud": cloud, "native_id": native["id"], "instance_type": instance_type,
-        "login_user": native.get("login_user") or document.get("login_user"), "groups": groups,
+        "cloud": cloud,
+        "native_id": native["id"],
+        "instance_type": instance_type,
+        "login_user": native.get("login_user") or document.get("login_user"),
+        "groups": groups,
     }
     try:
         pick = resolve_size(modules.catalog(cloud.catalog), size, instance_type)
     except (NoFlavorFits, UnknownInstanceType) as exc:
         return CloudTarget(**common, problem=str(exc))
     return CloudTarget(**common, pick=pick)
-

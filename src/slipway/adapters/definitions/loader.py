@@ -46,15 +46,16 @@ class LoadedDefinition:
 
     def error(self, message: str, *path: str | int, hint: str | None = None) -> DefinitionError:
         key = ".".join(str(p) for p in path) or None
-        return DefinitionError(message, file=self.file, line=self.line_of(*path), key=key,
-                               hint=hint)
+        return DefinitionError(
+            message, file=self.file, line=self.line_of(*path), key=key, hint=hint
+        )
 
 
 def find_files(paths: Iterable[Path]) -> Iterator[Path]:
     """Every definition file under ``paths`` (files are taken as they are), sorted."""
     for path in paths:
         if path.is_dir():
-            found = []
+            found: list[Path] = []
             for folder, dirs, files in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 found.extend(Path(folder) / f for f in files if f.endswith(SUFFIXES))
@@ -92,8 +93,9 @@ def load_paths(paths: Iterable[Path], root: Path) -> list[LoadedDefinition]:
         if name in seen:
             if seen[name] == str(file):
                 continue
-            errors.append(DefinitionError(
-                f"module {name} is also defined by {seen[name]}", file=str(file)))
+            errors.append(
+                DefinitionError(f"module {name} is also defined by {seen[name]}", file=str(file))
+            )
             continue
         seen[name] = str(file)
         try:
@@ -121,17 +123,20 @@ def load_text(text: str, file: str, name: str) -> LoadedDefinition:
     source = parse_yaml(text, file)
     data = source.data
     if not isinstance(data, dict):
-        raise DefinitionError("a definition must be a mapping of keys to values",
-                              file=file, line=source.line_of(()))
+        raise DefinitionError(
+            "a definition must be a mapping of keys to values", file=file, line=source.line_of(())
+        )
     kind = data.get("kind")
     if kind not in MODELS:
         known = ", ".join(MODELS)
         where = source.line_of(("kind",))
         if kind is None:
-            raise DefinitionError(f"the key 'kind' is missing (one of: {known})",
-                                  file=file, line=where, key="kind")
-        raise DefinitionError(f"unknown kind {kind!r} (one of: {known})",
-                              file=file, line=where, key="kind")
+            raise DefinitionError(
+                f"the key 'kind' is missing (one of: {known})", file=file, line=where, key="kind"
+            )
+        raise DefinitionError(
+            f"unknown kind {kind!r} (one of: {known})", file=file, line=where, key="kind"
+        )
     if kind in ("cloud", "security-group") and "name" not in data:
         data = {**data, "name": Path(file).stem}
     model_type = MODELS[kind]
@@ -159,12 +164,12 @@ _MESSAGES = {
 def _real_path(loc: tuple[str | int, ...], data: Any) -> tuple[str | int, ...]:
     """Drop pydantic's union-member tags from ``loc``, keeping document keys."""
     path: list[str | int] = []
-    current = data
+    current: Any = data
     for part in loc:
         if isinstance(current, dict) and part in current:
             current = current[part]
             path.append(part)
-        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
             current = current[part]
             path.append(part)
         elif isinstance(current, dict) and not (isinstance(part, str) and _is_tag(part)):
@@ -174,9 +179,12 @@ def _real_path(loc: tuple[str | int, ...], data: Any) -> tuple[str | int, ...]:
 
 
 def _is_tag(part: str) -> bool:
-    return part[:1].isupper() or part.startswith(("literal[", "constrained-", "function-")) \
-        or part in {"int", "float", "str", "bool", "none", "list", "dict"} \
+    return (
+        part[:1].isupper()
+        or part.startswith(("literal[", "constrained-", "function-"))
+        or part in {"int", "float", "str", "bool", "none", "list", "dict"}
         or "[" in part
+    )
 
 
 def _translate(exc: ValidationError, source: SourceDocument, data: Any) -> list[DefinitionError]:
@@ -203,11 +211,18 @@ def _to_definition_error(
         close = difflib.get_close_matches(str(path[-1]), _known_keys(), n=1)
         if close:
             message += f" (did you mean {close[0]!r}?)"
-    elif kind not in ("missing", "extra_forbidden") and "input" in error \
-            and not isinstance(error["input"], dict | list):
+    elif (
+        kind not in ("missing", "extra_forbidden")
+        and "input" in error
+        and not isinstance(error["input"], dict | list)
+    ):
         message += f", got {error['input']!r}"
-    return DefinitionError(message, file=source.file, line=source.line_of(path),
-                           key=".".join(str(p) for p in path) or None)
+    return DefinitionError(
+        message,
+        file=source.file,
+        line=source.line_of(path),
+        key=".".join(str(p) for p in path) or None,
+    )
 
 
 def _known_keys() -> list[str]:
@@ -233,4 +248,3 @@ def _nested_models(annotation: Any) -> list[Any]:
         else:
             found.extend(_nested_models(arg))
     return found
-

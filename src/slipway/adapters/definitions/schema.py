@@ -49,8 +49,10 @@ class OsDoc(_Strict):
         if isinstance(value, int):
             return str(value)
         if isinstance(value, float):
-            raise ValueError(f"write the version in quotes (\"{value}\"): as a number YAML "
-                             "drops trailing zeros, so 22.10 would read as 22.1")
+            raise ValueError(
+                f'write the version in quotes ("{value}"): as a number YAML '
+                "drops trailing zeros, so 22.10 would read as 22.1"
+            )
         return value
 
 

@@ -68,8 +68,10 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: str) -> N
                 continue
             if key in seen:
                 raise DefinitionError(
-                    "key appears twice in the same mapping", file=file,
-                    line=key_node.start_mark.line + 1, key=".".join(map(str, (*path, key))),
+                    "key appears twice in the same mapping",
+                    file=file,
+                    line=key_node.start_mark.line + 1,
+                    key=".".join(map(str, (*path, key))),
                 )
             seen.add(key)
             child = (*path, key)

@@ -98,8 +98,12 @@ class MemoryUnitOfWork:
         self.store = copy.deepcopy(self.committed)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.store = self.committed
 
     def commit(self) -> None:

@@ -18,16 +18,25 @@ __all__ = ["SqlStore", "SqlUnitOfWork"]
 
 
 def _rights(row: ModuleRow) -> Rights:
-    return Rights(row.owner, row.group_name, parse_rights(row.group_rights),
-                  parse_rights(row.public_rights))
+    return Rights(
+        row.owner, row.group_name, parse_rights(row.group_rights), parse_rights(row.public_rights)
+    )
 
 
 def _version(module: ModuleRow, row: VersionRow) -> ModuleVersion:
     created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
     return ModuleVersion(
-        name=module.name, kind=Kind(module.kind), version=row.version, document=row.document,
-        rights=_rights(module), author=row.author, created_at=created, source=row.source,
-        copied_from=row.copied_from, comment=row.comment, content_hash=row.content_hash,
+        name=module.name,
+        kind=Kind(module.kind),
+        version=row.version,
+        document=row.document,
+        rights=_rights(module),
+        author=row.author,
+        created_at=created,
+        source=row.source,
+        copied_from=row.copied_from,
+        comment=row.comment,
+        content_hash=row.content_hash,
     )
 
 
@@ -43,8 +52,7 @@ class SqlStore:
         return self.session.scalars(select(ModuleRow).where(ModuleRow.name == name)).one_or_none()
 
     def _at(self, name: str, version: int | None) -> ModuleVersion | None:
-        query = (select(ModuleRow, VersionRow).join(VersionRow)
-                 .where(ModuleRow.name == name))
+        query = select(ModuleRow, VersionRow).join(VersionRow).where(ModuleRow.name == name)
         if version is None:
             query = query.where(VersionRow.version == ModuleRow.latest_version)
         else:
@@ -60,14 +68,19 @@ class SqlStore:
 
     def versions(self, name: str) -> Sequence[ModuleVersion]:
         module = self.session.scalars(
-            select(ModuleRow).where(ModuleRow.name == name)
-            .options(selectinload(ModuleRow.versions))).one_or_none()
+            select(ModuleRow)
+            .where(ModuleRow.name == name)
+            .options(selectinload(ModuleRow.versions))
+        ).one_or_none()
         return [_version(module, v) for v in module.versions] if module else []
 
     def list_latest(self, kind: Kind | None = None) -> Sequence[ModuleVersion]:
-        query = (select(ModuleRow, VersionRow).join(VersionRow)
-                 .where(VersionRow.version == ModuleRow.latest_version)
-                 .order_by(ModuleRow.name))
+        query = (
+            select(ModuleRow, VersionRow)
+            .join(VersionRow)
+            .where(VersionRow.version == ModuleRow.latest_version)
+            .order_by(ModuleRow.name)
+        )
         if kind is not None:
             query = query.where(ModuleRow.kind == kind.value)
         return [_version(m, v) for m, v in self.session.execute(query)]
@@ -76,23 +89,38 @@ class SqlStore:
         module = self._module(version.name)
         expected = 1 if module is None else module.latest_version + 1
         if version.version != expected:
-            raise Conflict(f"{version.name}: version {version.version} is not the next one "
-                           f"({expected}); someone saved it meanwhile")
+            raise Conflict(
+                f"{version.name}: version {version.version} is not the next one "
+                f"({expected}); someone saved it meanwhile"
+            )
         if module is None:
             rights = version.rights
-            module = ModuleRow(name=version.name, kind=version.kind.value, owner=rights.owner,
-                               group_name=rights.group, group_rights=_join(rights.group_rights),
-                               public_rights=_join(rights.public_rights), latest_version=0)
+            module = ModuleRow(
+                name=version.name,
+                kind=version.kind.value,
+                owner=rights.owner,
+                group_name=rights.group,
+                group_rights=_join(rights.group_rights),
+                public_rights=_join(rights.public_rights),
+                latest_version=0,
+            )
             self.session.add(module)
         elif module.kind != version.kind.value:
             raise Conflict(f"{version.name} is a {module.kind}, not a {version.kind}")
         module.latest_version = version.version
-        self.session.add(VersionRow(
-            module=module, version=version.version, document=version.document,
-            content_hash=version.content_hash, author=version.author,
-            created_at=version.created_at, source=version.source,
-            copied_from=version.copied_from, comment=version.comment,
-        ))
+        self.session.add(
+            VersionRow(
+                module=module,
+                version=version.version,
+                document=version.document,
+                content_hash=version.content_hash,
+                author=version.author,
+                created_at=version.created_at,
+                source=version.source,
+                copied_from=version.copied_from,
+                comment=version.comment,
+            )
+        )
         self.session.flush()
 
     def set_rights(self, name: str, rights: Rights) -> None:
@@ -149,8 +177,12 @@ class SqlStore:
             self.session.flush()
 
     def groups_of(self, user: str) -> frozenset[str]:
-        query = (select(GroupRow.name).join(MembershipRow, MembershipRow.group_id == GroupRow.id)
-                 .join(UserRow, UserRow.id == MembershipRow.user_id).where(UserRow.name == user))
+        query = (
+            select(GroupRow.name)
+            .join(MembershipRow, MembershipRow.group_id == GroupRow.id)
+            .join(UserRow, UserRow.id == MembershipRow.user_id)
+            .where(UserRow.name == user)
+        )
         return frozenset(self.session.scalars(query))
 
 
@@ -168,8 +200,12 @@ class SqlUnitOfWork:
         self.store = SqlStore(self._session)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         assert self._session is not None
         self._session.rollback()
         self._session.close()

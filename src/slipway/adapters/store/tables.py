@@ -38,10 +38,12 @@ class GroupRow(Base):
 class MembershipRow(Base):
     __tablename__ = "memberships"
 
-    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"),
-                                          primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
-                                         primary_key=True)
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class ModuleRow(Base):
@@ -55,8 +57,9 @@ class ModuleRow(Base):
     group_rights: Mapped[str] = mapped_column(String(40), default="")
     public_rights: Mapped[str] = mapped_column(String(40), default="")
     latest_version: Mapped[int] = mapped_column(Integer)
-    versions: Mapped[list[VersionRow]] = relationship(back_populates="module",
-                                                      order_by="VersionRow.version")
+    versions: Mapped[list[VersionRow]] = relationship(
+        back_populates="module", order_by="VersionRow.version"
+    )
 
 
 class VersionRow(Base):

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 __all__ = ["OutputFormat", "OutputOption", "console", "emit", "err_console", "warn"]
 
@@ -29,7 +30,9 @@ class OutputFormat(StrEnum):
 
 OutputOption = Annotated[
     OutputFormat,
-    typer.Option("--output", "-o", help="table for people, json for scripts.", case_sensitive=False),
+    typer.Option(
+        "--output", "-o", help="table for people, json for scripts.", case_sensitive=False
+    ),
 ]
 
 
@@ -51,4 +54,4 @@ def emit(data: Any, fmt: OutputFormat, render: Callable[[Any], None]) -> None:
 
 def warn(messages: Sequence[str]) -> None:
     for message in messages:
-        err_console.print(f"[yellow]warning:[/] {message}", markup=True)
+        err_console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)

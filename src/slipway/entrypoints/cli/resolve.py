@@ -24,21 +24,36 @@ def _flavor_json(pick: FlavorPick | None) -> dict[str, Any] | None:
     if pick is None:
         return None
     f = pick.flavor
-    return {"name": f.name, "cpu": f.cpu, "ram": f.ram, "disk": f.disk, "price": f.price,
-            "explicit": pick.explicit, "warnings": list(pick.warnings)}
+    return {
+        "name": f.name,
+        "cpu": f.cpu,
+        "ram": f.ram,
+        "disk": f.disk,
+        "price": f.price,
+        "explicit": pick.explicit,
+        "warnings": list(pick.warnings),
+    }
 
 
 def _resolved_json(result: ResolvedDefinition) -> dict[str, Any]:
     return {
-        "name": result.module.label, "kind": result.module.kind.value,
-        "document": result.document, "origin": result.resolved.origin,
+        "name": result.module.label,
+        "kind": result.module.kind.value,
+        "document": result.document,
+        "origin": result.resolved.origin,
         "hierarchy": [link.label for link in result.resolved.chain],
         "clouds": {
-            name: {"native_id": t.native_id, "login_user": t.login_user,
-                   "instance_type": t.instance_type, "flavor": _flavor_json(t.pick),
-                   "problem": t.problem,
-                   "security_groups": [{"group": g.group, "action": g.action.value,
-                                        "warning": g.warning} for g in t.groups]}
+            name: {
+                "native_id": t.native_id,
+                "login_user": t.login_user,
+                "instance_type": t.instance_type,
+                "flavor": _flavor_json(t.pick),
+                "problem": t.problem,
+                "security_groups": [
+                    {"group": g.group, "action": g.action.value, "warning": g.warning}
+                    for g in t.groups
+                ],
+            }
             for name, t in result.targets.items()
         },
         "warnings": result.warnings,
@@ -46,24 +61,33 @@ def _resolved_json(result: ResolvedDefinition) -> dict[str, Any]:
 
 
 def _render_resolved(result: ResolvedDefinition) -> None:
-    console.print(f"[bold]{result.module.label}[/] ({result.module.kind}) — hierarchy: "
-                  + " → ".join(link.label for link in result.resolved.chain))
+    console.print(
+        f"[bold]{result.module.label}[/] ({result.module.kind}) — hierarchy: "
+        + " → ".join(link.label for link in result.resolved.chain)
+    )
     table = Table("key", "value", "from", box=None)
     origin = result.resolved.origin
     flat = _flatten(result.document)
     for path, value in flat.items():
         source = origin.get(path) or next(
-            (origin[p] for p in sorted(origin, key=len, reverse=True)
-             if path.startswith(p + ".")), "")
+            (origin[p] for p in sorted(origin, key=len, reverse=True) if path.startswith(p + ".")),
+            "",
+        )
         style = "" if source == result.module.label else "dim"
         text = yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
-        table.add_row(path, escape(text.removesuffix("...").strip()),
-                      f"[{style}]{source}[/]" if style else source)
+        table.add_row(
+            path,
+            escape(text.removesuffix("...").strip()),
+            f"[{style}]{source}[/]" if style else source,
+        )
     console.print(table)
     clouds = Table("cloud", "native image", "login", "flavor", "security groups", box=None)
     for name, t in result.targets.items():
-        flavor = (f"{t.pick.flavor.describe()}{' (explicit)' if t.pick.explicit else ''}"
-                  if t.pick else f"[red]{t.problem}[/]")
+        flavor = (
+            f"{t.pick.flavor.describe()}{' (explicit)' if t.pick.explicit else ''}"
+            if t.pick
+            else f"[red]{t.problem}[/]"
+        )
         groups = ", ".join(f"{g.group} ({g.action})" for g in t.groups)
         clouds.add_row(name, t.native_id, t.login_user or "", flavor, groups)
     console.print(clouds)
@@ -73,8 +97,9 @@ def _render_resolved(result: ResolvedDefinition) -> None:
 def _flatten(document: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in document.items():
-        if isinstance(value, dict) and value and key in ("size", "os", "native", "clouds") \
-                or (prefix.startswith("clouds.") and isinstance(value, dict)):
+        if (isinstance(value, dict) and value and key in ("size", "os", "native", "clouds")) or (
+            prefix.startswith("clouds.") and isinstance(value, dict)
+        ):
             flat.update(_flatten(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
@@ -84,8 +109,12 @@ def _flatten(document: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def show_cmd(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Module name, or NAME@N for a version.")],
-    resolved: Annotated[bool, typer.Option(
-        "--resolved", help="The effective definition, with where each value came from.")] = False,
+    resolved: Annotated[
+        bool,
+        typer.Option(
+            "--resolved", help="The effective definition, with where each value came from."
+        ),
+    ] = False,
     version: Annotated[int | None, typer.Option(help="Show this version.", min=1)] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
@@ -106,33 +135,45 @@ def show_cmd(
     saved = service.show(name)
 
     def render(_: Any) -> None:
-        console.print(f"# {saved.label} — {saved.kind}, owner {saved.rights.owner}, "
-                      f"saved {saved.created_at:%Y-%m-%d %H:%M} by {saved.author}", style="dim")
+        console.print(
+            f"# {saved.label} — {saved.kind}, owner {saved.rights.owner}, "
+            f"saved {saved.created_at:%Y-%m-%d %H:%M} by {saved.author}",
+            style="dim",
+        )
         console.print(yaml.safe_dump(saved.document, sort_keys=False).rstrip(), markup=False)
 
     emit(_version_json(saved), output, render)
 
 
-sizes_app = typer.Typer(help="Flavors per cloud, and what a size resolves to.",
-                        no_args_is_help=True)
+sizes_app = typer.Typer(
+    help="Flavors per cloud, and what a size resolves to.", no_args_is_help=True
+)
 
 
 @sizes_app.command("list")
-def sizes_list(ctx: typer.Context,
-               cloud: Annotated[str, typer.Option(help="The cloud whose catalog to list.")],
-               output: OutputOption = OutputFormat.TABLE) -> None:
+def sizes_list(
+    ctx: typer.Context,
+    cloud: Annotated[str, typer.Option(help="The cloud whose catalog to list.")],
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
     """The flavors a cloud sells, smallest first."""
     found, cat = catalog(ctx).flavors(cloud)
-    data = [{"name": f.name, "cpu": f.cpu, "ram": f.ram, "disk": f.disk, "price": f.price}
-            for f in sorted_flavors(cat.flavors)]
+    data: list[dict[str, Any]] = [
+        {"name": f.name, "cpu": f.cpu, "ram": f.ram, "disk": f.disk, "price": f.price}
+        for f in sorted_flavors(cat.flavors)
+    ]
 
     def render(_: Any) -> None:
         console.print(f"[bold]{found.name}[/] — catalog {cat.name}", highlight=False)
         table = Table("flavor", "CPU", "RAM (GB)", "disk (GB)", "price/h", box=None)
         for f in data:
-            table.add_row(f["name"], str(f["cpu"]), f"{f['ram']:g}",
-                          "-" if f["disk"] is None else f"{f['disk']:g}",
-                          "-" if f["price"] is None else f"{f['price']:g}")
+            table.add_row(
+                f["name"],
+                str(f["cpu"]),
+                f"{f['ram']:g}",
+                "-" if f["disk"] is None else f"{f['disk']:g}",
+                "-" if f["price"] is None else f"{f['price']:g}",
+            )
         console.print(table)
 
     emit(data, output, render)
@@ -154,8 +195,15 @@ def sizes_resolve(
         if any(v is not None for v in (cpu, ram, disk)):
             raise InputError("give either NAME or --cpu/--ram/--disk, not both")
         result = service.resolve(name, clouds=cloud)
-        rows = [{"cloud": n, "catalog": t.cloud.catalog, "flavor": _flavor_json(t.pick),
-                 "problem": t.problem} for n, t in result.targets.items()]
+        rows: list[dict[str, Any]] = [
+            {
+                "cloud": n,
+                "catalog": t.cloud.catalog,
+                "flavor": _flavor_json(t.pick),
+                "problem": t.problem,
+            }
+            for n, t in result.targets.items()
+        ]
         size = result.size
         warnings = [w for t in result.targets.values() if t.pick for w in t.pick.warnings]
     else:
@@ -163,8 +211,15 @@ def sizes_resolve(
             raise InputError("give a size (--cpu, --ram, --disk) or a definition NAME")
         size = Size(cpu, ram, disk)
         table_rows = service.size_table(size, cloud)
-        rows = [{"cloud": r.cloud.name, "catalog": r.catalog, "flavor": _flavor_json(r.pick),
-                 "problem": r.problem} for r in table_rows]
+        rows = [
+            {
+                "cloud": r.cloud.name,
+                "catalog": r.catalog,
+                "flavor": _flavor_json(r.pick),
+                "problem": r.problem,
+            }
+            for r in table_rows
+        ]
         warnings = []
 
     def render(_: Any) -> None:
@@ -175,14 +230,21 @@ def sizes_resolve(
             if f is None:
                 table.add_row(row["cloud"], f"[red]{row['problem']}[/]", "", "", "")
             else:
-                table.add_row(row["cloud"], f["name"] + (" (explicit)" if f["explicit"] else ""),
-                              str(f["cpu"]), f"{f['ram']:g}",
-                              "-" if f["price"] is None else f"{f['price']:g}")
+                table.add_row(
+                    row["cloud"],
+                    f["name"] + (" (explicit)" if f["explicit"] else ""),
+                    str(f["cpu"]),
+                    f"{f['ram']:g}",
+                    "-" if f["price"] is None else f"{f['price']:g}",
+                )
         console.print(table)
         warn(warnings)
 
-    emit({"size": {"cpu": size.cpu, "ram": size.ram, "disk": size.disk}, "clouds": rows},
-         output, render)
+    emit(
+        {"size": {"cpu": size.cpu, "ram": size.ram, "disk": size.disk}, "clouds": rows},
+        output,
+        render,
+    )
     if any(row["flavor"] is None for row in rows):
         raise typer.Exit(1)
 
@@ -193,18 +255,41 @@ clouds_app = typer.Typer(help="The clouds Slipway knows.", no_args_is_help=True)
 @clouds_app.command("list")
 def clouds_list(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE) -> None:
     """Every cloud with its driver, region, capabilities and catalog."""
-    data = [{"name": c.name, "driver": c.driver, "region": c.region,
-             "security_groups": c.security_groups, "image_upload": c.image_upload,
-             "catalog": cat.name, "flavors": len(cat.flavors), "module": c.module}
-            for c, cat in catalog(ctx).clouds()]
+    data: list[dict[str, Any]] = [
+        {
+            "name": c.name,
+            "driver": c.driver,
+            "region": c.region,
+            "security_groups": c.security_groups,
+            "image_upload": c.image_upload,
+            "catalog": cat.name,
+            "flavors": len(cat.flavors),
+            "module": c.module,
+        }
+        for c, cat in catalog(ctx).clouds()
+    ]
 
     def render(_: Any) -> None:
-        table = Table("cloud", "driver", "region", "security groups", "image upload",
-                      "catalog", "flavors", box=None)
+        table = Table(
+            "cloud",
+            "driver",
+            "region",
+            "security groups",
+            "image upload",
+            "catalog",
+            "flavors",
+            box=None,
+        )
         for c in data:
-            table.add_row(c["name"], c["driver"], c["region"] or "-",
-                          "yes" if c["security_groups"] else "[yellow]no[/]",
-                          "yes" if c["image_upload"] else "no", c["catalog"], str(c["flavors"]))
+            table.add_row(
+                c["name"],
+                c["driver"],
+                c["region"] or "-",
+                "yes" if c["security_groups"] else "[yellow]no[/]",
+                "yes" if c["image_upload"] else "no",
+                c["catalog"],
+                str(c["flavors"]),
+            )
         console.print(table)
 
     emit(data, output, render)

@@ -16,19 +16,23 @@ group_app = typer.Typer(help="Groups of users, for sharing modules.", no_args_is
 
 
 @user_app.command("add")
-def user_add(ctx: typer.Context, name: str,
-             admin: Annotated[bool, typer.Option("--admin", help="Make an admin.")] = False,
-             group: Annotated[list[str] | None, typer.Option(help="Add to this group.")] = None,
-             ) -> None:
+def user_add(
+    ctx: typer.Context,
+    name: str,
+    admin: Annotated[bool, typer.Option("--admin", help="Make an admin.")] = False,
+    group: Annotated[list[str] | None, typer.Option(help="Add to this group.")] = None,
+) -> None:
     """Add a user (admins only; the first user of a store is its admin)."""
     catalog(ctx).add_user(name, admin=admin, groups=group or [])
     console.print(f"added user {name}")
 
 
 @group_app.command("add")
-def group_add(ctx: typer.Context, name: str,
-              member: Annotated[list[str] | None, typer.Option(help="A member (repeatable).")]
-              = None) -> None:
+def group_add(
+    ctx: typer.Context,
+    name: str,
+    member: Annotated[list[str] | None, typer.Option(help="A member (repeatable).")] = None,
+) -> None:
     """Add a group (admins only)."""
     catalog(ctx).add_group(name, member or [])
     console.print(f"added group {name}")

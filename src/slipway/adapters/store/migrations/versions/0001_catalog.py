@@ -32,10 +32,15 @@ def upgrade() -> None:
     )
     op.create_table(
         "memberships",
-        sa.Column("group_id", sa.Integer(), sa.ForeignKey("groups.id", ondelete="CASCADE"),
-                  primary_key=True),
-        sa.Column("user_id", sa.Integer(), sa.ForeignKey("users.id", ondelete="CASCADE"),
-                  primary_key=True),
+        sa.Column(
+            "group_id",
+            sa.Integer(),
+            sa.ForeignKey("groups.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column(
+            "user_id", sa.Integer(), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+        ),
     )
     op.create_table(
         "modules",
@@ -53,11 +58,16 @@ def upgrade() -> None:
     op.create_table(
         "module_versions",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("module_id", sa.Integer(), sa.ForeignKey("modules.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "module_id",
+            sa.Integer(),
+            sa.ForeignKey("modules.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("document", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"),
-                  nullable=False),
+        sa.Column(
+            "document", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
+        ),
         sa.Column("content_hash", sa.String(64), nullable=False),
         sa.Column("author", sa.String(200), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
