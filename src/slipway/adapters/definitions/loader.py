@@ -166,10 +166,9 @@ def _real_path(loc: tuple[str | int, ...], data: Any) -> tuple[str | int, ...]:
     path: list[str | int] = []
     current: Any = data
     for part in loc:
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-            path.append(part)
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+        if (isinstance(current, dict) and part in current) or (
+            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        ):
             current = current[part]
             path.append(part)
         elif isinstance(current, dict) and not (isinstance(part, str) and _is_tag(part)):
