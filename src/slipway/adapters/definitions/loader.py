@@ -166,15 +166,23 @@ def _real_path(loc: tuple[str | int, ...], data: Any) -> tuple[str | int, ...]:
     path: list[str | int] = []
     current: Any = data
     for part in loc:
-        if (isinstance(current, dict) and part in current) or (
-            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
-        ):
-            current = current[part]
+        found, child = _step(current, part)
+        if found:
+            current = child
             path.append(part)
         elif isinstance(current, dict) and not (isinstance(part, str) and _is_tag(part)):
             path.append(part)  # a missing or unknown key: still a document key
             current = None
     return tuple(path)
+
+
+def _step(current: Any, part: str | int) -> tuple[bool, Any]:
+    """(True, the value at ``part``) when ``current`` has it, else (False, None)."""
+    if isinstance(current, dict) and part in current:
+        return True, current[part]
+    if isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+        return True, current[part]
+    return False, None
 
 
 def _is_tag(part: str) -> bool:
