@@ -1,0 +1,45 @@
+"""The ``ec2`` driver: Amazon EC2 (or anything speaking its API) through boto3.
+
+boto3 is imported here, and this module is imported only when an ec2 cloud is
+used (see :class:`slipway.connectors.registry.CloudDriver`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from slipway.connectors.ec2._errors import translated
+from slipway.connectors.ec2.connector import EC2_STATES, Ec2Connector
+
+__all__ = ["EC2_STATES", "Ec2Connector", "connect"]
+
+DEFAULT_MAX_ATTEMPTS = 8
+
+
+def connect(cloud: str, options: Mapping[str, Any]) -> Ec2Connector:
+    """An EC2 connector. ``options``: ``region`` (required), ``endpoint_url``,
+    ``profile`` (an AWS profile; else boto3's usual credential chain — never
+    inline keys), ``subnet_id``, ``max_attempts`` (retry mode ``standard``,
+    default 8), ``connect_timeout`` and ``read_timeout`` (seconds, default 10 and 30)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={
+            "mode": "standard",
+            "max_attempts": int(options.get("max_attempts", DEFAULT_MAX_ATTEMPTS)),
+        },
+        connect_timeout=float(options.get("connect_timeout", 10)),
+        read_timeout=float(options.get("read_timeout", 30)),
+        user_agent_extra="slipway",
+    )
+    with translated(cloud, "connect"):
+        session = boto3.session.Session(profile_name=options.get("profile"))
+        client = session.client(
+            "ec2",
+            region_name=options["region"],
+            endpoint_url=options.get("endpoint_url"),
+            config=config,
+        )
+    return Ec2Connector(cloud, client, subnet_id=options.get("subnet_id"))
