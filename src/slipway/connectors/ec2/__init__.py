@@ -25,21 +25,30 @@ def connect(cloud: str, options: Mapping[str, Any]) -> Ec2Connector:
     import boto3
     from botocore.config import Config
 
-    config = Config(
-        retries={
-            "mode": "standard",
-            "max_attempts": int(options.get("max_attempts", DEFAULT_MAX_ATTEMPTS)),
-        },
-        connect_timeout=float(options.get("connect_timeout", 10)),
-        read_timeout=float(options.get("read_timeout", 30)),
-        user_agent_extra="slipway",
-    )
+    attempts = int(options.get("max_attempts", DEFAULT_MAX_ATTEMPTS))
+
+    def config(max_attempts: int) -> Config:
+        return Config(
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
+            connect_timeout=float(options.get("connect_timeout", 10)),
+            read_timeout=float(options.get("read_timeout", 30)),
+            user_agent_extra="slipway",
+        )
+
     with translated(cloud, "connect"):
         session = boto3.session.Session(profile_name=options.get("profile"))
+        region, endpoint = options["region"], options.get("endpoint_url")
         client = session.client(
-            "ec2",
-            region_name=options["region"],
-            endpoint_url=options.get("endpoint_url"),
-            config=config,
+            "ec2", region_name=region, endpoint_url=endpoint, config=config(attempts)
         )
-    return Ec2Connector(cloud, client, subnet_id=options.get("subnet_id"))
+        # RunInstances is retried by the connector, which looks its token up first.
+        create_client = session.client(
+            "ec2", region_name=region, endpoint_url=endpoint, config=config(1)
+        )
+    return Ec2Connector(
+        cloud,
+        client,
+        create_client=create_client,
+        create_attempts=attempts,
+        subnet_id=options.get("subnet_id"),
+    )

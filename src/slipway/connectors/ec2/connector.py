@@ -8,13 +8,18 @@ botocore's retry quota. What is still failing after that becomes a
 ``CloudError`` carrying EC2's own code and message.
 
 Idempotency: every instance is tagged with the run id and the client token and
-created with EC2's ``ClientToken``; ``create_machine`` first looks the token
-up by tag, so a retried create returns the first instance.
+created with EC2's ``ClientToken``. ``RunInstances`` is not retried by botocore
+(a lost answer to a create that succeeded would make a second instance on a
+cloud that ignores client tokens, as moto does): ``create_machine`` retries it
+itself, with the same backoff, looking the token up by tag before every
+attempt, so a retried create returns the first instance.
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,12 +118,38 @@ def _to_rules(permissions: Sequence[IpPermissionTypeDef]) -> list[Rule]:
     return rules
 
 
+_THROTTLING = frozenset({
+    "Throttling", "ThrottlingException", "RequestLimitExceeded", "RequestThrottled",
+    "TooManyRequestsException", "PriorRequestNotComplete", "RequestTimeout",
+})  # fmt: skip
+
+
+def _retryable(exc: Exception) -> bool:
+    """The same errors botocore's standard mode retries: throttling, 5xx, the network."""
+    import botocore.exceptions as bx
+
+    if isinstance(exc, bx.ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return exc.response.get("Error", {}).get("Code") in _THROTTLING or status >= 500
+    return isinstance(exc, bx.ConnectionError | bx.HTTPClientError)
+
+
 class Ec2Connector:
     """One EC2 region. ``client`` is a boto3 EC2 client (see ``connect``)."""
 
-    def __init__(self, cloud: str, client: EC2Client, *, subnet_id: str | None = None) -> None:
+    def __init__(
+        self,
+        cloud: str,
+        client: EC2Client,
+        *,
+        create_client: EC2Client | None = None,
+        create_attempts: int = 8,
+        subnet_id: str | None = None,
+    ) -> None:
         self.cloud = cloud
         self.client = client
+        self.create_client = create_client or client
+        self.create_attempts = create_attempts
         self.subnet_id = subnet_id
         self.unsupported: Mapping[Capability, str] = {
             Capability.IMAGE_UPLOAD: (
@@ -138,44 +169,64 @@ class Ec2Connector:
             for reservation in page.get("Reservations", []):
                 yield from reservation.get("Instances", [])
 
+    def _by_token(self, token: str) -> Machine | None:
+        live = {"Name": "instance-state-name", "Values": _LIVE_STATES}
+        tagged = {"Name": f"tag:{TOKEN_TAG}", "Values": [token]}
+        for instance in self._instances([tagged, live]):
+            return _to_machine(instance)
+        return None
+
     def create_machine(self, spec: MachineSpec) -> Machine:
         token = _client_token(spec.client_token) if spec.client_token else ""
         with translated(self.cloud, "create machine"):
-            if token:
-                live = {"Name": "instance-state-name", "Values": _LIVE_STATES}
-                tagged = {"Name": f"tag:{TOKEN_TAG}", "Values": [token]}
-                for instance in self._instances([tagged, live]):
-                    return _to_machine(instance)
-            tags = {**spec.tags, "Name": spec.name}
-            if token:
-                tags[TOKEN_TAG] = token
-            tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
-            kwargs: dict[str, Any] = {
-                "ImageId": spec.image_id,
-                "InstanceType": spec.flavor,
-                "MinCount": 1,
-                "MaxCount": 1,
-                "UserData": spec.user_data,
-                "TagSpecifications": [
-                    {"ResourceType": "instance", "Tags": tag_list},
-                    {"ResourceType": "volume", "Tags": tag_list},
-                ],
-            }
-            if token:
-                kwargs["ClientToken"] = token
-            if spec.security_groups:
-                kwargs["SecurityGroupIds"] = [self._group_id(name) for name in spec.security_groups]
-            if self.subnet_id:
-                kwargs["SubnetId"] = self.subnet_id
-            if spec.disk_gb is not None:
-                kwargs["BlockDeviceMappings"] = self._root_disk(spec.image_id, spec.disk_gb)
-            reply = self.client.run_instances(**kwargs)
-        return _to_machine(reply["Instances"][0])
+            kwargs = self._run_arguments(spec, token)
+            if not token:
+                return _to_machine(self.client.run_instances(**kwargs)["Instances"][0])
+            for attempt in range(1, self.create_attempts + 1):
+                existing = self._by_token(token)
+                if existing is not None:
+                    return existing
+                try:
+                    reply = self.create_client.run_instances(**kwargs)
+                except Exception as exc:
+                    if attempt == self.create_attempts or not _retryable(exc):
+                        raise
+                    # botocore's standard mode: full jitter, base 2, at most 20 s
+                    time.sleep(random.uniform(0, min(20.0, 2.0 ** (attempt - 1))))
+                    continue
+                return _to_machine(reply["Instances"][0])
+        raise AssertionError("unreachable")
+
+    def _run_arguments(self, spec: MachineSpec, token: str) -> dict[str, Any]:
+        tags = {**spec.tags, "Name": spec.name}
+        if token:
+            tags[TOKEN_TAG] = token
+        tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
+        kwargs: dict[str, Any] = {
+            "ImageId": spec.image_id,
+            "InstanceType": spec.flavor,
+            "MinCount": 1,
+            "MaxCount": 1,
+            "UserData": spec.user_data,
+            "TagSpecifications": [
+                {"ResourceType": "instance", "Tags": tag_list},
+                {"ResourceType": "volume", "Tags": tag_list},
+            ],
+        }
+        if token:
+            kwargs["ClientToken"] = token
+        if spec.security_groups:
+            kwargs["SecurityGroupIds"] = [self._group_id(name) for name in spec.security_groups]
+        if self.subnet_id:
+            kwargs["SubnetId"] = self.subnet_id
+        if spec.disk_gb is not None:
+            kwargs["BlockDeviceMappings"] = self._root_disk(spec.image_id, spec.disk_gb)
+        return kwargs
 
     def _root_disk(self, image_id: str, disk_gb: float) -> list[Any]:
         images = self.client.describe_images(ImageIds=[image_id])["Images"]
         if not images:
-            raise NotFound(f"{self.cloud}: image {image_id} does not exist")
+            raise CloudError(f"image {image_id} does not exist", cloud=self.cloud)
         image = images[0]
         root = image.get("RootDeviceName", "/dev/xvda")
         snapshot_gb = 0
