@@ -8,6 +8,7 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+
 from tests.integration.ec2_proxy import Ec2Proxy
 
 
