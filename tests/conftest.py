@@ -12,6 +12,7 @@ import pytest
 
 from slipway.adapters.definitions.loader import LoadedDefinition, load_paths
 from slipway.adapters.store.memory import MemoryStore, MemoryUnitOfWork
+from slipway.adapters.store.runs_memory import MemoryRunStore
 from slipway.services.catalog import CatalogService
 from slipway.services.ports import UnitOfWork
 
@@ -27,8 +28,8 @@ def examples() -> list[LoadedDefinition]:
 
 @pytest.fixture
 def memory_uow() -> Callable[[], UnitOfWork]:
-    store = MemoryStore()
-    return lambda: MemoryUnitOfWork(store)
+    store, runs = MemoryStore(), MemoryRunStore()
+    return lambda: MemoryUnitOfWork(store, runs)
 
 
 @pytest.fixture
@@ -67,8 +68,8 @@ def postgres_url() -> Iterator[str]:
 def store_uow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], UnitOfWork]]:
     """A unit-of-work factory over each store implementation in turn."""
     if request.param == "memory":
-        store = MemoryStore()
-        yield lambda: MemoryUnitOfWork(store)
+        store, runs = MemoryStore(), MemoryRunStore()
+        yield lambda: MemoryUnitOfWork(store, runs)
         return
     from slipway.adapters.store.database import make_engine, migrate
     from slipway.adapters.store.sql import SqlUnitOfWork
