@@ -4,6 +4,7 @@ finished, did the recipes exit 0, and what CPU and RAM does the guest see."""
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import dataclass
 
 import paramiko
@@ -11,6 +12,11 @@ import paramiko
 from slipway.services.userdata import RECIPES_LOG, parse_marker, readiness_command
 
 __all__ = ["Probe", "SshProber"]
+
+# paramiko logs every refused handshake with a traceback while a guest boots;
+# the prober reports what matters itself.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
 
 _FACTS = "nproc; sed -n 's/^MemTotal: *\\([0-9]*\\) kB/\\1/p' /proc/meminfo"
 

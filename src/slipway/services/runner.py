@@ -282,8 +282,9 @@ class Runner:
                 run_id = machine.tags.get(RUN_TAG)
                 with self._uow() as uow:
                     run = uow.runs.get(run_id) if run_id else None
-                if run is not None and run.is_live and run.state is not RunState.TERMINATING:
-                    # Its own steps go on with it (provisioning finds it by token).
+                if run is not None and run.is_live:
+                    # Its own steps go on with it: provisioning finds it by its
+                    # token, terminating deletes it by its tag.
                     report.adopted.append(machine.id)
                     continue
                 try:
