@@ -183,6 +183,7 @@ def clean(rootfs: Path) -> list[str]:
         "root/.*_history",
         "home/*/.*_history",
         "root/.ssh",
+        "home/*/.ssh/authorized_keys*",
         "var/lib/dbus/machine-id",
         "etc/resolv.conf",
         "var/lib/systemd/random-seed",
