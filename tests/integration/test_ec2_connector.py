@@ -114,8 +114,10 @@ def test_throttling_and_5xx_are_retried(ec2_proxy: Ec2Proxy) -> None:
 
 def test_a_timeout_is_retried(ec2_proxy: Ec2Proxy) -> None:
     ec2_proxy.timeout_seconds = 2.0
+    machine = _connect(ec2_proxy).create_machine(_spec(_connect(ec2_proxy)))
+    # The short timeout only once moto has built the region: its first answer
+    # can take seconds on a busy machine.
     cloud = _connect(ec2_proxy, read_timeout=1)
-    machine = cloud.create_machine(_spec(cloud))
     ec2_proxy.inject("timeout", 1, action="DescribeInstances")
     assert cloud.get_machine(machine.id).id == machine.id
     assert ec2_proxy.faults_served["timeout"] == 1
@@ -191,6 +193,15 @@ def test_an_unreachable_cloud_is_said_so(ec2_proxy: Ec2Proxy) -> None:
     )
     with pytest.raises(CloudError, match="unreachable"):
         cloud.list_machines({})
+
+
+def test_the_default_profile_takes_credentials_from_the_environment(ec2_proxy: Ec2Proxy) -> None:
+    # No config file at all (the fixture points AWS_CONFIG_FILE at /dev/null),
+    # as in CI: the example cloud's "profile: default" must still connect.
+    cloud = _connect(ec2_proxy, profile="default")
+    assert cloud.list_machines({}) == []
+    with pytest.raises(CloudError, match="could not be found"):
+        _connect(ec2_proxy, profile="nobody")
 
 
 def test_image_upload_is_declared_unsupported(ec2_proxy: Ec2Proxy, tmp_path) -> None:

@@ -19,9 +19,10 @@ DEFAULT_MAX_ATTEMPTS = 8
 
 def connect(cloud: str, options: Mapping[str, Any]) -> Ec2Connector:
     """An EC2 connector. ``options``: ``region`` (required), ``endpoint_url``,
-    ``profile`` (an AWS profile; else boto3's usual credential chain — never
-    inline keys), ``subnet_id``, ``max_attempts`` (retry mode ``standard``,
-    default 8), ``connect_timeout`` and ``read_timeout`` (seconds, default 10 and 30)."""
+    ``profile`` (an AWS profile; ``default`` or none: boto3's usual chain,
+    environment first — never inline keys), ``subnet_id``, ``max_attempts``
+    (retry mode ``standard``, default 8), ``connect_timeout`` and
+    ``read_timeout`` (seconds, default 10 and 30)."""
     import boto3
     from botocore.config import Config
 
@@ -35,8 +36,14 @@ def connect(cloud: str, options: Mapping[str, Any]) -> Ec2Connector:
             user_agent_extra="slipway",
         )
 
+    # "default" is what boto3 reads when no profile is named, after the
+    # environment; naming it explicitly would fail where only AWS_* variables
+    # hold the credentials (CI, containers).
+    profile = options.get("profile") or None
+    if profile == "default":
+        profile = None
     with translated(cloud, "connect"):
-        session = boto3.session.Session(profile_name=options.get("profile"))
+        session = boto3.session.Session(profile_name=profile)
         region, endpoint = options["region"], options.get("endpoint_url")
         client = session.client(
             "ec2", region_name=region, endpoint_url=endpoint, config=config(attempts)
