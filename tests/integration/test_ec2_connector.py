@@ -3,7 +3,9 @@ that delays instances and injects throttling, 5xx errors and timeouts."""
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -158,6 +160,25 @@ def test_security_groups_are_brought_to_exactly_the_declared_rules(ec2_proxy: Ec
         "Instances"
     ][0]["SecurityGroups"]
     assert [g["GroupName"] for g in groups] == ["web"]
+
+
+def test_concurrent_deploys_ensure_the_same_group_without_tripping_over_each_other(
+    ec2_proxy: Ec2Proxy,
+) -> None:
+    cloud = _connect(ec2_proxy)
+    cloud.list_machines({})  # moto builds the region before the race starts
+    rules = [Rule("tcp", "22"), Rule("tcp", "80"), Rule("udp", "1-65535", "::/0")]
+    barrier = threading.Barrier(6)
+
+    def ensure() -> object:
+        barrier.wait()
+        return cloud.ensure_security_group("web", rules)
+
+    with ThreadPoolExecutor(6) as pool:
+        groups = list(pool.map(lambda _: ensure(), range(6)))
+    assert len({g.id for g in groups}) == 1
+    group = cloud.check_security_group("web")
+    assert group is not None and set(group.rules) == set(rules)
 
 
 def test_managed_group_opens_everything(ec2_proxy: Ec2Proxy) -> None:

@@ -118,6 +118,12 @@ def _to_rules(permissions: Sequence[IpPermissionTypeDef]) -> list[Rule]:
     return rules
 
 
+_GROUP_RACES = frozenset({
+    "InvalidGroup.Duplicate", "InvalidPermission.Duplicate", "InvalidPermission.NotFound",
+})  # fmt: skip
+"""What EC2 answers when a concurrent ensure of the same group got there first."""
+_GROUP_RACE_ATTEMPTS = 5
+
 _THROTTLING = frozenset({
     "Throttling", "ThrottlingException", "RequestLimitExceeded", "RequestThrottled",
     "TooManyRequestsException", "PriorRequestNotComplete", "RequestTimeout",
@@ -321,33 +327,50 @@ class Ec2Connector:
         )
 
     def ensure_security_group(self, name: str, rules: Sequence[Rule]) -> SecurityGroup:
-        """Create the group if missing, authorise missing rules, revoke extra ones."""
+        """Create the group if missing, authorise missing rules, revoke extra ones.
+
+        Runs deployed at the same time ensure the same group at the same time:
+        when another one created the group or changed a rule between our read
+        and our write, EC2 says so (``InvalidGroup.Duplicate``,
+        ``InvalidPermission.Duplicate`` / ``.NotFound``) and we read again."""
+        import botocore.exceptions as bx
+
         for rule in rules:
             problems = rule.problems()
             if problems:
                 raise InputError(f"security group {name}: {'; '.join(problems)}")
         wanted = list(dict.fromkeys(rules))
         with translated(self.cloud, f"security group {name}"):
-            group = self._find_group(name)
-            if group is None:
-                group_id = self.client.create_security_group(
-                    GroupName=name,
-                    Description=f"Managed by Slipway: {name}",
-                    TagSpecifications=[{"ResourceType": "security-group",
-                                        "Tags": [{"Key": "slipway-managed", "Value": "true"}]}],
-                )["GroupId"]  # fmt: skip
-                current: list[Rule] = []
-            else:
-                group_id = group["GroupId"]
-                current = _to_rules(group.get("IpPermissions", []))
-            missing = [r for r in wanted if r not in current]
-            extra = [r for r in current if r not in wanted]
-            if missing:
-                self.client.authorize_security_group_ingress(
-                    GroupId=group_id, IpPermissions=[_to_permission(r) for r in missing]
-                )
-            if extra:
-                self.client.revoke_security_group_ingress(
-                    GroupId=group_id, IpPermissions=[_to_permission(r) for r in extra]
-                )
+            for attempt in range(1, _GROUP_RACE_ATTEMPTS + 1):
+                try:
+                    return self._bring_group_to(name, wanted)
+                except bx.ClientError as exc:
+                    code = exc.response.get("Error", {}).get("Code")
+                    if code not in _GROUP_RACES or attempt == _GROUP_RACE_ATTEMPTS:
+                        raise
+        raise AssertionError("unreachable")
+
+    def _bring_group_to(self, name: str, wanted: list[Rule]) -> SecurityGroup:
+        group = self._find_group(name)
+        if group is None:
+            group_id = self.client.create_security_group(
+                GroupName=name,
+                Description=f"Managed by Slipway: {name}",
+                TagSpecifications=[{"ResourceType": "security-group",
+                                    "Tags": [{"Key": "slipway-managed", "Value": "true"}]}],
+            )["GroupId"]  # fmt: skip
+            current: list[Rule] = []
+        else:
+            group_id = group["GroupId"]
+            current = _to_rules(group.get("IpPermissions", []))
+        missing = [r for r in wanted if r not in current]
+        extra = [r for r in current if r not in wanted]
+        if missing:
+            self.client.authorize_security_group_ingress(
+                GroupId=group_id, IpPermissions=[_to_permission(r) for r in missing]
+            )
+        if extra:
+            self.client.revoke_security_group_ingress(
+                GroupId=group_id, IpPermissions=[_to_permission(r) for r in extra]
+            )
         return SecurityGroup(name, tuple(wanted), group_id)
