@@ -28,6 +28,7 @@ from slipway.domain.machines import CloudImage
 from slipway.domain.runs import TERMINAL, Run, RunState
 from slipway.services.catalog import CatalogService
 from slipway.services.deploy import DeployRequest, RunService
+from slipway.services.ports import Prober
 from slipway.services.runner import Runner
 
 REPO = Path(__file__).resolve().parents[2]
@@ -106,6 +107,7 @@ class Ec2World:
         moto_client: Any,
         *,
         cloud_options: dict[str, object] | None = None,
+        prober: Prober | None = None,
     ) -> None:
         self.settings = Settings(
             data_dir=str(tmp),
@@ -127,7 +129,7 @@ class Ec2World:
             "local", images=[CloudImage("debian-12-minimal", "debian")], boot_polls=1
         )
         self.moto = moto_client
-        self.prober = InstanceTypeProber(moto_client)
+        self.prober = prober or InstanceTypeProber(moto_client)
         self.vault = Vault(tmp / "vault.key")
         self.runner = self.make_runner("worker-1")
         self.huey = make_huey(self.settings.queue_url)
