@@ -32,6 +32,9 @@ def connect(cloud: str, options: Mapping[str, Any]) -> Ec2Connector:
         return Config(
             retries={"mode": "standard", "total_max_attempts": max_attempts},
             connect_timeout=float(options.get("connect_timeout", 10)),
+            # One connection per worker thread, kept: the default pool of 10
+            # makes a busy worker reconnect on every call.
+            max_pool_connections=int(options.get("max_pool_connections", 64)),
             read_timeout=float(options.get("read_timeout", 30)),
             user_agent_extra="slipway",
         )
