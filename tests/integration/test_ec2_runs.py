@@ -214,8 +214,7 @@ def test_terminate_releases_the_instance_from_booting_and_from_ready(
     world = sqlite_world
     ec2_proxy.boot_seconds = 3600.0  # never leaves pending
     booting = world.deploy()
-    world.runner.advance(booting)  # → provisioning
-    world.runner.advance(booting)  # RunInstances → booting
+    world.runner.advance(booting)  # → provisioning, RunInstances → booting
     world.runner.advance(booting)  # still pending
     assert world.runs.get(booting).state is RunState.BOOTING
     (instance,) = world.instances(**{RUN_TAG: booting})
@@ -263,8 +262,7 @@ def test_a_worker_dying_after_run_instances_does_not_make_a_second_instance(
     world = sqlite_world
     run_id = world.deploy()
     doomed = world.make_runner("doomed", lambda name: DiesAfterCreate(world.connectors(name)))
-    doomed.advance(run_id)  # → provisioning
-    with pytest.raises(WorkerDied):
+    with pytest.raises(WorkerDied):  # → provisioning, then RunInstances and death
         doomed.advance(run_id)
     (first,) = world.instances(**{RUN_TAG: run_id})
     assert world.runs.get(run_id).machine_id is None  # never saved
