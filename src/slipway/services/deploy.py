@@ -58,6 +58,7 @@ def user_data_for(run_id: str, target: dict[str, Any], public_keys: Sequence[str
             recipes.get("deployment") or "",
         ),
         hostname=f"slipway-{run_id}",
+        open_ports=[(int(p["port"]), p.get("protocol", "tcp")) for p in target.get("ports", [])],
     )
     validate_user_data(document.text)
     return document.text
