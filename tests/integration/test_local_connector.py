@@ -4,10 +4,13 @@ boot is exercised in about a second per test."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pycdlib
@@ -90,8 +93,6 @@ def test_machine_runs_with_its_serial_console_and_forwards(cloud: LocalConnector
     for _ in range(100):
         if _MARKER.decode() in cloud.console_log(machine.id):
             break
-        import time
-
         time.sleep(0.05)
     assert _MARKER.decode() in cloud.console_log(machine.id, lines=5)
 
@@ -99,8 +100,9 @@ def test_machine_runs_with_its_serial_console_and_forwards(cloud: LocalConnector
 def test_overlay_is_copy_on_write_and_grown_to_the_disk_size(cloud, base_image, tmp_path):
     before = base_image.read_bytes()
     machine = cloud.create_machine(_spec(disk_gb=2))
+    overlay = tmp_path / "machines" / machine.id / "disk.qcow2"
     info = json.loads(subprocess.run(
-        ["qemu-img", "info", "-U", "--output=json", str(tmp_path / "machines" / machine.id / "disk.qcow2")],
+        ["qemu-img", "info", "-U", "--output=json", str(overlay)],
         capture_output=True, text=True, check=True,
     ).stdout)  # fmt: skip
     assert info["virtual-size"] == 2 * 1024**3
@@ -115,8 +117,6 @@ def test_seed_is_an_iso_labelled_cidata_with_the_user_data(cloud, tmp_path):
     iso.open(str(tmp_path / "machines" / machine.id / "seed.iso"))
     try:
         assert iso.pvd.volume_identifier.decode().strip() == "cidata"
-        import io
-
         out = io.BytesIO()
         iso.get_file_from_iso_fp(out, rr_path="/user-data")
         assert out.getvalue() == b"#cloud-config\nhostname: x\n"
@@ -153,8 +153,9 @@ def test_machines_outlive_the_connector_and_are_found_by_tags(tmp_path, base_ima
         " tags={'slipway-run': 'run-9'}, client_token='t'))\n"
         "print(m.id)\n"
     )
-    result = subprocess.run(["python", "-c", code], capture_output=True, text=True, check=True,
-                            env={**os.environ, "PATH": os.path.dirname(os.sys.executable) + ":" + os.environ["PATH"]})  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     machine_id = result.stdout.strip()
     cloud = connect("local", {"data_dir": tmp_path, "accelerator": "tcg"})
     (found,) = cloud.list_machines({"slipway-run": "run-9"})
@@ -190,8 +191,6 @@ def test_a_machine_whose_qemu_died_is_stopped_and_still_deletable(cloud, tmp_pat
     machine = cloud.create_machine(_spec())
     (pid,) = _qemu_pids(tmp_path / "machines" / machine.id)
     os.kill(pid, 9)
-    import time
-
     for _ in range(100):
         if cloud.get_machine(machine.id).state is MachineState.STOPPED:
             break
