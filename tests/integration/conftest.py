@@ -8,7 +8,8 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from ec2_proxy import Ec2Proxy
+
+from tests.integration.ec2_proxy import Ec2Proxy
 
 
 def _free_port() -> int:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from ec2_proxy import Ec2Proxy
 
 from slipway.connectors.ec2 import Ec2Connector
 from slipway.connectors.registry import CloudDriver
 from slipway.domain.machines import RUN_TAG, Capability, MachineSpec, MachineState, Rule
 from slipway.errors import CloudError, NotFound, Unsupported
+from tests.integration.ec2_proxy import Ec2Proxy
 
 REGION = "us-east-1"
 
