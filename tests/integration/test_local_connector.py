@@ -19,7 +19,7 @@ import pytest
 from slipway.connectors.local import LocalConnector, connect
 from slipway.connectors.local._accel import _BOOT_SECTOR, _MARKER, choose_accelerator
 from slipway.domain.machines import RUN_TAG, MachineSpec, MachineState, Rule
-from slipway.errors import CloudError, NotFound
+from slipway.errors import CloudError, Conflict, NotFound
 
 pytestmark = pytest.mark.skipif(
     shutil.which("qemu-system-x86_64") is None or shutil.which("qemu-img") is None,
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(
 def base_image(tmp_path: Path) -> Path:
     raw = tmp_path / "boot.raw"
     raw.write_bytes(_BOOT_SECTOR.ljust(1024 * 1024, b"\0"))
-    image = tmp_path / "images" / "tiny" / "disk.qcow2"
+    image = tmp_path / "images" / "tiny.qcow2"  # the image store's layout, without metadata
     image.parent.mkdir(parents=True)
     subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(image)], check=True)
     return image
@@ -222,14 +222,17 @@ def test_missing_image_and_missing_group_are_the_clouds_errors(cloud, tmp_path):
     assert list((tmp_path / "machines").iterdir()) == []
 
 
-def test_upload_image_then_boot_from_it(cloud, base_image):
-    image = cloud.upload_image(base_image, "tiny copy", {"os_distro": "none"})
+def test_upload_image_goes_to_the_image_store_then_boots(cloud, base_image):
+    image = cloud.upload_image(base_image, "tiny-copy", {"distribution": "none"})
     assert image.id == "tiny-copy"
-    assert {i.id for i in cloud.images()} == {"tiny", "tiny-copy"}
+    (listed,) = cloud.images()
+    assert listed.id == "tiny-copy"
+    assert listed.properties["distribution"] == "none"
+    assert len(listed.properties["sha512"]) == 128
     machine = cloud.create_machine(_spec(image_id=image.id))
     assert machine.state is MachineState.RUNNING
-    with pytest.raises(CloudError, match="already exists"):
-        cloud.upload_image(base_image, "tiny copy", {})
+    with pytest.raises(Conflict, match="already stored"):
+        cloud.upload_image(base_image, "tiny-copy", {})
 
 
 def test_flavors_fit_this_host(cloud):
