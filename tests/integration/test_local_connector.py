@@ -113,8 +113,11 @@ def test_overlay_is_copy_on_write_and_grown_to_the_disk_size(cloud, base_image, 
 
 def test_seed_is_an_iso_labelled_cidata_with_the_user_data(cloud, tmp_path):
     machine = cloud.create_machine(_spec(user_data="#cloud-config\nhostname: x\n"))
+    seed = tmp_path / "machines" / machine.id / "seed.iso"
+    assert seed.stat().st_mode & 0o077 == 0
+    assert seed.parent.stat().st_mode & 0o077 == 0
     iso = pycdlib.PyCdlib()
-    iso.open(str(tmp_path / "machines" / machine.id / "seed.iso"))
+    iso.open(str(seed))
     try:
         assert iso.pvd.volume_identifier.decode().strip() == "cidata"
         out = io.BytesIO()

@@ -177,7 +177,9 @@ class LocalConnector:
         if spec.cpu < 1 or spec.ram_mb < 128:
             raise InputError(f"a local machine needs at least 1 CPU and 128 MB RAM, got {spec}")
         folder = MachineFolder(self._machines / self._machine_id(spec))
-        folder.root.mkdir(parents=True, exist_ok=True)
+        folder.root.parent.mkdir(parents=True, exist_ok=True)
+        # Private: the seed holds the user data, which may hold recipes with secrets.
+        folder.root.mkdir(mode=0o700, exist_ok=True)
         with self._locked(folder):
             record = folder.read()
             if record is None:
