@@ -1,0 +1,121 @@
+"""The catalog store's tables (SQLAlchemy 2 ORM). The schema itself is made
+by the Alembic migrations next to this module; a test checks they agree."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "Base",
+    "GroupRow",
+    "MembershipRow",
+    "ModuleRow",
+    "RunEventRow",
+    "RunRow",
+    "UserRow",
+    "VersionRow",
+]
+
+Document = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    admin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class GroupRow(Base):
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class MembershipRow(Base):
+    __tablename__ = "memberships"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class ModuleRow(Base):
+    __tablename__ = "modules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(400), unique=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    group_name: Mapped[str | None] = mapped_column(String(200))
+    group_rights: Mapped[str] = mapped_column(String(40), default="")
+    public_rights: Mapped[str] = mapped_column(String(40), default="")
+    latest_version: Mapped[int] = mapped_column(Integer)
+    versions: Mapped[list[VersionRow]] = relationship(
+        back_populates="module", order_by="VersionRow.version"
+    )
+
+
+class VersionRow(Base):
+    __tablename__ = "module_versions"
+    __table_args__ = (UniqueConstraint("module_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]] = mapped_column(Document)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    source: Mapped[str] = mapped_column(Text, default="")
+    copied_from: Mapped[str | None] = mapped_column(String(420))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    module: Mapped[ModuleRow] = relationship(back_populates="versions")
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    module: Mapped[str] = mapped_column(String(420))
+    cloud: Mapped[str] = mapped_column(String(63), index=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    step: Mapped[str] = mapped_column(String(40), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    keep_running: Mapped[str] = mapped_column(String(20))
+    machine_id: Mapped[str | None] = mapped_column(String(200))
+    target: Mapped[dict[str, Any]] = mapped_column(Document)
+    parameters: Mapped[dict[str, Any]] = mapped_column(Document)
+    timestamps: Mapped[dict[str, Any]] = mapped_column(Document)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_step_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class RunEventRow(Base):
+    __tablename__ = "run_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str] = mapped_column(Text, default="")
