@@ -23,7 +23,7 @@ from slipway.services.userdata import Recipes, build_user_data, parse_marker, re
 
 pytestmark = pytest.mark.slow
 
-SSH_TIMEOUT = 300.0  # seconds; ~40 s idle, ~90 s on a busy host under TCG
+SSH_TIMEOUT = 420.0  # seconds; ~40 s idle, ~110 s at load 12, more at load 17, under TCG
 MIB = 1024
 
 
