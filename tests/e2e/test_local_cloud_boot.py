@@ -28,7 +28,18 @@ MIB = 1024
 
 
 def _ssh(
-    key: Path, port: int, command: str, timeout: float = 30
+    key: Path, port: int, command: str, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` as the login user; one that outlasts ``timeout``
+    (cloud-init's Python is slow on a loaded host under TCG) counts as failed."""
+    try:
+        return _run_ssh(key, port, command, timeout)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess([], 255, "", "timed out")
+
+
+def _run_ssh(
+    key: Path, port: int, command: str, timeout: float
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["ssh", "-i", str(key), "-p", str(port), "-o", "BatchMode=yes",
