@@ -24,9 +24,14 @@ def _connect(proxy: Ec2Proxy, **options: object) -> Ec2Connector:
     return connector
 
 
+_AMI: list[str] = []  # moto's built-in AMIs survive a reset; listing them takes seconds
+
+
 def _ami(cloud: Ec2Connector) -> str:
-    images = cloud.client.describe_images(Owners=["amazon"])["Images"]
-    return next(i["ImageId"] for i in images if i.get("RootDeviceType") == "ebs")
+    if not _AMI:
+        images = cloud.client.describe_images(Owners=["amazon"])["Images"]
+        _AMI.append(next(i["ImageId"] for i in images if i.get("RootDeviceType") == "ebs"))
+    return _AMI[0]
 
 
 def _spec(cloud: Ec2Connector, token: str = "run-1/create", **kwargs: object) -> MachineSpec:

@@ -260,3 +260,30 @@ def test_accelerator_probe_only_picks_kvm_if_a_guest_boots(tmp_path):
     assert accel in ("kvm", "tcg")
     if accel == "kvm":
         assert os.access("/dev/kvm", os.R_OK | os.W_OK)
+
+
+def test_a_create_interrupted_before_qemu_started_is_resumed(cloud, tmp_path):
+    """A crash between writing the machine's record and starting QEMU leaves a
+    pending machine; creating again with the same token starts it."""
+    from slipway.connectors.local._layout import MachineFolder
+
+    spec = _spec()
+    folder = MachineFolder(tmp_path / "machines" / cloud._machine_id(spec))
+    folder.root.mkdir(parents=True)
+    cloud._prepare(folder, spec)  # what create does before launching QEMU
+    (pending,) = cloud.list_machines({RUN_TAG: "run-1"})
+    assert pending.state is MachineState.PENDING
+    assert pending.address is None
+    machine = cloud.create_machine(spec)
+    assert machine.id == pending.id
+    assert machine.state is MachineState.RUNNING
+    assert len(_qemu_pids(folder.root)) == 1
+
+
+def test_concurrent_creates_with_one_token_start_one_machine(cloud, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        machines = list(pool.map(lambda _: cloud.create_machine(_spec()), range(4)))
+    assert len({m.id for m in machines}) == 1
+    assert len(_qemu_pids(tmp_path / "machines" / machines[0].id)) == 1
