@@ -1,0 +1,152 @@
+"""``slipway image check``: an image against the guidelines of DESIGN.md §8.
+
+The image is never booted and never changed: qemu-img reads its format and
+allocation, the disk is exposed read-only as raw bytes (disk.py), the
+partition table is read here, and the root filesystem through e2fsprogs.
+Every problem, including an image that cannot be read at all, is a finding;
+only a path that is not a readable file raises (ImageFileError).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from slipway.errors import ImageFileError
+from slipway.imagekit.checks import layout, secrets, system
+from slipway.imagekit.checks.layout import Slot
+from slipway.imagekit.checks.rootfs import CONFIG_FILES, RootView
+from slipway.imagekit.disk import ImageInfo, expose, find_disk, image_info, locate
+from slipway.imagekit.extfs import ExtFilesystem
+from slipway.imagekit.findings import CheckReport, Finding, Severity
+from slipway.imagekit.partitions import Content, Partition, probe, read_partitions
+
+__all__ = ["CheckReport", "Finding", "Severity", "check_image"]
+
+_BOOT_NAMES = ("vmlinuz", "initrd.img", "grub", "config-", "System.map")
+
+
+def check_image(path: Path) -> CheckReport:
+    """Check the image at ``path`` (qcow2, raw, VMDK or OVA) and report every finding.
+
+    Raises ImageFileError only when ``path`` is not a readable file, and
+    ToolError when a required tool (qemu-img, e2fsprogs) is missing.
+    """
+    started = time.monotonic()
+    source = locate(path)
+    info: ImageInfo | None = None
+    slots: list[Slot] = []
+    findings: list[Finding] = []
+    try:
+        source = find_disk(source)
+        info = image_info(source)
+        findings.extend(layout.check_format(path, info))
+        if info.virtual_size == 0:
+            findings.append(_unreadable(path, "the disk is empty (0 bytes)"))
+        else:
+            with expose(source, info.format) as raw:
+                slots = _slots(raw, info.virtual_size)
+                findings.extend(_inspect(path, raw, slots, info))
+    except ImageFileError as exc:
+        findings.append(_unreadable(path, exc.message))
+    except OSError as exc:  # a FUSE read of a damaged image fails with EIO
+        findings.append(Finding("image.corrupt", f"reading the disk failed: {exc}",
+                                {"path": str(path)}))
+    return CheckReport(
+        path=str(path),
+        format=info.format if info else None,
+        virtual_size=info.virtual_size if info else None,
+        actual_size=info.actual_size if info else None,
+        partitions=tuple(s.to_dict() for s in slots),
+        findings=tuple(findings),
+        seconds=time.monotonic() - started,
+    )
+
+
+def _unreadable(path: Path, why: str) -> Finding:
+    return Finding("image.unreadable", why, {"path": str(path)})
+
+
+def _slots(raw: Path, disk_size: int) -> list[Slot]:
+    with raw.open("rb") as fh:
+        table, parts = read_partitions(fh, disk_size)
+        if table == "none":
+            parts = [Partition(0, 0, disk_size, "none")]
+        slots = [Slot(p, probe(fh, p.offset, p.size)) for p in parts]
+    ext = [s for s in slots if s.content is Content.EXT]
+    tops = [ExtFilesystem(raw, s.partition.offset).batch(["ls -p /"])[0] for s in ext]
+    roles: dict[int, str] = {}
+    for slot, top in zip(ext, tops, strict=True):
+        names = {line.split("/")[5] for line in top.splitlines() if line.count("/") >= 6}
+        if "etc" in names and "root" not in roles.values():
+            roles[slot.partition.number] = "root"
+        elif any(n.startswith(_BOOT_NAMES) for n in names):
+            roles[slot.partition.number] = "boot"
+    return [Slot(s.partition, s.content, roles.get(s.partition.number)) for s in slots]
+
+
+def _inspect(path: Path, raw: Path, slots: list[Slot], info: ImageInfo) -> list[Finding]:
+    findings = layout.classify(slots)
+    root = next((s for s in slots if s.role == "root"), None)
+    if root is None:
+        if all(s.content in (Content.ZERO, Content.UNKNOWN) for s in slots) and \
+                not any(s.partition.kind for s in slots):
+            return [_unreadable(path, "no partition table and no filesystem "
+                                "(not a disk image, or damaged)")]
+        other = [s for s in slots if s.content in (Content.XFS, Content.BTRFS, Content.VFAT,
+                                                   Content.UNKNOWN)]
+        if other:
+            kinds = ", ".join(f"partition {s.partition.number}: {s.content}" for s in other)
+            return [*findings, Finding("image.filesystem-unsupported", kinds,
+                                       {"path": str(path), "partitions": kinds})]
+        if not any(f.rule_id == "image.encrypted" or f.rule_id == "layout.lvm"
+                   for f in findings):
+            findings.append(Finding("image.no-root-filesystem", "no ext partition holds /etc",
+                                    {"path": str(path)}))
+        return findings
+    fs = ExtFilesystem(raw, root.partition.offset)
+    fsck = fs.start_fsck()
+    try:
+        sb = fs.superblock()
+        view = RootView.load(fs, root.partition.number, sb.block_size)
+        findings.extend(layout.check_free_space(raw, root, sb, info))
+        findings.extend(inspect_root(view))
+    finally:
+        out, _ = fsck.communicate(timeout=600)
+    if fsck.returncode not in (0, None):
+        lines = [ln for ln in out.splitlines() if ln and not ln.startswith(("e2fsck ", "Pass "))]
+        findings.append(Finding("image.filesystem-errors", "; ".join(lines[:3])[:300],
+                                {"partition": root.partition.number,
+                                 "exit_status": fsck.returncode}))
+    return findings
+
+
+def inspect_root(view: RootView) -> list[Finding]:
+    """Every check of an installed system on its root filesystem."""
+    view.prefetch([*CONFIG_FILES, *secrets.key_candidates(view),
+                   *(e.path for e in view.glob("/etc/cloud/cloud.cfg.d/*.cfg")),
+                   *(e.path for e in view.glob("/etc/ssh/sshd_config.d/*"))])
+    findings: list[Finding] = []
+    findings.extend(system.check_boot_config(view))
+    findings.extend(secrets.check_accounts(view))
+    findings.extend(secrets.check_secrets(view))
+    findings.extend(system.check_cloud_init(view))
+    findings.extend(system.check_sshd(view))
+    findings.extend(system.check_firewall(view))
+    findings.extend(system.check_services(view))
+    findings.extend(system.check_state(view))
+    swap_files = {str(f.evidence.get("path")) for f in findings
+                  if f.rule_id == "layout.swap-file"}
+    findings.extend(system.check_large_files(view, swap_files))
+    return findings
+
+
+def summary(report: CheckReport) -> Mapping[str, Any]:
+    """Counts by severity, for one-line summaries."""
+    counts = {str(s): 0 for s in Severity}
+    for finding in report.findings:
+        counts[str(finding.severity)] += 1
+    return counts
+
