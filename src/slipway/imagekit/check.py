@@ -18,7 +18,7 @@ from slipway.errors import ImageFileError
 from slipway.imagekit.checks import layout, secrets, system
 from slipway.imagekit.checks.layout import Slot
 from slipway.imagekit.checks.rootfs import CONFIG_FILES, RootView
-from slipway.imagekit.disk import ImageInfo, expose, find_disk, image_info, locate
+from slipway.imagekit.diskaccess import ImageInfo, expose, find_disk, image_info, locate
 from slipway.imagekit.extfs import ExtFilesystem
 from slipway.imagekit.findings import CheckReport, Finding, Severity
 from slipway.imagekit.partitions import Content, Partition, probe, read_partitions

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from slipway.imagekit.disk import run_tool
+from slipway.imagekit.diskaccess import run_tool
 
 __all__ = ["Entry", "ExtFilesystem", "Superblock"]
 

@@ -1,6 +1,6 @@
 """Partition tables (MBR, GPT) and what a partition holds, read from raw bytes.
 
-Read from the raw view of :func:`slipway.imagekit.disk.expose`; nothing here
+Read from the raw view of :func:`slipway.imagekit.diskaccess.expose`; nothing here
 runs a tool. Offsets and sizes are in bytes.
 """
 

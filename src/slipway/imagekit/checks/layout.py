@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from slipway.imagekit.disk import ImageInfo
+from slipway.imagekit.diskaccess import ImageInfo
 from slipway.imagekit.extfs import ExtFilesystem, Superblock
 from slipway.imagekit.findings import Finding
 from slipway.imagekit.partitions import Content, Partition
