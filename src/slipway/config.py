@@ -52,10 +52,14 @@ def _default_database_url(partial: Settings | None) -> str:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("data_dir", "Folder for the store, the image store, caches and runs.",
-            lambda _: _data_dir()),
-    Setting("database_url", "SQLAlchemy URL of the catalog store (SQLite or PostgreSQL).",
-            _default_database_url),
+    Setting(
+        "data_dir", "Folder for the store, the image store, caches and runs.", lambda _: _data_dir()
+    ),
+    Setting(
+        "database_url",
+        "SQLAlchemy URL of the catalog store (SQLite or PostgreSQL).",
+        _default_database_url,
+    ),
     Setting("user", "The user the command line acts as.", lambda _: _default_user()),
 )
 
@@ -87,7 +91,8 @@ def _read_config_file(env: Mapping[str, str]) -> dict[str, Any]:
     unknown = sorted(set(data) - known)
     if unknown:
         raise InputError(
-            f"{path}: unknown setting {unknown[0]!r}", hint=f"known settings: {', '.join(sorted(known))}"
+            f"{path}: unknown setting {unknown[0]!r}",
+            hint=f"known settings: {', '.join(sorted(known))}",
         )
     for key, value in data.items():
         if not isinstance(value, str):
@@ -103,8 +108,10 @@ def load_settings(
     values: dict[str, str] = {}
     from_file = _read_config_file(env)
     for setting in SETTINGS:
-        value = (overrides or {}).get(setting.name) or env.get(env_name(setting)) or from_file.get(
-            setting.name
+        value = (
+            (overrides or {}).get(setting.name)
+            or env.get(env_name(setting))
+            or from_file.get(setting.name)
         )
         if value is None:
             partial = Settings(**{**{f.name: "" for f in fields(Settings)}, **values})

@@ -6,5 +6,6 @@ import typer
 
 __all__ = ["image_app"]
 
-image_app = typer.Typer(help="Build, check, sanitise, compact, convert and store VM images.",
-                        no_args_is_help=True)
+image_app = typer.Typer(
+    help="Build, check, sanitise, compact, convert and store VM images.", no_args_is_help=True
+)

@@ -28,7 +28,9 @@ class OutputFormat(StrEnum):
 
 OutputOption = Annotated[
     OutputFormat,
-    typer.Option("--output", "-o", help="table for people, json for scripts.", case_sensitive=False),
+    typer.Option(
+        "--output", "-o", help="table for people, json for scripts.", case_sensitive=False
+    ),
 ]
 
 
