@@ -21,11 +21,9 @@ from slipway.imagekit.checks.rootfs import CONFIG_FILES, RootView
 from slipway.imagekit.diskaccess import ImageInfo, expose, find_disk, image_info, locate
 from slipway.imagekit.extfs import ExtFilesystem
 from slipway.imagekit.findings import CheckReport, Finding, Severity
-from slipway.imagekit.partitions import Content, Partition, probe, read_partitions
+from slipway.imagekit.partitions import Content
 
 __all__ = ["CheckReport", "Finding", "Severity", "check_image"]
-
-_BOOT_NAMES = ("vmlinuz", "initrd.img", "grub", "config-", "System.map")
 
 
 def check_image(path: Path) -> CheckReport:
@@ -47,13 +45,14 @@ def check_image(path: Path) -> CheckReport:
             findings.append(_unreadable(path, "the disk is empty (0 bytes)"))
         else:
             with expose(source, info.format) as raw:
-                slots = _slots(raw, info.virtual_size)
+                slots = layout.find_slots(raw, info.virtual_size)
                 findings.extend(_inspect(path, raw, slots, info))
     except ImageFileError as exc:
         findings.append(_unreadable(path, exc.message))
     except OSError as exc:  # a FUSE read of a damaged image fails with EIO
-        findings.append(Finding("image.corrupt", f"reading the disk failed: {exc}",
-                                {"path": str(path)}))
+        findings.append(
+            Finding("image.corrupt", f"reading the disk failed: {exc}", {"path": str(path)})
+        )
     return CheckReport(
         path=str(path),
         format=info.format if info else None,
@@ -69,42 +68,37 @@ def _unreadable(path: Path, why: str) -> Finding:
     return Finding("image.unreadable", why, {"path": str(path)})
 
 
-def _slots(raw: Path, disk_size: int) -> list[Slot]:
-    with raw.open("rb") as fh:
-        table, parts = read_partitions(fh, disk_size)
-        if table == "none":
-            parts = [Partition(0, 0, disk_size, "none")]
-        slots = [Slot(p, probe(fh, p.offset, p.size)) for p in parts]
-    ext = [s for s in slots if s.content is Content.EXT]
-    tops = [ExtFilesystem(raw, s.partition.offset).batch(["ls -p /"])[0] for s in ext]
-    roles: dict[int, str] = {}
-    for slot, top in zip(ext, tops, strict=True):
-        names = {line.split("/")[5] for line in top.splitlines() if line.count("/") >= 6}
-        if "etc" in names and "root" not in roles.values():
-            roles[slot.partition.number] = "root"
-        elif any(n.startswith(_BOOT_NAMES) for n in names):
-            roles[slot.partition.number] = "boot"
-    return [Slot(s.partition, s.content, roles.get(s.partition.number)) for s in slots]
-
-
 def _inspect(path: Path, raw: Path, slots: list[Slot], info: ImageInfo) -> list[Finding]:
     findings = layout.classify(slots)
     root = next((s for s in slots if s.role == "root"), None)
     if root is None:
-        if all(s.content in (Content.ZERO, Content.UNKNOWN) for s in slots) and \
-                not any(s.partition.kind for s in slots):
-            return [_unreadable(path, "no partition table and no filesystem "
-                                "(not a disk image, or damaged)")]
-        other = [s for s in slots if s.content in (Content.XFS, Content.BTRFS, Content.VFAT,
-                                                   Content.UNKNOWN)]
+        if all(s.content in (Content.ZERO, Content.UNKNOWN) for s in slots) and not any(
+            s.partition.kind for s in slots
+        ):
+            return [
+                _unreadable(
+                    path, "no partition table and no filesystem (not a disk image, or damaged)"
+                )
+            ]
+        other = [
+            s
+            for s in slots
+            if s.content in (Content.XFS, Content.BTRFS, Content.VFAT, Content.UNKNOWN)
+        ]
         if other:
             kinds = ", ".join(f"partition {s.partition.number}: {s.content}" for s in other)
-            return [*findings, Finding("image.filesystem-unsupported", kinds,
-                                       {"path": str(path), "partitions": kinds})]
-        if not any(f.rule_id == "image.encrypted" or f.rule_id == "layout.lvm"
-                   for f in findings):
-            findings.append(Finding("image.no-root-filesystem", "no ext partition holds /etc",
-                                    {"path": str(path)}))
+            return [
+                *findings,
+                Finding(
+                    "image.filesystem-unsupported", kinds, {"path": str(path), "partitions": kinds}
+                ),
+            ]
+        if not any(f.rule_id == "image.encrypted" or f.rule_id == "layout.lvm" for f in findings):
+            findings.append(
+                Finding(
+                    "image.no-root-filesystem", "no ext partition holds /etc", {"path": str(path)}
+                )
+            )
         return findings
     fs = ExtFilesystem(raw, root.partition.offset)
     fsck = fs.start_fsck()
@@ -117,17 +111,26 @@ def _inspect(path: Path, raw: Path, slots: list[Slot], info: ImageInfo) -> list[
         out, _ = fsck.communicate(timeout=600)
     if fsck.returncode not in (0, None):
         lines = [ln for ln in out.splitlines() if ln and not ln.startswith(("e2fsck ", "Pass "))]
-        findings.append(Finding("image.filesystem-errors", "; ".join(lines[:3])[:300],
-                                {"partition": root.partition.number,
-                                 "exit_status": fsck.returncode}))
+        findings.append(
+            Finding(
+                "image.filesystem-errors",
+                "; ".join(lines[:3])[:300],
+                {"partition": root.partition.number, "exit_status": fsck.returncode},
+            )
+        )
     return findings
 
 
 def inspect_root(view: RootView) -> list[Finding]:
     """Every check of an installed system on its root filesystem."""
-    view.prefetch([*CONFIG_FILES, *secrets.key_candidates(view),
-                   *(e.path for e in view.glob("/etc/cloud/cloud.cfg.d/*.cfg")),
-                   *(e.path for e in view.glob("/etc/ssh/sshd_config.d/*"))])
+    view.prefetch(
+        [
+            *CONFIG_FILES,
+            *secrets.key_candidates(view),
+            *(e.path for e in view.glob("/etc/cloud/cloud.cfg.d/*.cfg")),
+            *(e.path for e in view.glob("/etc/ssh/sshd_config.d/*")),
+        ]
+    )
     findings: list[Finding] = []
     findings.extend(system.check_boot_config(view))
     findings.extend(secrets.check_accounts(view))
@@ -137,8 +140,7 @@ def inspect_root(view: RootView) -> list[Finding]:
     findings.extend(system.check_firewall(view))
     findings.extend(system.check_services(view))
     findings.extend(system.check_state(view))
-    swap_files = {str(f.evidence.get("path")) for f in findings
-                  if f.rule_id == "layout.swap-file"}
+    swap_files = {str(f.evidence.get("path")) for f in findings if f.rule_id == "layout.swap-file"}
     findings.extend(system.check_large_files(view, swap_files))
     return findings
 
@@ -149,4 +151,3 @@ def summary(report: CheckReport) -> Mapping[str, Any]:
     for finding in report.findings:
         counts[str(finding.severity)] += 1
     return counts
-

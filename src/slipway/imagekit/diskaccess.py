@@ -48,7 +48,11 @@ def run_tool(args: Sequence[str], *, timeout: float = _TIMEOUT, check: bool = Tr
     """Run an external tool; return its stdout. A missing tool or failure is a ToolError."""
     try:
         proc = subprocess.run(
-            list(args), capture_output=True, text=True, timeout=timeout, check=False,
+            list(args),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
             errors="replace",
         )
     except FileNotFoundError as exc:
@@ -56,15 +60,19 @@ def run_tool(args: Sequence[str], *, timeout: float = _TIMEOUT, check: bool = Tr
     except subprocess.TimeoutExpired as exc:
         raise ToolError(args[0], f"took longer than {timeout:.0f} s") from exc
     if check and proc.returncode != 0:
-        raise ToolError(args[0], (proc.stderr or proc.stdout).strip()[-500:] or
-                        f"exit status {proc.returncode}")
+        raise ToolError(
+            args[0], (proc.stderr or proc.stdout).strip()[-500:] or f"exit status {proc.returncode}"
+        )
     return proc.stdout
 
 
 def _install_hint(tool: str) -> str:
     package = {
-        "qemu-img": "qemu-utils", "qemu-storage-daemon": "qemu-system-common",
-        "debugfs": "e2fsprogs", "e2fsck": "e2fsprogs", "zerofree": "zerofree",
+        "qemu-img": "qemu-utils",
+        "qemu-storage-daemon": "qemu-system-common",
+        "debugfs": "e2fsprogs",
+        "e2fsck": "e2fsprogs",
+        "zerofree": "zerofree",
     }.get(tool, tool)
     return f"install the Debian package {package}"
 
@@ -152,15 +160,15 @@ class ImageInfo:
 
     @property
     def compressible(self) -> bool:
-        return self.format == "qcow2" or (self.format == "vmdk" and
-                                          self.subformat != "streamOptimized")
+        return self.format == "qcow2" or (
+            self.format == "vmdk" and self.subformat != "streamOptimized"
+        )
 
 
 def image_info(source: ImageSource) -> ImageInfo:
     """Format, sizes, compression and allocated extents (``qemu-img info/check/map``)."""
     try:
-        info = json.loads(run_tool(["qemu-img", "info", "--output=json",
-                                    source.qemu_name()]))
+        info = json.loads(run_tool(["qemu-img", "info", "--output=json", source.qemu_name()]))
     except ToolError as exc:
         raise ImageFileError(f"{source.path}: {exc.message}") from exc
     fmt = str(info.get("format", "raw"))
@@ -175,8 +183,9 @@ def image_info(source: ImageSource) -> ImageInfo:
     compressed, errors = None, 0
     if fmt in ("qcow2", "vmdk"):
         try:
-            checked = json.loads(run_tool(["qemu-img", "check", "--output=json", name],
-                                          check=False) or "{}")
+            checked = json.loads(
+                run_tool(["qemu-img", "check", "--output=json", name], check=False) or "{}"
+            )
         except json.JSONDecodeError:
             checked = {"check-errors": 1}
         compressed = checked.get("compressed-clusters")
@@ -186,8 +195,11 @@ def image_info(source: ImageSource) -> ImageInfo:
     except (ToolError, json.JSONDecodeError) as exc:
         raise ImageFileError(f"{source.path}: cannot map the image: {exc}") from exc
     data = tuple((int(e["start"]), int(e["length"])) for e in extents if e.get("data"))
-    zero_alloc = sum(int(e["length"]) for e in extents
-                     if e.get("zero") and not e.get("data") and "offset" in e and fmt != "raw")
+    zero_alloc = sum(
+        int(e["length"])
+        for e in extents
+        if e.get("zero") and not e.get("data") and "offset" in e and fmt != "raw"
+    )
     return ImageInfo(
         format=fmt,
         virtual_size=int(info.get("virtual-size") or 0),
@@ -224,25 +236,34 @@ def expose(source: ImageSource, fmt: str, *, writable: bool = False) -> Iterator
     file_node = source.file_node()
     if not writable:
         file_node["read-only"] = True
-    fmt_node: dict[str, Any] = {"driver": fmt, "node-name": "disk", "read-only": not writable,
-                                "file": file_node}
+    fmt_node: dict[str, Any] = {
+        "driver": fmt,
+        "node-name": "disk",
+        "read-only": not writable,
+        "file": file_node,
+    }
     if writable:
         fmt_node["discard"] = "unmap"
         fmt_node["detect-zeroes"] = "unmap"
     args = [
-        "qemu-storage-daemon", "--blockdev", json.dumps(fmt_node),
-        "--export", f"type=fuse,id=exp0,node-name=disk,mountpoint={mountpoint},"
-                    f"writable={'on' if writable else 'off'}",
+        "qemu-storage-daemon",
+        "--blockdev",
+        json.dumps(fmt_node),
+        "--export",
+        f"type=fuse,id=exp0,node-name=disk,mountpoint={mountpoint},"
+        f"writable={'on' if writable else 'off'}",
     ]
     proc: subprocess.Popen[bytes] | None = None
     try:
         try:
             with (workdir / "qsd.log").open("wb") as log:
-                proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)
+                proc = subprocess.Popen(
+                    args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                )
         except FileNotFoundError as exc:
-            raise ToolError("qemu-storage-daemon", "not installed",
-                            hint=_install_hint("qemu-storage-daemon")) from exc
+            raise ToolError(
+                "qemu-storage-daemon", "not installed", hint=_install_hint("qemu-storage-daemon")
+            ) from exc
         _wait_mounted(proc, mountpoint, workdir / "qsd.log", source, fmt)
         yield mountpoint
     finally:
@@ -254,8 +275,9 @@ def expose(source: ImageSource, fmt: str, *, writable: bool = False) -> Iterator
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _wait_mounted(proc: subprocess.Popen[bytes], mountpoint: Path, log: Path,
-                  source: ImageSource, fmt: str) -> None:
+def _wait_mounted(
+    proc: subprocess.Popen[bytes], mountpoint: Path, log: Path, source: ImageSource, fmt: str
+) -> None:
     deadline = time.monotonic() + 60
     while not _is_mounted(mountpoint):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -272,8 +294,11 @@ def _is_mounted(path: Path) -> bool:
 
 
 def _unmount(path: Path) -> None:
-    for cmd in (["fusermount3", "-u", "-q", str(path)], ["umount", str(path)],
-                ["umount", "-l", str(path)]):
+    for cmd in (
+        ["fusermount3", "-u", "-q", str(path)],
+        ["umount", str(path)],
+        ["umount", "-l", str(path)],
+    ):
         if not _is_mounted(path):
             return
         with contextlib.suppress(OSError, subprocess.SubprocessError):

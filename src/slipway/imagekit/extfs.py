@@ -25,12 +25,13 @@ _LS_LINE = re.compile(r"^/(\d+)/(\d+)/(\d+)/(\d+)/(.*)/(\d*)/$")
 
 @dataclass(frozen=True)
 class Entry:
-    """One directory entry: absolute path, inode, mode bits, owner, size in bytes."""
+    """One directory entry: absolute path, inode, mode bits, owner, group, size in bytes."""
 
     path: str
     inode: int
     mode: int
     uid: int
+    gid: int
     size: int
 
     @property
@@ -125,8 +126,13 @@ class ExtFilesystem:
 
     def start_fsck(self) -> subprocess.Popen[str]:
         """Start ``e2fsck -fn`` in the background (it reads; it never writes)."""
-        return subprocess.Popen(["e2fsck", "-fn", self.spec], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, errors="replace")
+        return subprocess.Popen(
+            ["e2fsck", "-fn", self.spec],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
 
     # -- reading -----------------------------------------------------------------------
 
@@ -152,7 +158,7 @@ class ExtFilesystem:
         with tempfile.TemporaryDirectory(prefix="slipway-dump-") as tmp:
             commands = [f"dump {_quote(p)} {Path(tmp) / str(i)}" for i, p in enumerate(wanted)]
             for start in range(0, len(commands), 2000):
-                self.batch(commands[start:start + 2000])
+                self.batch(commands[start : start + 2000])
             for i, path in enumerate(wanted):
                 target = Path(tmp) / str(i)
                 if target.exists():
@@ -170,8 +176,7 @@ def _parse_ls(directory: str, output: str) -> Iterator[Entry]:
         match = _LS_LINE.match(line)
         if not match:
             continue
-        inode, mode, uid, _gid, name, size = match.groups()
+        inode, mode, uid, gid, name, size = match.groups()
         if name in (".", "..") or inode == "0":
             continue
-        yield Entry(str(base / name), int(inode), int(mode, 8), int(uid), int(size or 0))
-
+        yield Entry(str(base / name), int(inode), int(mode, 8), int(uid), int(gid), int(size or 0))

@@ -56,8 +56,13 @@ class Partition:
     kind: str | None = None  # swap, lvm, esp, bios-boot … from the type code
 
     def to_dict(self) -> dict[str, object]:
-        return {"number": self.number, "offset": self.offset, "size": self.size,
-                "type": self.type, "kind": self.kind}
+        return {
+            "number": self.number,
+            "offset": self.offset,
+            "size": self.size,
+            "type": self.type,
+            "kind": self.kind,
+        }
 
 
 def _read(fh: BinaryIO, offset: int, length: int) -> bytes:
@@ -85,8 +90,9 @@ def read_partitions(fh: BinaryIO, disk_size: int) -> tuple[str, list[Partition]]
         if ptype in _MBR_EXTENDED:
             parts.extend(_read_logical(fh, lba, disk_size))
             continue
-        parts.append(Partition(index, lba * SECTOR, count * SECTOR, f"0x{ptype:02x}",
-                               _MBR_KIND.get(ptype)))
+        parts.append(
+            Partition(index, lba * SECTOR, count * SECTOR, f"0x{ptype:02x}", _MBR_KIND.get(ptype))
+        )
     return "mbr", parts
 
 
@@ -101,8 +107,15 @@ def _read_logical(fh: BinaryIO, ext_lba: int, disk_size: int) -> list[Partition]
             break
         _, ptype, lba, count = struct.unpack_from("<B3xB3xII", ebr, 446)
         if ptype and count:
-            parts.append(Partition(number, (ebr_lba + lba) * SECTOR, count * SECTOR,
-                                   f"0x{ptype:02x}", _MBR_KIND.get(ptype)))
+            parts.append(
+                Partition(
+                    number,
+                    (ebr_lba + lba) * SECTOR,
+                    count * SECTOR,
+                    f"0x{ptype:02x}",
+                    _MBR_KIND.get(ptype),
+                )
+            )
             number += 1
         _, ntype, nlba, _ = struct.unpack_from("<B3xB3xII", ebr, 462)
         if ntype not in _MBR_EXTENDED or nlba == 0:
@@ -121,15 +134,22 @@ def _read_gpt(fh: BinaryIO, disk_size: int) -> list[Partition] | None:
     table = _read(fh, entries_lba * SECTOR, count * entry_size)
     parts: list[Partition] = []
     for index in range(len(table) // entry_size):
-        entry = table[index * entry_size:(index + 1) * entry_size]
+        entry = table[index * entry_size : (index + 1) * entry_size]
         type_guid = str(uuid.UUID(bytes_le=entry[:16]))
         if type_guid == "00000000-0000-0000-0000-000000000000":
             continue
         first, last = struct.unpack_from("<QQ", entry, 32)
         if last < first or first * SECTOR >= disk_size:
             continue
-        parts.append(Partition(index + 1, first * SECTOR, (last - first + 1) * SECTOR,
-                               type_guid, _GPT_KIND.get(type_guid)))
+        parts.append(
+            Partition(
+                index + 1,
+                first * SECTOR,
+                (last - first + 1) * SECTOR,
+                type_guid,
+                _GPT_KIND.get(type_guid),
+            )
+        )
     return parts
 
 
@@ -140,21 +160,23 @@ def probe(fh: BinaryIO, offset: int, size: int) -> Content:
         return Content.UNKNOWN if head.strip(b"\0") else Content.ZERO
     if head[:6] == b"LUKS\xba\xbe" or head[:6] == b"SKUL\xba\xbe":
         return Content.LUKS
-    if head[1024 + 56:1024 + 58] == b"\x53\xef":
+    if head[1024 + 56 : 1024 + 58] == b"\x53\xef":
         return Content.EXT
     if head[:4] == b"XFSB":
         return Content.XFS
     if len(head) >= 0x10048 and head[0x10040:0x10048] == b"_BHRfS_M":
         return Content.BTRFS
     for sector in range(4):  # LVM's label sits in one of the first four sectors
-        if head[sector * SECTOR:sector * SECTOR + 8] == b"LABELONE" and \
-                head[sector * SECTOR + 24:sector * SECTOR + 32] == b"LVM2 001":
+        if (
+            head[sector * SECTOR : sector * SECTOR + 8] == b"LABELONE"
+            and head[sector * SECTOR + 24 : sector * SECTOR + 32] == b"LVM2 001"
+        ):
             return Content.LVM
     for page in (4096, 8192, 16384, 65536):
-        if head[page - 10:page] in (b"SWAPSPACE2", b"SWAP-SPACE"):
+        if head[page - 10 : page] in (b"SWAPSPACE2", b"SWAP-SPACE"):
             return Content.SWAP
     if head[82:87] == b"FAT32" or head[54:59] in (b"FAT12", b"FAT16"):
         return Content.VFAT
-    if not head[:64 * 1024].strip(b"\0"):
+    if not head[: 64 * 1024].strip(b"\0"):
         return Content.ZERO
     return Content.UNKNOWN

@@ -40,10 +40,11 @@ def _render_report(data: dict[str, Any]) -> None:
     from rich.table import Table
 
     size = data.get("virtual_size")
-    console.print(f"[bold]{data['path']}[/]: {data.get('format') or 'unknown format'}"
-                  + (f", virtual {_human(size)}, file {_human(data.get('actual_size'))}"
-                     if size else "")
-                  + f" — checked in {data['seconds']:.2f} s")
+    console.print(
+        f"[bold]{data['path']}[/]: {data.get('format') or 'unknown format'}"
+        + (f", virtual {_human(size)}, file {_human(data.get('actual_size'))}" if size else "")
+        + f" — checked in {data['seconds']:.2f} s"
+    )
     findings = data["findings"]
     if not findings:
         console.print("[green]no findings[/]")
@@ -53,8 +54,9 @@ def _render_report(data: dict[str, Any]) -> None:
         table.add_column(column, overflow="fold")
     for f in findings:
         evidence = ", ".join(f"{k}={v}" for k, v in f["evidence"].items() if v is not None)
-        table.add_row(f"[{_STYLE[f['severity']]}]{f['severity']}[/]", f["id"], f["detail"],
-                      evidence, f["fix"])
+        table.add_row(
+            f"[{_STYLE[f['severity']]}]{f['severity']}[/]", f["id"], f["detail"], evidence, f["fix"]
+        )
     console.print(table)
     counts = {s: sum(1 for f in findings if f["severity"] == s) for s in _STYLE}
     console.print(", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in counts.items()))
@@ -79,8 +81,8 @@ def sanitise(
         bool, typer.Option("--in-place", help="Change IMAGE itself instead of writing --out.")
     ] = False,
     report: Annotated[
-        OutputFormat, typer.Option("--report", help="table for people, json for scripts.",
-                                   case_sensitive=False)
+        OutputFormat,
+        typer.Option("--report", help="table for people, json for scripts.", case_sensitive=False),
     ] = OutputFormat.TABLE,
 ) -> None:
     """Remove what check marks as removable: SSH host keys, shell histories, machine-id,
@@ -90,8 +92,9 @@ def sanitise(
     from slipway.imagekit.sanitise import sanitise_image
 
     if (out is None) == (not in_place):
-        raise InputError("give either -o OUT or --in-place",
-                         hint="slipway image sanitise IMAGE -o CLEAN.qcow2")
+        raise InputError(
+            "give either -o OUT or --in-place", hint="slipway image sanitise IMAGE -o CLEAN.qcow2"
+        )
     result = sanitise_image(image, out, in_place=in_place)
     emit(result.to_dict(), report, _render_sanitised)
 

@@ -14,11 +14,23 @@ __all__ = ["RootView"]
 
 # Files the checks always read (if present); fetched together in one debugfs run.
 CONFIG_FILES = (
-    "/etc/passwd", "/etc/shadow", "/etc/login.defs", "/etc/fstab", "/etc/machine-id",
-    "/var/lib/dbus/machine-id", "/etc/ssh/sshd_config", "/etc/cloud/cloud.cfg",
-    "/etc/cloud/cloud-init.disabled", "/etc/nftables.conf", "/etc/iptables/rules.v4",
-    "/etc/iptables/rules.v6", "/etc/sysconfig/iptables", "/etc/sysconfig/ip6tables",
-    "/etc/ufw/ufw.conf", "/etc/default/ufw", "/var/lib/dpkg/status",
+    "/etc/passwd",
+    "/etc/shadow",
+    "/etc/login.defs",
+    "/etc/fstab",
+    "/etc/machine-id",
+    "/var/lib/dbus/machine-id",
+    "/etc/ssh/sshd_config",
+    "/etc/cloud/cloud.cfg",
+    "/etc/cloud/cloud-init.disabled",
+    "/etc/nftables.conf",
+    "/etc/iptables/rules.v4",
+    "/etc/iptables/rules.v6",
+    "/etc/sysconfig/iptables",
+    "/etc/sysconfig/ip6tables",
+    "/etc/ufw/ufw.conf",
+    "/etc/default/ufw",
+    "/var/lib/dpkg/status",
 )
 SMALL_FILE = 64 * 1024  # bytes; larger files are not read for key headers
 
@@ -64,8 +76,11 @@ class RootView:
         """Entries matching a shell pattern on the whole path (``*`` stays in one level)."""
         parent = str(PurePosixPath(pattern).parent)
         return sorted(
-            (e for e in self.entries.values()
-             if str(PurePosixPath(e.path).parent) == parent and fnmatch.fnmatch(e.path, pattern)),
+            (
+                e
+                for e in self.entries.values()
+                if str(PurePosixPath(e.path).parent) == parent and fnmatch.fnmatch(e.path, pattern)
+            ),
             key=lambda e: e.path,
         )
 

@@ -26,48 +26,146 @@ __all__ = [
 ]
 
 LARGE_FILE = 64 * 1024 * 1024  # bytes
-_USUAL_SOURCES = {"nocloud", "configdrive", "openstack", "ec2", "gce", "azure", "oracle",
-                  "exoscale", "cloudstack", "opennebula", "scaleway", "hetzner"}
-_CLOUD_INIT_UNITS = ("cloud-init.service", "cloud-init-local.service", "cloud-init.target",
-                     "cloud-config.service", "cloud-final.service")
+_USUAL_SOURCES = {
+    "nocloud",
+    "configdrive",
+    "openstack",
+    "ec2",
+    "gce",
+    "azure",
+    "oracle",
+    "exoscale",
+    "cloudstack",
+    "opennebula",
+    "scaleway",
+    "hetzner",
+}
+_CLOUD_INIT_UNITS = (
+    "cloud-init.service",
+    "cloud-init-local.service",
+    "cloud-init.target",
+    "cloud-config.service",
+    "cloud-final.service",
+)
 # Daemons that listen on the network when enabled (sshd is the one that may).
 _NETWORK_DAEMONS = (
-    "apache2", "httpd", "nginx", "lighttpd", "mysql", "mysqld", "mariadb", "postgresql",
-    "redis", "redis-server", "memcached", "mongod", "rpcbind", "nfs-server",
-    "nfs-kernel-server", "smbd", "nmbd", "samba", "vsftpd", "proftpd", "pure-ftpd", "telnet",
-    "inetd", "xinetd", "openbsd-inetd", "inetutils-inetd", "avahi-daemon", "cups",
-    "cups-browsed", "snmpd", "exim4", "postfix", "sendmail", "dovecot", "bind9", "named",
-    "dnsmasq", "rsync", "docker", "cockpit", "webmin", "ntp", "ntpsec", "squid", "haproxy",
-    "tomcat9", "tomcat10", "jenkins", "elasticsearch", "rabbitmq-server", "x11vnc", "xrdp",
-    "telnetd", "tftpd-hpa", "isc-dhcp-server", "slapd", "grafana-server", "prometheus",
+    "apache2",
+    "httpd",
+    "nginx",
+    "lighttpd",
+    "mysql",
+    "mysqld",
+    "mariadb",
+    "postgresql",
+    "redis",
+    "redis-server",
+    "memcached",
+    "mongod",
+    "rpcbind",
+    "nfs-server",
+    "nfs-kernel-server",
+    "smbd",
+    "nmbd",
+    "samba",
+    "vsftpd",
+    "proftpd",
+    "pure-ftpd",
+    "telnet",
+    "inetd",
+    "xinetd",
+    "openbsd-inetd",
+    "inetutils-inetd",
+    "avahi-daemon",
+    "cups",
+    "cups-browsed",
+    "snmpd",
+    "exim4",
+    "postfix",
+    "sendmail",
+    "dovecot",
+    "bind9",
+    "named",
+    "dnsmasq",
+    "rsync",
+    "docker",
+    "cockpit",
+    "webmin",
+    "ntp",
+    "ntpsec",
+    "squid",
+    "haproxy",
+    "tomcat9",
+    "tomcat10",
+    "jenkins",
+    "elasticsearch",
+    "rabbitmq-server",
+    "x11vnc",
+    "xrdp",
+    "telnetd",
+    "tftpd-hpa",
+    "isc-dhcp-server",
+    "slapd",
+    "grafana-server",
+    "prometheus",
 )
 
 
 def check_cloud_init(view: RootView) -> list[Finding]:
-    installed = (view.exists("/usr/bin/cloud-init")
-                 or "Package: cloud-init\n" in (view.text("/var/lib/dpkg/status") or ""))
+    installed = view.exists("/usr/bin/cloud-init") or "Package: cloud-init\n" in (
+        view.text("/var/lib/dpkg/status") or ""
+    )
     if not installed:
-        return [Finding("cloudinit.missing", "no /usr/bin/cloud-init and no cloud-init package",
-                        view.evidence("/usr/bin/cloud-init"))]
+        return [
+            Finding(
+                "cloudinit.missing",
+                "no /usr/bin/cloud-init and no cloud-init package",
+                view.evidence("/usr/bin/cloud-init"),
+            )
+        ]
     findings: list[Finding] = []
     if view.exists("/etc/cloud/cloud-init.disabled"):
-        findings.append(Finding("cloudinit.disabled", "/etc/cloud/cloud-init.disabled exists",
-                                view.evidence("/etc/cloud/cloud-init.disabled")))
+        findings.append(
+            Finding(
+                "cloudinit.disabled",
+                "/etc/cloud/cloud-init.disabled exists",
+                view.evidence("/etc/cloud/cloud-init.disabled"),
+            )
+        )
     elif not any(e.name in _CLOUD_INIT_UNITS for e in _enabled_units(view)):
-        findings.append(Finding("cloudinit.disabled", "no cloud-init unit is enabled in "
-                                "/etc/systemd/system", view.evidence("/etc/systemd/system")))
+        findings.append(
+            Finding(
+                "cloudinit.disabled",
+                "no cloud-init unit is enabled in /etc/systemd/system",
+                view.evidence("/etc/systemd/system"),
+            )
+        )
     config = cloud_config(view)
     sources = config.get("datasource_list")
     if isinstance(sources, list) and sources:
         names = [str(s) for s in sources]
-        findings.append(Finding("cloudinit.datasources", ", ".join(names),
-                                view.evidence("/etc/cloud", datasources=names)))
+        findings.append(
+            Finding(
+                "cloudinit.datasources",
+                ", ".join(names),
+                view.evidence("/etc/cloud", datasources=names),
+            )
+        )
         if not {n.lower() for n in names} & _USUAL_SOURCES:
-            findings.append(Finding("cloudinit.datasources-narrow", ", ".join(names),
-                                    view.evidence("/etc/cloud", datasources=names)))
+            findings.append(
+                Finding(
+                    "cloudinit.datasources-narrow",
+                    ", ".join(names),
+                    view.evidence("/etc/cloud", datasources=names),
+                )
+            )
     else:
-        findings.append(Finding("cloudinit.datasources", "not set: cloud-init detects the "
-                                "datasource itself (ds-identify)", view.evidence("/etc/cloud")))
+        findings.append(
+            Finding(
+                "cloudinit.datasources",
+                "not set: cloud-init detects the datasource itself (ds-identify)",
+                view.evidence("/etc/cloud"),
+            )
+        )
     return findings
 
 
@@ -102,23 +200,34 @@ def check_sshd(view: RootView) -> list[Finding]:
     findings: list[Finding] = []
     root = settings.get("permitrootlogin")
     if root and root[0].lower() == "yes":
-        findings.append(Finding("sshd.root-login", f"PermitRootLogin yes in {root[1]}",
-                                view.evidence(root[1])))
+        findings.append(
+            Finding("sshd.root-login", f"PermitRootLogin yes in {root[1]}", view.evidence(root[1]))
+        )
     password = settings.get("passwordauthentication")
     pwauth = cloud_config(view).get("ssh_pwauth")
     cloud_init_off = pwauth is False or str(pwauth).lower() in ("no", "false", "0")
     if password and password[0].lower() == "yes":
-        findings.append(Finding("sshd.password-login", f"PasswordAuthentication yes in "
-                                f"{password[1]}", view.evidence(password[1])))
+        findings.append(
+            Finding(
+                "sshd.password-login",
+                f"PasswordAuthentication yes in {password[1]}",
+                view.evidence(password[1]),
+            )
+        )
     elif password is None and not cloud_init_off:
-        findings.append(Finding("sshd.password-login", "PasswordAuthentication is not set "
-                                "(sshd's default is yes) and cloud-init's ssh_pwauth is not "
-                                "false", view.evidence("/etc/ssh/sshd_config")))
+        findings.append(
+            Finding(
+                "sshd.password-login",
+                "PasswordAuthentication is not set "
+                "(sshd's default is yes) and cloud-init's ssh_pwauth is not "
+                "false",
+                view.evidence("/etc/ssh/sshd_config"),
+            )
+        )
     return findings
 
 
-def _read_sshd(view: RootView, path: str, settings: dict[str, tuple[str, str]],
-               depth: int) -> None:
+def _read_sshd(view: RootView, path: str, settings: dict[str, tuple[str, str]], depth: int) -> None:
     if depth > 8:
         return
     for line in (view.text(path) or "").splitlines():
@@ -148,8 +257,12 @@ def check_firewall(view: RootView) -> list[Finding]:
     if nft is not None and "nftables.service" in enabled:
         restrictive = bool(re.search(r"policy\s+drop|\bdrop\b|\breject\b", nft))
         configured.append(("/etc/nftables.conf", restrictive))
-    for path in ("/etc/iptables/rules.v4", "/etc/iptables/rules.v6", "/etc/sysconfig/iptables",
-                 "/etc/sysconfig/ip6tables"):
+    for path in (
+        "/etc/iptables/rules.v4",
+        "/etc/iptables/rules.v6",
+        "/etc/sysconfig/iptables",
+        "/etc/sysconfig/ip6tables",
+    ):
         text = view.text(path)
         if text is not None:
             restrictive = bool(re.search(r":INPUT DROP|-j (DROP|REJECT)", text))
@@ -157,15 +270,24 @@ def check_firewall(view: RootView) -> list[Finding]:
     ufw = view.text("/etc/ufw/ufw.conf") or ""
     if re.search(r"^ENABLED=yes", ufw, re.MULTILINE):
         default = view.text("/etc/default/ufw") or ""
-        configured.append(("/etc/ufw/ufw.conf",
-                           bool(re.search(r'DEFAULT_INPUT_POLICY="(DROP|REJECT)"', default))))
+        configured.append(
+            ("/etc/ufw/ufw.conf", bool(re.search(r'DEFAULT_INPUT_POLICY="(DROP|REJECT)"', default)))
+        )
     if "firewalld.service" in enabled:
         configured.append(("firewalld.service", True))
     if not configured:
-        return [Finding("firewall.none", "no nftables, iptables, ufw or firewalld rules "
-                        "are enabled", view.evidence("/etc"))]
-    return [Finding("firewall.open", f"{where} accepts everything", view.evidence(where))
-            for where, restrictive in configured if not restrictive]
+        return [
+            Finding(
+                "firewall.none",
+                "no nftables, iptables, ufw or firewalld rules are enabled",
+                view.evidence("/etc"),
+            )
+        ]
+    return [
+        Finding("firewall.open", f"{where} accepts everything", view.evidence(where))
+        for where, restrictive in configured
+        if not restrictive
+    ]
 
 
 def check_services(view: RootView) -> list[Finding]:
@@ -175,14 +297,24 @@ def check_services(view: RootView) -> list[Finding]:
         base = entry.name.rsplit(".", 1)[0].split("@", 1)[0]
         if base in _NETWORK_DAEMONS and base not in seen:
             seen.add(base)
-            findings.append(Finding("services.network", f"{entry.name} is enabled",
-                                    view.evidence(entry.path, unit=entry.name)))
+            findings.append(
+                Finding(
+                    "services.network",
+                    f"{entry.name} is enabled",
+                    view.evidence(entry.path, unit=entry.name),
+                )
+            )
     for entry in view.glob("/etc/rc[2345].d/S*"):
         base = entry.name[3:]
         if base in _NETWORK_DAEMONS and base not in seen:
             seen.add(base)
-            findings.append(Finding("services.network", f"{base} starts at boot (SysV)",
-                                    view.evidence(entry.path, unit=base)))
+            findings.append(
+                Finding(
+                    "services.network",
+                    f"{base} starts at boot (SysV)",
+                    view.evidence(entry.path, unit=base),
+                )
+            )
     return findings
 
 
@@ -194,18 +326,33 @@ def check_boot_config(view: RootView) -> list[Finding]:
         if len(fields) < 3 or fields[0].startswith("#"):
             continue
         if fields[2] == "swap":
-            findings.append(Finding("layout.swap-fstab", line.strip(),
-                                    view.evidence("/etc/fstab", line=line.strip())))
+            findings.append(
+                Finding(
+                    "layout.swap-fstab",
+                    line.strip(),
+                    view.evidence("/etc/fstab", line=line.strip()),
+                )
+            )
         elif fields[1] == "/boot":
-            findings.append(Finding("layout.separate-boot", f"/etc/fstab mounts /boot: "
-                                    f"{line.strip()}", view.evidence("/etc/fstab")))
-    candidates = [e.path for e in view.entries.values()
-                  if e.is_file and e.size >= 1024 * 1024 and
-                  (e.path.count("/") == 1 or "swap" in e.name.lower())]
+            findings.append(
+                Finding(
+                    "layout.separate-boot",
+                    f"/etc/fstab mounts /boot: {line.strip()}",
+                    view.evidence("/etc/fstab"),
+                )
+            )
+    candidates = [
+        e.path
+        for e in view.entries.values()
+        if e.is_file
+        and e.size >= 1024 * 1024
+        and (e.path.count("/") == 1 or "swap" in e.name.lower())
+    ]
     for path, block in view.first_block(candidates).items():
         if block[4086:4096] in (b"SWAPSPACE2", b"SWAP-SPACE"):
-            findings.append(Finding("layout.swap-file", f"{path} is a swap file",
-                                    view.evidence(path)))
+            findings.append(
+                Finding("layout.swap-file", f"{path} is a swap file", view.evidence(path))
+            )
     return findings
 
 
@@ -219,26 +366,44 @@ def check_state(view: RootView) -> list[Finding]:
     findings: list[Finding] = []
     state = [e for e in view.under("/var/lib/cloud") if not e.is_dir]
     if state:
-        findings.append(Finding("cloudinit.state", f"{len(state)} files under /var/lib/cloud",
-                                view.evidence("/var/lib/cloud", files=len(state))))
+        findings.append(
+            Finding(
+                "cloudinit.state",
+                f"{len(state)} files under /var/lib/cloud",
+                view.evidence("/var/lib/cloud", files=len(state)),
+            )
+        )
     logs = log_files(view)
     if logs:
         total = sum(view.entries[p].size for p in logs)
-        findings.append(Finding("logs.present", f"{len(logs)} log files, {total} bytes",
-                                view.evidence("/var/log", files=len(logs), size=total,
-                                              examples=logs[:5])))
+        findings.append(
+            Finding(
+                "logs.present",
+                f"{len(logs)} log files, {total} bytes",
+                view.evidence("/var/log", files=len(logs), size=total, examples=logs[:5]),
+            )
+        )
     return findings
 
 
 def check_large_files(view: RootView, exclude: set[str]) -> list[Finding]:
-    large = [e for e in view.entries.values()
-             if e.is_file and e.size > LARGE_FILE and e.path not in exclude]
+    large = [
+        e
+        for e in view.entries.values()
+        if e.is_file and e.size > LARGE_FILE and e.path not in exclude
+    ]
     if not large:
         return []
     owned = _dpkg_owned(view)
-    return [Finding("files.large-unowned", f"{e.path} ({e.size} bytes) belongs to no package",
-                    view.evidence(e.path)) for e in sorted(large, key=lambda e: e.path)
-            if e.path not in owned]
+    return [
+        Finding(
+            "files.large-unowned",
+            f"{e.path} ({e.size} bytes) belongs to no package",
+            view.evidence(e.path),
+        )
+        for e in sorted(large, key=lambda e: e.path)
+        if e.path not in owned
+    ]
 
 
 def _dpkg_owned(view: RootView) -> set[str]:
