@@ -44,7 +44,7 @@ def check_image(path: Path) -> CheckReport:
         if info.virtual_size == 0:
             findings.append(_unreadable(path, "the disk is empty (0 bytes)"))
         else:
-            with expose(source, info.format) as raw:
+            with expose(source, info.format, virtual_size=info.virtual_size) as raw:
                 slots = layout.find_slots(raw, info.virtual_size)
                 findings.extend(_inspect(path, raw, slots, info))
     except ImageFileError as exc:

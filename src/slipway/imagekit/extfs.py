@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from slipway.imagekit.diskaccess import run_tool
 
@@ -48,7 +48,7 @@ class Entry:
 
     @property
     def name(self) -> str:
-        return PurePosixPath(self.path).name
+        return self.path.rpartition("/")[2]
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ class ExtFilesystem:
 
 
 def _parse_ls(directory: str, output: str) -> Iterator[Entry]:
-    base = PurePosixPath(directory)
+    base = directory.rstrip("/")
     for line in output.splitlines():
         match = _LS_LINE.match(line)
         if not match:
@@ -179,4 +179,4 @@ def _parse_ls(directory: str, output: str) -> Iterator[Entry]:
         inode, mode, uid, gid, name, size = match.groups()
         if name in (".", "..") or inode == "0":
             continue
-        yield Entry(str(base / name), int(inode), int(mode, 8), int(uid), int(gid), int(size or 0))
+        yield Entry(f"{base}/{name}", int(inode), int(mode, 8), int(uid), int(gid), int(size or 0))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 
 from slipway.imagekit.extfs import Entry, ExtFilesystem
 
@@ -44,6 +43,7 @@ class RootView:
     partition: int | None
     block_size: int = 4096
     _cache: dict[str, bytes] = field(default_factory=dict)
+    _index: dict[str, list[Entry]] | None = None
 
     @classmethod
     def load(cls, fs: ExtFilesystem, partition: int | None, block_size: int) -> RootView:
@@ -73,16 +73,20 @@ class RootView:
                 yield entry
 
     def glob(self, pattern: str) -> list[Entry]:
-        """Entries matching a shell pattern on the whole path (``*`` stays in one level)."""
-        parent = str(PurePosixPath(pattern).parent)
+        """Entries matching a shell pattern on the last path component, sorted by path."""
+        parent, _, name = pattern.rpartition("/")
+        children = self._children().get(parent or "/", [])
         return sorted(
-            (
-                e
-                for e in self.entries.values()
-                if str(PurePosixPath(e.path).parent) == parent and fnmatch.fnmatch(e.path, pattern)
-            ),
-            key=lambda e: e.path,
+            (e for e in children if fnmatch.fnmatchcase(e.name, name)), key=lambda e: e.path
         )
+
+    def _children(self) -> dict[str, list[Entry]]:
+        if self._index is None:
+            index: dict[str, list[Entry]] = {}
+            for path, entry in self.entries.items():
+                index.setdefault(path.rpartition("/")[0] or "/", []).append(entry)
+            self._index = index
+        return self._index
 
     def named(self, names: Iterable[str]) -> Iterator[Entry]:
         wanted = frozenset(names)

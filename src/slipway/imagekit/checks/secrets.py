@@ -48,6 +48,7 @@ def _user_data(view: RootView) -> Iterator[str]:
 
 
 def host_keys(view: RootView) -> list[str]:
+    """SSH host private keys (/etc/ssh/ssh_host_*_key)."""
     return [e.path for e in view.glob("/etc/ssh/ssh_host_*key") if e.is_file]
 
 
