@@ -98,10 +98,16 @@ class ImageSource:
         return node
 
     def qemu_name(self, fmt: str | None = None) -> str:
-        """A name qemu-img accepts: the plain path, or a ``json:`` name for an OVA member."""
+        """A name qemu-img accepts: the plain path, or a ``json:`` name for an OVA member.
+
+        Without ``fmt`` qemu probes the format (for a plain file, and for the
+        member of an OVA, whose ``json:`` name then leaves ``driver`` out).
+        """
         if not self.is_ova and fmt is None:
             return str(self.path)
-        spec: dict[str, Any] = {"driver": fmt or "raw", "file": self.file_node()}
+        spec: dict[str, Any] = {"file": self.file_node()}
+        if fmt is not None:
+            spec["driver"] = fmt
         return "json:" + json.dumps(spec)
 
 

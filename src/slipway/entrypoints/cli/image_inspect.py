@@ -37,6 +37,7 @@ def check(image: ImageArgument, output: OutputOption = OutputFormat.TABLE) -> No
 
 
 def _render_report(data: dict[str, Any]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     size = data.get("virtual_size")
@@ -49,14 +50,16 @@ def _render_report(data: dict[str, Any]) -> None:
     if not findings:
         console.print("[green]no findings[/]")
         return
-    table = Table(show_lines=False, pad_edge=False)
-    for column in ("severity", "id", "detail", "evidence", "fix"):
-        table.add_column(column, overflow="fold")
+    table = Table(show_lines=True, pad_edge=False)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("finding, evidence and fix", overflow="fold")
     for f in findings:
-        evidence = ", ".join(f"{k}={v}" for k, v in f["evidence"].items() if v is not None)
-        table.add_row(
-            f"[{_STYLE[f['severity']]}]{f['severity']}[/]", f["id"], f["detail"], evidence, f["fix"]
+        evidence = " ".join(f"{k}={v}" for k, v in f["evidence"].items() if v is not None)
+        text = (
+            f"{escape(f['detail'])}\n[dim]{escape(evidence)}[/]\n[cyan]fix:[/] {escape(f['fix'])}"
         )
+        table.add_row(f"[{_STYLE[f['severity']]}]{f['severity']}[/]", f["id"], text)
     console.print(table)
     counts = {s: sum(1 for f in findings if f["severity"] == s) for s in _STYLE}
     console.print(", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in counts.items()))
