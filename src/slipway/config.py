@@ -126,3 +126,7 @@ def settings_markdown() -> str:
     for setting in SETTINGS:
         lines.append(f"| `{setting.name}` | `{env_name(setting)}` | {setting.help} |")
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(settings_markdown(), end="")

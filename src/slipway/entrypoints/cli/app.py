@@ -6,9 +6,14 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
+from slipway.entrypoints.cli import catalog as catalog_commands
+from slipway.entrypoints.cli import resolve as resolve_commands
+from slipway.entrypoints.cli.context import Invocation
 from slipway.entrypoints.cli.image import image_app
 from slipway.entrypoints.cli.output import err_console
+from slipway.entrypoints.cli.users import group_app, user_app
 from slipway.errors import SlipwayError
 
 __all__ = ["app", "main"]
@@ -20,7 +25,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def global_options(
+    ctx: typer.Context,
+    data_dir: str | None = typer.Option(None, help="Data folder [env SLIPWAY_DATA_DIR]."),
+    database_url: str | None = typer.Option(
+        None, help="Catalog store URL [env SLIPWAY_DATABASE_URL]."
+    ),
+    user: str | None = typer.Option(None, help="Act as this user [env SLIPWAY_USER]."),
+) -> None:
+    """Define a VM image once, deploy it on any cloud, keep images clean and in sync."""
+    ctx.obj = Invocation({"data_dir": data_dir, "database_url": database_url, "user": user})
+
+
+catalog_commands.register(app)
+resolve_commands.register(app)
 app.add_typer(image_app, name="image")
+app.add_typer(user_app, name="user")
+app.add_typer(group_app, name="group")
 
 # Sub-modules add their commands to the apps above when imported.
 from slipway.entrypoints.cli import image_inspect  # noqa: E402,F401
@@ -31,22 +55,20 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except SlipwayError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
         if exc.hint:
-            err_console.print(f"[dim]hint:[/] {exc.hint}", markup=True, soft_wrap=True)
+            err_console.print(f"[dim]hint:[/] {escape(exc.hint)}", soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
     except KeyboardInterrupt:
         sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
-        raise
+    except typer.TyperException as exc:  # usage errors: exit 2, with the usage line
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            err_console.print(f"error: {exc}")
+        sys.exit(getattr(exc, "exit_code", 2))
     sys.exit(code if isinstance(code, int) else 0)

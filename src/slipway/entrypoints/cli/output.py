@@ -14,10 +14,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 __all__ = ["OutputFormat", "OutputOption", "console", "emit", "err_console", "warn"]
 
-console = Console(highlight=False, soft_wrap=False)
+# Piped output is read by people in logs and CI too: do not squeeze it to 80 columns.
+console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, highlight=False)
 
 
@@ -52,4 +54,4 @@ def emit(data: Any, fmt: OutputFormat, render: Callable[[Any], None]) -> None:
 
 def warn(messages: Sequence[str]) -> None:
     for message in messages:
-        err_console.print(f"[yellow]warning:[/] {message}", markup=True)
+        err_console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)

@@ -1,0 +1,223 @@
+"""The file formats of definitions (DESIGN.md §3), as strict pydantic models.
+
+Validation is strict (no silent coercion of ``"two"`` to a number or of a
+number to a string) and closed (unknown keys are errors). The models only check
+shape and ranges; references between modules are checked by
+:mod:`slipway.services.definitions`. :func:`normalise` returns the document
+as plain data containing only what the author wrote, which is what inheritance
+needs (an absent key inherits).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from slipway.domain.clouds import CLOUD_DRIVERS
+from slipway.domain.sizes import MAX_CPU, MAX_DISK_GB, MAX_RAM_GB
+
+__all__ = ["MODELS", "normalise"]
+
+Inherited = Literal["inherited"]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+_SECRET_KEY = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SizeDoc(_Strict):
+    cpu: Annotated[int, Field(ge=1, le=MAX_CPU)] | Inherited | None = None
+    ram: Annotated[float, Field(gt=0, le=MAX_RAM_GB)] | Inherited | None = None
+    disk: Annotated[float, Field(gt=0, le=MAX_DISK_GB)] | Inherited | None = None
+
+
+class OsDoc(_Strict):
+    distribution: Name | Inherited | None = None
+    version: Name | Inherited | None = None
+    arch: Literal["x86_64", "aarch64", "i686", "ppc64le", "s390x"] | Inherited | None = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, float):
+            raise ValueError(
+                f'write the version in quotes ("{value}"): as a number YAML '
+                "drops trailing zeros, so 22.10 would read as 22.1"
+            )
+        return value
+
+
+class NativeDoc(_Strict):
+    id: Name
+    login_user: Name | None = None
+
+
+class CloudConfDoc(_Strict):
+    instance_type: Name | Inherited | None = None
+    network: Name | Inherited | None = None
+
+
+Platform = Literal["debian", "ubuntu", "redhat", "suse", "windows", "other"]
+
+
+class ImageDoc(_Strict):
+    kind: Literal["image"]
+    description: str | Inherited | None = None
+    platform: Platform | Inherited | None = None
+    os: OsDoc | Inherited | None = None
+    login_user: Name | Inherited | None = None
+    parent: Name | None = None
+    native: dict[Name, NativeDoc | Inherited] | None = None
+    size: SizeDoc | Inherited | None = None
+    clouds: dict[Name, CloudConfDoc | Inherited] | None = None
+    security_groups: list[Name] | Inherited | None = None
+
+
+class PortDoc(_Strict):
+    port: Annotated[int, Field(ge=1, le=65535)]
+    protocol: Literal["tcp", "udp"] = "tcp"
+    name: Name | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _explicit_protocol(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "protocol" not in value:
+            return {**value, "protocol": "tcp"}
+        return value
+
+
+class RecipesDoc(_Strict):
+    packages: list[Name] | None = None
+    pre_install: str | None = None
+    post_install: str | None = None
+    deployment: str | None = None
+
+
+class ComponentDoc(_Strict):
+    kind: Literal["component"]
+    description: str | Inherited | None = None
+    image: Name
+    size: SizeDoc | Inherited | None = None
+    clouds: dict[Name, CloudConfDoc | Inherited] | None = None
+    ports: list[PortDoc] | Inherited | None = None
+    security_groups: list[Name] | Inherited | None = None
+    recipes: RecipesDoc | None = None
+    keep_running: Literal["always", "on-success", "on-error", "never"] | None = None
+
+
+class FlavorDoc(_Strict):
+    name: Name
+    cpu: Annotated[int, Field(ge=1, le=MAX_CPU)]
+    ram: Annotated[float, Field(gt=0, le=MAX_RAM_GB)]
+    disk: Annotated[float, Field(gt=0, le=MAX_DISK_GB)] | None = None
+    price: Annotated[float, Field(ge=0)] | None = None
+
+
+class CatalogDoc(_Strict):
+    kind: Literal["catalog"]
+    description: str | None = None
+    source: str | None = None
+    flavors: Annotated[list[FlavorDoc], Field(min_length=1)]
+
+    @field_validator("flavors")
+    @classmethod
+    def _unique_names(cls, flavors: list[FlavorDoc]) -> list[FlavorDoc]:
+        seen: set[str] = set()
+        for flavor in flavors:
+            if flavor.name in seen:
+                raise ValueError(f"flavor {flavor.name!r} is listed twice")
+            seen.add(flavor.name)
+        return flavors
+
+
+class CapabilitiesDoc(_Strict):
+    security_groups: bool = True
+    image_upload: bool = True
+
+
+class CloudDoc(_Strict):
+    kind: Literal["cloud"]
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=63)]
+    description: str | None = None
+    driver: Literal[CLOUD_DRIVERS]  # type: ignore[valid-type]
+    region: str | None = None
+    endpoint: dict[str, str | int | bool] | None = None
+    capabilities: CapabilitiesDoc | None = None
+    catalog: Name
+
+    @field_validator("endpoint")
+    @classmethod
+    def _no_inline_credentials(
+        cls, endpoint: dict[str, str | int | bool] | None
+    ) -> dict[str, str | int | bool] | None:
+        for key in endpoint or {}:
+            if _SECRET_KEY.search(key):
+                raise ValueError(
+                    f"{key!r} looks like a credential; credentials never go in a definition: "
+                    "name a clouds.yaml entry (clouds_yaml: NAME) or a profile instead"
+                )
+        return endpoint
+
+
+class RuleDoc(_Strict):
+    protocol: Literal["tcp", "udp", "icmp"]
+    ports: str | int = "any"
+    source: str = "0.0.0.0/0"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {"ports": "any", "source": "0.0.0.0/0", **value}
+        return value
+
+    @field_validator("ports")
+    @classmethod
+    def _port_range(cls, value: str | int) -> str:
+        text = str(value)
+        if text == "any":
+            return text
+        low, _, high = text.partition("-")
+        if not (low.isdigit() and (not high or high.isdigit())):
+            raise ValueError(f"ports must be a port, a range like 8000-8080, or any; got {text!r}")
+        if not 1 <= int(low) <= int(high or low) <= 65535:
+            raise ValueError(f"ports {text!r} are outside 1-65535 or reversed")
+        return text
+
+    @field_validator("source")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_network(value, strict=False))
+        except ValueError:
+            raise ValueError(f"source must be a CIDR like 192.0.2.0/24, got {value!r}") from None
+
+
+class SecurityGroupDoc(_Strict):
+    kind: Literal["security-group"]
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=255)]
+    description: str | None = None
+    rules: list[RuleDoc]
+
+
+MODELS: dict[str, type[_Strict]] = {
+    "image": ImageDoc,
+    "component": ComponentDoc,
+    "cloud": CloudDoc,
+    "security-group": SecurityGroupDoc,
+    "catalog": CatalogDoc,
+}
+
+
+def normalise(model: BaseModel) -> dict[str, Any]:
+    """Plain data with only the keys the author wrote."""
+    return model.model_dump(mode="json", exclude_unset=True)

@@ -1,0 +1,79 @@
+"""The catalog store's tables (SQLAlchemy 2 ORM). The schema itself is made
+by the Alembic migrations next to this module; a test checks they agree."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = ["Base", "GroupRow", "MembershipRow", "ModuleRow", "UserRow", "VersionRow"]
+
+Document = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    admin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class GroupRow(Base):
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class MembershipRow(Base):
+    __tablename__ = "memberships"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class ModuleRow(Base):
+    __tablename__ = "modules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(400), unique=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    group_name: Mapped[str | None] = mapped_column(String(200))
+    group_rights: Mapped[str] = mapped_column(String(40), default="")
+    public_rights: Mapped[str] = mapped_column(String(40), default="")
+    latest_version: Mapped[int] = mapped_column(Integer)
+    versions: Mapped[list[VersionRow]] = relationship(
+        back_populates="module", order_by="VersionRow.version"
+    )
+
+
+class VersionRow(Base):
+    __tablename__ = "module_versions"
+    __table_args__ = (UniqueConstraint("module_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]] = mapped_column(Document)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    source: Mapped[str] = mapped_column(Text, default="")
+    copied_from: Mapped[str | None] = mapped_column(String(420))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    module: Mapped[ModuleRow] = relationship(back_populates="versions")

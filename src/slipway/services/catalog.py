@@ -1,0 +1,323 @@
+"""Catalog use cases: validate, import, show, resolve, history, diff, copy,
+share and list — each acting as one user, checking rights before it acts.
+
+Writes happen in one unit of work: an import of a folder is all-or-nothing, and
+a refused action changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from slipway.domain.clouds import Cloud
+from slipway.domain.diff import Change, diff_documents
+from slipway.domain.modules import Access, Kind, ModuleRef, ModuleVersion, Right, Rights
+from slipway.domain.sizes import Catalog, Size
+from slipway.errors import Conflict, InputError, NotFound, PermissionDenied
+from slipway.services.definitions import Report, validate
+from slipway.services.modules import Module, Modules
+from slipway.services.ports import CatalogStore, DefinitionFile, UnitOfWork
+from slipway.services.resolve import ResolvedDefinition, chain_of, resolve_module
+from slipway.services.sizes import SizeRow, resolve_everywhere
+
+__all__ = ["CatalogService", "ImportResult", "Saved"]
+
+
+def content_hash(document: dict[str, Any]) -> str:
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Saved:
+    name: str
+    kind: Kind
+    version: int
+    status: str  # "new", "updated" or "unchanged"
+
+
+@dataclass
+class ImportResult:
+    saved: list[Saved] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class CatalogService:
+    """The catalog as seen by ``user``."""
+
+    def __init__(self, unit_of_work: Callable[[], UnitOfWork], user: str) -> None:
+        self._uow = unit_of_work
+        self.user = user
+
+    # -- helpers ------------------------------------------------------------
+
+    def _access(self, store: CatalogStore) -> Access:
+        return Access(self.user, store.groups_of(self.user), store.is_admin(self.user))
+
+    def _require(self, access: Access, right: Right, version: ModuleVersion) -> None:
+        if not access.can(right, version.rights):
+            raise PermissionDenied(
+                f"{self.user} lacks the {right} right on {version.name} "
+                f"(owner {version.rights.owner})",
+                hint="copy it into your own namespace with slipway copy"
+                if right is Right.EDIT and access.can(Right.VIEW, version.rights)
+                else None,
+            )
+
+    def _viewable(self, store: CatalogStore, ref: ModuleRef | str) -> ModuleVersion:
+        if isinstance(ref, str):
+            ref = _parse(ref)
+        found = store.latest(ref.name) if ref.version is None else store.get(ref.name, ref.version)
+        if found is None:
+            if ref.version is not None and store.latest(ref.name) is not None:
+                latest = store.latest(ref.name)
+                assert latest is not None
+                raise NotFound(
+                    f"{ref.name} has no version {ref.version} (latest is {latest.version})"
+                )
+            raise NotFound(
+                f"module {ref.name} does not exist",
+                hint="slipway images list shows what the store holds",
+            )
+        self._require(self._access(store), Right.VIEW, found)
+        return found
+
+    # -- reading --------------------------------------------------------------
+
+    def validate(self, files: Sequence[DefinitionFile]) -> Report:
+        """Check ``files`` against each other and the store; writes nothing."""
+        with self._uow() as uow:
+            return validate(Modules(uow.store, files), [f.name for f in files])
+
+    def show(self, ref: str) -> ModuleVersion:
+        with self._uow() as uow:
+            return self._viewable(uow.store, ref)
+
+    def resolve(self, ref: str, clouds: list[str] | None = None) -> ResolvedDefinition:
+        """The effective definition of ``ref`` with its per-cloud targets."""
+        with self._uow() as uow:
+            version = self._viewable(uow.store, ref)
+            modules = Modules(uow.store)
+            module = Module.from_store(version)
+            access = self._access(uow.store)
+            for link in chain_of(modules, module)[:-1]:
+                parent = modules.require(link.label)
+                assert parent.stored is not None
+                self._require(access, Right.VIEW, parent.stored)
+            return resolve_module(modules, module, clouds=clouds)
+
+    def history(self, name: str) -> list[ModuleVersion]:
+        with self._uow() as uow:
+            self._viewable(uow.store, ModuleRef.parse(name).name)
+            return list(uow.store.versions(ModuleRef.parse(name).name))
+
+    def diff(self, a: str, b: str) -> tuple[ModuleVersion, ModuleVersion, list[Change]]:
+        with self._uow() as uow:
+            old, new = self._viewable(uow.store, a), self._viewable(uow.store, b)
+            return old, new, diff_documents(old.document, new.document)
+
+    def list_modules(
+        self, *, kinds: Sequence[Kind] = (Kind.IMAGE, Kind.COMPONENT), cloud: str | None = None
+    ) -> list[tuple[ModuleVersion, list[str]]]:
+        """Viewable modules of ``kinds`` with the clouds each has a native image
+        for (after inheritance); only those with ``cloud`` when given."""
+        with self._uow() as uow:
+            access = self._access(uow.store)
+            modules = Modules(uow.store)
+            if cloud is not None:
+                modules.cloud(cloud)  # an unknown cloud is an error, not an empty list
+            rows = []
+            for kind in kinds:
+                for version in uow.store.list_latest(kind):
+                    if not access.can(Right.VIEW, version.rights):
+                        continue
+                    clouds = sorted(
+                        resolve_module(modules, Module.from_store(version), clouds=[]).document.get(
+                            "native", {}
+                        )
+                    )
+                    if cloud is None or cloud in clouds:
+                        rows.append((version, clouds))
+            return sorted(rows, key=lambda row: row[0].name)
+
+    def clouds(self) -> list[tuple[Cloud, Catalog]]:
+        """Every cloud with its catalog, by name."""
+        with self._uow() as uow:
+            modules = Modules(uow.store)
+            return [
+                (cloud, modules.catalog(cloud.catalog))
+                for cloud, _ in sorted(modules.clouds().values(), key=lambda c: c[0].name)
+            ]
+
+    def flavors(self, cloud: str) -> tuple[Cloud, Catalog]:
+        with self._uow() as uow:
+            modules = Modules(uow.store)
+            found = modules.cloud(cloud)
+            return found, modules.catalog(found.catalog)
+
+    def size_table(self, size: Size, clouds: Sequence[str] | None = None) -> list[SizeRow]:
+        """The flavor ``size`` resolves to on every cloud (or on ``clouds``)."""
+        problems = size.problems()
+        if problems:
+            key, message = problems[0]
+            raise InputError(f"--{key} {message}")
+        with self._uow() as uow:
+            modules = Modules(uow.store)
+            if not modules.clouds():
+                raise NotFound(
+                    "the store has no clouds yet", hint="import some first: slipway import examples"
+                )
+            names = list(clouds) if clouds else sorted(modules.clouds())
+            return resolve_everywhere(modules, size, names)
+
+    # -- users and groups ----------------------------------------------------------
+
+    def _ensure_actor(self, store: CatalogStore) -> None:
+        """The acting user exists; the very first user is the admin."""
+        if not store.user_exists(self.user):
+            store.ensure_user(self.user, admin=not store.has_users())
+
+    def add_user(self, name: str, *, admin: bool = False, groups: Sequence[str] = ()) -> None:
+        with self._uow() as uow:
+            self._ensure_actor(uow.store)
+            if not uow.store.is_admin(self.user):
+                raise PermissionDenied(f"only an admin can add users; {self.user} is not one")
+            if uow.store.user_exists(name):
+                raise Conflict(f"user {name} already exists")
+            uow.store.ensure_user(name, admin=admin)
+            for group in groups:
+                uow.store.add_member(group, name)
+            uow.commit()
+
+    def add_group(self, name: str, members: Sequence[str] = ()) -> None:
+        with self._uow() as uow:
+            self._ensure_actor(uow.store)
+            if not uow.store.is_admin(self.user):
+                raise PermissionDenied(f"only an admin can add groups; {self.user} is not one")
+            uow.store.add_group(name)
+            for member in members:
+                uow.store.add_member(name, member)
+            uow.commit()
+
+    # -- writing ---------------------------------------------------------------
+
+    def import_files(self, files: Sequence[DefinitionFile], comment: str = "") -> ImportResult:
+        """Save every file as a new version, or nothing at all."""
+        with self._uow() as uow:
+            store = uow.store
+            report = validate(Modules(store, files), [f.name for f in files])
+            report.raise_errors()
+            self._ensure_actor(store)
+            access = self._access(store)
+            now = datetime.now(UTC)
+            plan: list[tuple[DefinitionFile, ModuleVersion | None, str]] = []
+            for file in files:
+                latest = store.latest(file.name)
+                digest = content_hash(file.document)
+                if latest is not None and latest.content_hash != digest:
+                    # Re-importing an unchanged module writes nothing, so needs no right.
+                    self._require(access, Right.EDIT, latest)
+                    if latest.kind is not file.kind:
+                        raise file.error(
+                            f"{file.name} is a {latest.kind} in the store; "
+                            f"it cannot become a {file.kind}",
+                            "kind",
+                        )
+                plan.append((file, latest, digest))
+            result = ImportResult(warnings=report.warnings)
+            for file, latest, digest in plan:
+                if latest is not None and latest.content_hash == digest:
+                    result.saved.append(Saved(file.name, file.kind, latest.version, "unchanged"))
+                    continue
+                number = 1 if latest is None else latest.version + 1
+                rights = latest.rights if latest else Rights(owner=self.user)
+                store.add_version(
+                    ModuleVersion(
+                        name=file.name,
+                        kind=file.kind,
+                        version=number,
+                        document=file.document,
+                        rights=rights,
+                        author=self.user,
+                        created_at=now,
+                        source=file.file,
+                        copied_from=latest.copied_from if latest else None,
+                        comment=comment,
+                        content_hash=digest,
+                    )
+                )
+                result.saved.append(
+                    Saved(file.name, file.kind, number, "new" if latest is None else "updated")
+                )
+            uow.commit()
+            return result
+
+    def copy(self, source: str, destination: str) -> ModuleVersion:
+        """Copy ``source`` (view right needed) to ``destination``, owned by the
+        user and private; the document, parent reference included, is unchanged."""
+        target = _parse(destination)
+        if target.version is not None:
+            raise InputError(f"the destination {destination!r} cannot name a version")
+        with self._uow() as uow:
+            original = self._viewable(uow.store, source)
+            if uow.store.latest(target.name) is not None:
+                raise Conflict(
+                    f"{target.name} already exists", hint="choose another name for the copy"
+                )
+            self._ensure_actor(uow.store)
+            copied = ModuleVersion(
+                name=target.name,
+                kind=original.kind,
+                version=1,
+                document=original.document,
+                rights=Rights(owner=self.user),
+                author=self.user,
+                created_at=datetime.now(UTC),
+                source=original.source,
+                copied_from=original.label,
+                comment=f"copy of {original.label}",
+                content_hash=original.content_hash,
+            )
+            uow.store.add_version(copied)
+            uow.commit()
+            return copied
+
+    def share(
+        self,
+        name: str,
+        *,
+        group: str | None,
+        group_rights: frozenset[Right],
+        public_rights: frozenset[Right],
+    ) -> Rights:
+        """Set who else may view, edit or deploy ``name``; only its owner or an admin."""
+        with self._uow() as uow:
+            latest = self._viewable(uow.store, ModuleRef.parse(name).name)
+            access = self._access(uow.store)
+            if not (access.admin or latest.rights.owner == self.user):
+                raise PermissionDenied(
+                    f"only the owner ({latest.rights.owner}) or an admin can share {latest.name}"
+                )
+            if group is not None and not uow.store.group_exists(group):
+                raise NotFound(
+                    f"group {group} does not exist",
+                    hint=f"create it with slipway group add {group}",
+                )
+            rights = Rights(
+                latest.rights.owner, group, group_rights if group else frozenset(), public_rights
+            )
+            uow.store.set_rights(latest.name, rights)
+            uow.commit()
+            return rights
+
+
+def _parse(text: str) -> ModuleRef:
+    try:
+        return ModuleRef.parse(text)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None

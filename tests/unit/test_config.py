@@ -1,0 +1,40 @@
+"""Settings: precedence, the config file, and the docs that describe them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from slipway.config import SETTINGS, load_settings, settings_markdown
+from slipway.entrypoints.cli.app import global_options
+from slipway.errors import InputError
+from tests.conftest import REPO
+
+
+def test_environment_overrides_the_file_and_options_override_both(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('user = "from-file"\ndata_dir = "/from/file"\n')
+    env = {"SLIPWAY_CONFIG": str(config), "SLIPWAY_USER": "from-env"}
+    settings = load_settings(env)
+    assert (settings.user, settings.data_dir) == ("from-env", "/from/file")
+    assert settings.database_url == "sqlite:////from/file/slipway.db"
+    assert load_settings(env, {"user": "from-flag"}).user == "from-flag"
+
+
+def test_an_unknown_key_in_the_config_file_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('usr = "x"\n')
+    with pytest.raises(InputError, match="unknown setting 'usr'"):
+        load_settings({"SLIPWAY_CONFIG": str(config)})
+
+
+def test_every_setting_has_a_command_line_option() -> None:
+    import inspect
+
+    options = set(inspect.signature(global_options).parameters) - {"ctx"}
+    assert options == {s.name for s in SETTINGS}
+
+
+def test_the_configuration_doc_shows_the_current_table() -> None:
+    assert settings_markdown() in (REPO / "docs" / "configuration.md").read_text()
