@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from slipway.errors import ImageFileError, InputError
+from slipway.errors import InputError
 from slipway.imagekit.check import check_image
 from slipway.imagekit.findings import RULES
 from slipway.imagekit.sanitise import sanitise_image
@@ -122,12 +122,19 @@ def test_output_equal_to_input_is_refused_without_in_place(dirty_tiny: Path) -> 
         sanitise_image(dirty_tiny, dirty_tiny)
 
 
-def test_an_ova_is_refused_with_a_hint(tiny_clean: Path, tmp_path: Path) -> None:
-    vmdk = ip.convert(tiny_clean, tmp_path / "d.vmdk", "vmdk", "-o", "subformat=streamOptimized")
-    ova = ip.make_ova(vmdk, tmp_path / "d.ova")
-    with pytest.raises(ImageFileError) as info:
-        sanitise_image(ova, tmp_path / "out.ova")
-    assert info.value.hint and "qcow2" in info.value.hint
+@pytest.mark.parametrize("container", ["ova", "vmdk"])
+def test_an_ova_or_stream_vmdk_is_sanitised_into_the_same_container(
+    dirty_tiny: Path, tmp_path: Path, container: str
+) -> None:
+    vmdk = ip.convert(dirty_tiny, tmp_path / "d.vmdk", "vmdk", "-o", "subformat=streamOptimized")
+    image = ip.make_ova(vmdk, tmp_path / "d.ova") if container == "ova" else vmdk
+    out = tmp_path / f"clean.{container}"
+    result = sanitise_image(image, out)
+    assert result.remaining == ()
+    after = check_image(out)
+    assert after.format == "vmdk"
+    assert _removable(after.ids) == set()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

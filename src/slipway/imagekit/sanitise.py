@@ -65,24 +65,26 @@ def sanitise_image(image: Path, out: Path | None, *, in_place: bool = False) -> 
         raise InputError("no output given", hint="pass -o OUT or --in-place")
     if not in_place and target.resolve() == image.resolve():
         raise InputError(f"{target} is the input", hint="use --in-place to change the input")
-    if source.is_ova:
-        raise ImageFileError(
-            f"{image}: sanitising an OVA is not supported yet",
-            hint="convert it to qcow2 first, sanitise, then convert back",
-        )
     info = image_info(source)
-    if info.format == "vmdk" and info.subformat == "streamOptimized":
-        raise ImageFileError(
-            f"{image}: a streamOptimized VMDK cannot be written in place",
-            hint="convert it to qcow2 first, sanitise, then convert back",
-        )
+    # qemu cannot write a streamOptimized VMDK (nor an OVA) in place: edit a qcow2
+    # working copy, then write the same container again.
+    repack = source.is_ova or (info.format == "vmdk" and info.subformat == "streamOptimized")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    work = tmp.with_name(tmp.name + ".qcow2") if repack else tmp
     try:
-        run_tool(["cp", "--sparse=always", "--", str(image), str(tmp)], timeout=3600)
-        changes = _edit(tmp, info.format)
+        if repack:
+            run_tool(
+                ["qemu-img", "convert", "-O", "qcow2", source.qemu_name(info.format), str(work)],
+                timeout=3600,
+            )
+            changes = _edit(work, "qcow2")
+            _repack(work, tmp, ova=source.is_ova, name=target.stem, capacity=info.virtual_size)
+        else:
+            run_tool(["cp", "--sparse=always", "--", str(image), str(tmp)], timeout=3600)
+            changes = _edit(tmp, info.format)
         report = check_image(tmp)
         remaining = tuple(sorted(i for i in report.ids if RULES[i].removable))
         tmp.chmod(image.stat().st_mode & 0o7777)
@@ -90,7 +92,39 @@ def sanitise_image(image: Path, out: Path | None, *, in_place: bool = False) -> 
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        if work != tmp:
+            work.unlink(missing_ok=True)
     return SanitiseResult(str(image), str(target), tuple(changes), remaining)
+
+
+def _repack(work: Path, tmp: Path, *, ova: bool, name: str, capacity: int) -> None:
+    """Write the qcow2 ``work`` as a streamOptimized VMDK, packed in an OVA if ``ova``."""
+    from slipway.imagekit.ova import write_ova
+
+    vmdk = tmp.with_name(tmp.name + ".vmdk") if ova else tmp
+    try:
+        run_tool(
+            [
+                "qemu-img",
+                "convert",
+                "-f",
+                "qcow2",
+                "-O",
+                "vmdk",
+                "-o",
+                "subformat=streamOptimized",
+                str(work),
+                str(vmdk),
+            ],
+            timeout=3600,
+        )
+        if ova:
+            # The OVF descriptor is written afresh (name, disk, capacity).
+            write_ova(vmdk, tmp, name=name, capacity=capacity)
+    finally:
+        if vmdk != tmp:
+            vmdk.unlink(missing_ok=True)
 
 
 def _edit(work: Path, fmt: str) -> list[Change]:
