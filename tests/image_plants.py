@@ -310,6 +310,11 @@ def _large_file(raw: Path) -> None:
         Path(src.name).unlink()
 
 
+_OPEN_NFT = (
+    "flush ruleset\ntable inet filter {\n chain input {\n"
+    "  type filter hook input priority filter; policy accept;\n }\n}\n"
+)
+
 # name -> (finding id the plant must raise, the plant)
 PLANTS: dict[str, tuple[str, Plant]] = {
     "swap-partition": (
@@ -389,4 +394,28 @@ PLANTS: dict[str, tuple[str, Plant]] = {
     "free-space-not-zeroed": ("space.free-not-zeroed", dirty_free_space),
     "allocated-zeros": ("space.allocated-zeros", _allocated_zeros),
     "large-file": ("files.large-unowned", _large_file),
+    "firewall-off": (
+        "firewall.none",
+        lambda r: debugfs_write(
+            r, ["rm /etc/systemd/system/sysinit.target.wants/nftables.service"]
+        ),
+    ),
+    "firewall-open": (
+        "firewall.open",
+        lambda r: put_file(r, "/etc/nftables.conf", _OPEN_NFT, mode=0o755),
+    ),
+    "cloud-init-disabled": (
+        "cloudinit.disabled",
+        lambda r: put_file(r, "/etc/cloud/cloud-init.disabled", "", mode=0o644),
+    ),
+    "sshd-password-login": (
+        "sshd.password-login",
+        lambda r: put_file(
+            r, "/etc/ssh/sshd_config.d/00-pw.conf", "PasswordAuthentication yes\n", mode=0o644
+        ),
+    ),
+    "filesystem-errors": (
+        "image.filesystem-errors",
+        lambda r: debugfs_write(r, ["sif /etc/passwd links_count 7"]),
+    ),
 }
