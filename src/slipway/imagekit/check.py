@@ -18,7 +18,7 @@ from slipway.errors import ImageFileError
 from slipway.imagekit.checks import layout, secrets, system
 from slipway.imagekit.checks.layout import Slot
 from slipway.imagekit.checks.rootfs import CONFIG_FILES, RootView
-from slipway.imagekit.diskaccess import ImageInfo, expose, find_disk, image_info, locate
+from slipway.imagekit.diskaccess import ImageFacts, expose, find_disk, image_facts, locate
 from slipway.imagekit.extfs import ExtFilesystem
 from slipway.imagekit.findings import CheckReport, Finding, Severity
 from slipway.imagekit.partitions import Content
@@ -34,12 +34,12 @@ def check_image(path: Path) -> CheckReport:
     """
     started = time.monotonic()
     source = locate(path)
-    info: ImageInfo | None = None
+    info: ImageFacts | None = None
     slots: list[Slot] = []
     findings: list[Finding] = []
     try:
         source = find_disk(source)
-        info = image_info(source)
+        info = image_facts(source)
         findings.extend(layout.check_format(path, info))
         if info.virtual_size == 0:
             findings.append(_unreadable(path, "the disk is empty (0 bytes)"))
@@ -68,7 +68,7 @@ def _unreadable(path: Path, why: str) -> Finding:
     return Finding("image.unreadable", why, {"path": str(path)})
 
 
-def _inspect(path: Path, raw: Path, slots: list[Slot], info: ImageInfo) -> list[Finding]:
+def _inspect(path: Path, raw: Path, slots: list[Slot], info: ImageFacts) -> list[Finding]:
     findings = layout.classify(slots)
     root = next((s for s in slots if s.role == "root"), None)
     if root is None:

@@ -31,11 +31,11 @@ from typing import Any
 from slipway.errors import ImageFileError, ToolError
 
 __all__ = [
-    "ImageInfo",
+    "ImageFacts",
     "ImageSource",
     "expose",
     "find_disk",
-    "image_info",
+    "image_facts",
     "locate",
     "run_tool",
 ]
@@ -148,7 +148,7 @@ def _ova_disk(path: Path) -> ImageSource:
 
 
 @dataclass(frozen=True)
-class ImageInfo:
+class ImageFacts:
     """What qemu-img says about an image. Sizes in bytes."""
 
     format: str
@@ -171,7 +171,7 @@ class ImageInfo:
         )
 
 
-def image_info(source: ImageSource) -> ImageInfo:
+def image_facts(source: ImageSource) -> ImageFacts:
     """Format, sizes, compression and allocated extents (``qemu-img info/check/map``)."""
     try:
         info = json.loads(run_tool(["qemu-img", "info", "--output=json", source.qemu_name()]))
@@ -206,7 +206,7 @@ def image_info(source: ImageSource) -> ImageInfo:
         for e in extents
         if e.get("zero") and not e.get("data") and "offset" in e and fmt != "raw"
     )
-    return ImageInfo(
+    return ImageFacts(
         format=fmt,
         virtual_size=int(info.get("virtual-size") or 0),
         actual_size=int(actual or 0),

@@ -21,7 +21,7 @@ from typing import Any
 from slipway.errors import ImageFileError, InputError, ToolError
 from slipway.imagekit.checks import layout, secrets, system
 from slipway.imagekit.checks.rootfs import RootView
-from slipway.imagekit.diskaccess import expose, find_disk, image_info, locate, run_tool
+from slipway.imagekit.diskaccess import expose, find_disk, image_facts, locate, run_tool
 from slipway.imagekit.extfs import ExtFilesystem
 
 __all__ = ["Change", "SanitiseResult", "sanitise_image"]
@@ -65,7 +65,7 @@ def sanitise_image(image: Path, out: Path | None, *, in_place: bool = False) -> 
         raise InputError("no output given", hint="pass -o OUT or --in-place")
     if not in_place and target.resolve() == image.resolve():
         raise InputError(f"{target} is the input", hint="use --in-place to change the input")
-    info = image_info(source)
+    info = image_facts(source)
     # qemu cannot write a streamOptimized VMDK (nor an OVA) in place: edit a qcow2
     # working copy, then write the same container again.
     repack = source.is_ova or (info.format == "vmdk" and info.subformat == "streamOptimized")
@@ -128,7 +128,7 @@ def _repack(work: Path, tmp: Path, *, ova: bool, name: str, capacity: int) -> No
 
 
 def _edit(work: Path, fmt: str) -> list[Change]:
-    info = image_info(find_disk(locate(work)))
+    info = image_facts(find_disk(locate(work)))
     with expose(locate(work), fmt, writable=True) as raw:
         slots = layout.find_slots(raw, info.virtual_size)
         root = next((s for s in slots if s.role == "root"), None)

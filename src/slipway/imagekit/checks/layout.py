@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from slipway.imagekit.diskaccess import ImageInfo
+from slipway.imagekit.diskaccess import ImageFacts
 from slipway.imagekit.extfs import ExtFilesystem, Superblock
 from slipway.imagekit.findings import Finding
 from slipway.imagekit.partitions import Content, Partition, probe, read_partitions
@@ -39,7 +39,7 @@ class Slot:
         return {**self.partition.to_dict(), "content": str(self.content), "role": self.role}
 
 
-def check_format(path: Path, info: ImageInfo) -> list[Finding]:
+def check_format(path: Path, info: ImageFacts) -> list[Finding]:
     evidence = {
         "path": str(path),
         "format": info.format,
@@ -119,7 +119,7 @@ def classify(slots: Sequence[Slot]) -> list[Finding]:
     return findings
 
 
-def check_free_space(raw: Path, slot: Slot, sb: Superblock, info: ImageInfo) -> list[Finding]:
+def check_free_space(raw: Path, slot: Slot, sb: Superblock, info: ImageFacts) -> list[Finding]:
     """Free blocks that hold data (not zero-filled) or that are allocated zeros.
 
     Only free blocks the image file actually stores are read (intersecting the
