@@ -65,14 +65,19 @@ class Guestfish:
 
     def __init__(self, image: Path, fmt: str) -> None:
         env = {**os.environ, **GUESTFS_ENV}
-        out = subprocess.run(
+        # --listen forks a server that keeps stdout open: read the one line it
+        # prints instead of waiting for the end of the output.
+        proc = subprocess.Popen(
             ["guestfish", "--listen", "--ro", f"--format={fmt}", "-a", str(image)],
-            capture_output=True,
+            stdout=subprocess.PIPE,
             text=True,
             env=env,
-            check=True,
         )
-        self.pid = re.search(r"GUESTFISH_PID=(\d+)", out.stdout).group(1)  # type: ignore[union-attr]
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        proc.stdout.close()
+        proc.wait()
+        self.pid = re.search(r"GUESTFISH_PID=(\d+)", line).group(1)  # type: ignore[union-attr]
         self.env = env
 
     def __call__(self, *args: str, check: bool = True) -> str:

@@ -297,3 +297,21 @@ def test_cli_exit_status_is_2_for_a_missing_file(tmp_path: Path) -> None:
     proc = _cli("image", "check", str(tmp_path / "missing.qcow2"))
     assert proc.returncode == 2
     assert "no such file" in proc.stderr
+
+
+def test_crafted_file_names_cannot_make_debugfs_write_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Were a name split into two debugfs commands, "dump secret pwned" would
+    # write ./pwned on this machine.
+    tree = ip.make_tree(tmp_path / "tree")
+    (tree / "secret").write_text("from the image\n")
+    evil_dir = tree / "root" / 'x\ndump secret pwned\nls "'
+    evil_dir.mkdir()
+    (evil_dir / ".bash_history").write_text("x\n")
+    (tree / "root" / 'y" pwned "').write_text("-----BEGIN PRIVATE KEY-----\n")
+    image = ip.make_raw(tree, tmp_path / "evil.raw")
+    monkeypatch.chdir(tmp_path)
+    report = check_image(image)
+    assert not (tmp_path / "pwned").exists()
+    assert report.format == "raw"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from slipway.imagekit.diskaccess import run_tool
 
-__all__ = ["Entry", "ExtFilesystem", "Superblock"]
+__all__ = ["Entry", "ExtFilesystem", "Superblock", "is_safe", "quote"]
 
 _MAX_ENTRIES = 2_000_000  # a root with more files than this is not a VM image
 _LS_LINE = re.compile(r"^/(\d+)/(\d+)/(\d+)/(\d+)/(.*)/(\d*)/$")
@@ -65,9 +65,24 @@ class Superblock:
         return (self.block_count - self.free_blocks) * self.block_size
 
 
-def _quote(path: str) -> str:
-    # debugfs splits on blanks and understands double quotes.
-    return f'"{path}"' if any(c in path for c in " \t'") else path
+_UNSAFE = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
+def is_safe(path: str) -> bool:
+    """Whether ``path`` can go into a debugfs command line as one argument.
+
+    Names come from the image, which may be crafted: a quote or a control
+    character could split a command and make debugfs write on this machine
+    (``dump``), so such paths are never put in a command.
+    """
+    return not _UNSAFE.search(path)
+
+
+def quote(path: str) -> str:
+    """``path`` as one debugfs argument (debugfs splits on blanks, honours double quotes)."""
+    if not is_safe(path):
+        raise ValueError(f"unsafe path for debugfs: {path!r}")
+    return f'"{path}"' if any(c in path for c in " '") else path
 
 
 class ExtFilesystem:
@@ -91,7 +106,7 @@ class ExtFilesystem:
             out = run_tool(args, timeout=600)
         outputs: list[str] = []
         current: list[str] | None = None
-        for line in out.splitlines():
+        for line in out.split("\n"):
             if line.startswith("debugfs: "):
                 if current is not None:
                     outputs.append("\n".join(current))
@@ -141,22 +156,22 @@ class ExtFilesystem:
         entries: dict[str, Entry] = {}
         level = [top]
         while level and len(entries) < _MAX_ENTRIES:
-            outputs = self.batch([f"ls -p {_quote(d)}" for d in level])
+            outputs = self.batch([f"ls -p {quote(d)}" for d in level])
             nxt: list[str] = []
             for directory, output in zip(level, outputs, strict=True):
                 for entry in _parse_ls(directory, output):
                     entries[entry.path] = entry
-                    if entry.is_dir:
+                    if entry.is_dir and is_safe(entry.path):
                         nxt.append(entry.path)
             level = nxt
         return entries
 
     def read(self, paths: Iterable[str]) -> dict[str, bytes]:
         """The contents of ``paths`` (files that cannot be dumped are left out)."""
-        wanted = list(dict.fromkeys(paths))
+        wanted = [p for p in dict.fromkeys(paths) if is_safe(p)]
         result: dict[str, bytes] = {}
         with tempfile.TemporaryDirectory(prefix="slipway-dump-") as tmp:
-            commands = [f"dump {_quote(p)} {Path(tmp) / str(i)}" for i, p in enumerate(wanted)]
+            commands = [f"dump {quote(p)} {Path(tmp) / str(i)}" for i, p in enumerate(wanted)]
             for start in range(0, len(commands), 2000):
                 self.batch(commands[start : start + 2000])
             for i, path in enumerate(wanted):
@@ -172,7 +187,7 @@ class ExtFilesystem:
 
 def _parse_ls(directory: str, output: str) -> Iterator[Entry]:
     base = directory.rstrip("/")
-    for line in output.splitlines():
+    for line in output.split("\n"):
         match = _LS_LINE.match(line)
         if not match:
             continue

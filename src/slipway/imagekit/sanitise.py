@@ -22,7 +22,7 @@ from slipway.errors import ImageFileError, InputError, ToolError
 from slipway.imagekit.checks import layout, secrets, system
 from slipway.imagekit.checks.rootfs import RootView
 from slipway.imagekit.diskaccess import expose, find_disk, image_facts, locate, run_tool
-from slipway.imagekit.extfs import ExtFilesystem
+from slipway.imagekit.extfs import ExtFilesystem, is_safe, quote
 
 __all__ = ["Change", "SanitiseResult", "sanitise_image"]
 
@@ -140,7 +140,7 @@ def _edit(work: Path, fmt: str) -> list[Change]:
         changes, commands = plan(view)
         if commands:
             touched = sorted({c.path for c in changes})
-            blocks = fs.batch([f"blocks {_q(p)}" for p in touched])
+            blocks = fs.batch([f"blocks {quote(p)}" for p in touched])
             freed = {int(b) for out in blocks for b in out.split() if b.isdigit()}
             fs.batch(commands, writable=True)
             _zero_free(raw, root.partition.offset, fs, freed)
@@ -157,8 +157,15 @@ def plan(view: RootView) -> tuple[list[Change], list[str]]:
     empty: list[str] = []
 
     def rm(path: str, rule: str) -> None:
-        changes.append(Change("removed", path, rule))
-        remove.append(path)
+        # A name debugfs cannot take safely stays; the re-check then reports it.
+        if is_safe(path):
+            changes.append(Change("removed", path, rule))
+            remove.append(path)
+
+    def clear(path: str, rule: str) -> None:
+        if is_safe(path):
+            changes.append(Change("emptied", path, rule))
+            empty.append(path)
 
     for path in secrets.host_keys(view):
         rm(path, "ssh.host-keys")
@@ -173,8 +180,7 @@ def plan(view: RootView) -> tuple[list[Change], list[str]]:
     for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
         machine_id = view.file(path)
         if machine_id is not None and machine_id.size > 0:
-            changes.append(Change("emptied", path, "identity.machine-id"))
-            empty.append(path)
+            clear(path, "identity.machine-id")
     state = sorted(view.under("/var/lib/cloud"), key=lambda e: e.path.count("/"), reverse=True)
     for entry in state:
         if not entry.is_dir:
@@ -183,24 +189,19 @@ def plan(view: RootView) -> tuple[list[Change], list[str]]:
         if path.endswith(_ROTATED) or path.rsplit(".", 1)[-1].isdigit():
             rm(path, "logs.present")
         else:
-            changes.append(Change("emptied", path, "logs.present"))
-            empty.append(path)
-    commands = [f"rm {_q(p)}" for p in remove]
-    commands += [f"rmdir {_q(e.path)}" for e in state if e.is_dir]
+            clear(path, "logs.present")
+    commands = [f"rm {quote(p)}" for p in remove]
+    commands += [f"rmdir {quote(e.path)}" for e in state if e.is_dir and is_safe(e.path)]
     for path in empty:
         entry = view.entries[path]
         commands += [
-            f"rm {_q(path)}",
-            f"write /dev/null {_q(path)}",
-            f"sif {_q(path)} mode 0{entry.mode:o}",
-            f"sif {_q(path)} uid {entry.uid}",
-            f"sif {_q(path)} gid {entry.gid}",
+            f"rm {quote(path)}",
+            f"write /dev/null {quote(path)}",
+            f"sif {quote(path)} mode 0{entry.mode:o}",
+            f"sif {quote(path)} uid {entry.uid}",
+            f"sif {quote(path)} gid {entry.gid}",
         ]
     return changes, commands
-
-
-def _q(path: str) -> str:
-    return f'"{path}"' if any(c in path for c in " \t'") else path
 
 
 def _zero_free(raw: Path, offset: int, fs: ExtFilesystem, blocks: set[int]) -> None:

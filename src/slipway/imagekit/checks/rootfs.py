@@ -7,7 +7,7 @@ import fnmatch
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from slipway.imagekit.extfs import Entry, ExtFilesystem
+from slipway.imagekit.extfs import Entry, ExtFilesystem, is_safe, quote
 
 __all__ = ["RootView"]
 
@@ -114,8 +114,8 @@ class RootView:
 
     def first_block(self, paths: Iterable[str]) -> dict[str, bytes]:
         """The first 4 KiB of each (possibly huge) file, read from the disk directly."""
-        wanted = [p for p in paths if self.file(p) is not None]
-        blocks = self.fs.batch([f"bmap {p} 0" for p in wanted])
+        wanted = [p for p in paths if self.file(p) is not None and is_safe(p)]
+        blocks = self.fs.batch([f"bmap {quote(p)} 0" for p in wanted])
         result: dict[str, bytes] = {}
         with self.fs.raw.open("rb") as fh:
             for path, out in zip(wanted, blocks, strict=True):
