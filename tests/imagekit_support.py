@@ -54,8 +54,10 @@ def cached_build(recipe_path: Path = EXAMPLE_RECIPE, cache: Path | None = None) 
 
     Safe to call from several test processes at once: one builds, the others wait.
     """
-    from slipway.imagekit.build import build_image
-    from slipway.imagekit.recipe import DiskFormat, load_recipe
+    import subprocess
+    import sys
+
+    from slipway.imagekit.recipe import load_recipe
 
     cache = cache or cache_root()
     recipe = load_recipe(recipe_path)
@@ -67,5 +69,26 @@ def cached_build(recipe_path: Path = EXAMPLE_RECIPE, cache: Path | None = None) 
     with (cache / f".{folder.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not image.is_file():
-            build_image(recipe, folder, cache_dir=cache / "packages", formats=(DiskFormat.QCOW2,))
+            # Through the command line, as a user would; packages cached beside the images.
+            env = {**os.environ, "SLIPWAY_DATA_DIR": str(cache / "data")}
+            cli = "from slipway.entrypoints.cli.app import main; main()"
+            argv = [
+                sys.executable,
+                "-c",
+                cli,
+                "image",
+                "build",
+                str(recipe_path),
+                "--output-dir",
+                str(folder),
+                "--format",
+                "qcow2",
+                "--output",
+                "json",
+            ]
+            proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise RuntimeError(
+                    f"image build failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+                )
     return image

@@ -9,6 +9,7 @@ under their final names only when complete (temp file + rename).
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from slipway.errors import ToolError
 from slipway.imagekit.convert import convert
 from slipway.imagekit.disk import DiskLayout, write_disk
 from slipway.imagekit.recipe import DiskFormat, Recipe
@@ -45,6 +47,7 @@ class BuildResult:
 
 
 PhaseCallback = Callable[[BuildPhase, str], None]
+"""Called as each phase starts, and again with the same phase as it progresses."""
 
 
 def manifest_path(output_dir: Path, name: str) -> Path:
@@ -62,6 +65,34 @@ def _tree_bytes(root: Path) -> int:
                 seen.add(st.st_ino)
                 total += st.st_size
     return total
+
+
+def _mounts_under(folder: Path) -> list[Path]:
+    """Mount points at or below ``folder``, deepest first."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    prefix = str(folder.resolve())
+    found = []
+    for line in lines:
+        point = line.split()[4].replace("\\040", " ")
+        if point == prefix or point.startswith(prefix + "/"):
+            found.append(Path(point))
+    return sorted(found, key=lambda p: len(p.parts), reverse=True)
+
+
+def _remove_work(work: Path) -> None:
+    """Delete the work folder, but never through a mount an aborted bootstrap left."""
+    for point in _mounts_under(work):
+        subprocess.run(["umount", "--lazy", str(point)], capture_output=True, check=False)
+    if _mounts_under(work):
+        raise ToolError(
+            "umount",
+            f"{work}: file systems are still mounted below; not deleting it",
+            hint="unmount them by hand, then remove the folder",
+        )
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def build_image(
@@ -90,6 +121,7 @@ def build_image(
             work,
             cache_dir / f"{recipe.distribution}-{recipe.release}-{recipe.arch}",
             layout,
+            on_step=lambda step: notify(BuildPhase.BOOTSTRAP, step),
         )
         seconds[BuildPhase.BOOTSTRAP] = time.monotonic() - started
 
@@ -123,7 +155,7 @@ def build_image(
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(manifest)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        _remove_work(work)
     return BuildResult(
         recipe=recipe.name,
         outputs=outputs,

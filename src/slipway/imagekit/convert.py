@@ -115,14 +115,22 @@ def qemu_img_info_json(filename: str) -> ImageInfo:
 
 
 def _check_qcow2(path: Path) -> None:
-    # 0 clean, 3 leaked clusters only (harmless); anything else is damage.
+    # Exit 0: clean; 3: leaked clusters only (harmless); 2: corrupt; 1: cannot check.
     proc = run(["qemu-img", "check", "-f", "qcow2", "--output=json", path], ok_codes=range(256))
-    if proc.returncode not in (0, 3):
-        text = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()
-        raise ImageFileError(
-            f"{path}: damaged qcow2 image ({text[-1] if text else 'qemu-img check failed'})",
-            hint="the file may be truncated; download or copy it again",
-        )
+    if proc.returncode in (0, 3):
+        return
+    try:
+        report = json.loads(proc.stdout)
+        what = f"{report.get('corruptions', 0)} corrupt clusters"
+        if report.get("check-errors"):
+            what += f", {report['check-errors']} unreadable"
+    except ValueError:
+        lines = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()
+        what = lines[-1] if lines else "qemu-img check failed"
+    raise ImageFileError(
+        f"{path}: damaged qcow2 image ({what})",
+        hint="the file may be truncated or corrupt; download or copy it again",
+    )
 
 
 @contextmanager

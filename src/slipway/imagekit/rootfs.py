@@ -8,14 +8,14 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from slipway.errors import ToolError
 from slipway.imagekit.disk import DiskLayout, grub_config
 from slipway.imagekit.distribution import Distribution
 from slipway.imagekit.recipe import Recipe, RecipeFile
-from slipway.imagekit.tools import run
+from slipway.imagekit.tools import run, run_reporting
 
 __all__ = ["CLOUD_CFG", "DPKG_EXCLUDES", "bootstrap", "clean", "package_manifest"]
 
@@ -72,10 +72,18 @@ def _stage(files: list[RecipeFile], staging: Path) -> None:
         dest.chmod(item.mode)
 
 
-def bootstrap(recipe: Recipe, rootfs: Path, workdir: Path, cache: Path, layout: DiskLayout) -> None:
+def bootstrap(
+    recipe: Recipe,
+    rootfs: Path,
+    workdir: Path,
+    cache: Path,
+    layout: DiskLayout,
+    on_step: Callable[[str], None] | None = None,
+) -> None:
     """Bootstrap ``rootfs`` with mmdebstrap (as root), customised by ``recipe``.
 
-    Downloaded packages are kept in ``cache`` and offered to the next build.
+    Downloaded packages are kept in ``cache`` and offered to the next build;
+    ``on_step`` hears mmdebstrap's own phases as they start.
     """
     if os.geteuid() != 0:
         raise ToolError(
@@ -130,7 +138,13 @@ def bootstrap(recipe: Recipe, rootfs: Path, workdir: Path, cache: Path, layout: 
     ]
     if dist is not Distribution.DEBIAN and Path(traits.keyring).exists():
         args.insert(1, f"--keyring={traits.keyring}")
-    run(args)
+
+    def report(line: str) -> None:
+        # mmdebstrap's "I: installing remaining packages…" lines are its phases.
+        if on_step is not None and line.startswith("I: "):
+            on_step(line[3:].rstrip("."))
+
+    run_reporting(args, report)
 
 
 def package_manifest(rootfs: Path) -> list[tuple[str, str, str]]:

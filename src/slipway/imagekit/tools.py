@@ -10,13 +10,14 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from slipway.errors import ImageFileError, ToolError
 
-__all__ = ["PACKAGES", "ImageInfo", "qemu_img_info", "require", "run"]
+__all__ = ["PACKAGES", "ImageInfo", "qemu_img_info", "require", "run", "run_reporting"]
 
 # Tool -> the Debian package that ships it; this is also the list CI installs.
 PACKAGES: dict[str, str] = {
@@ -66,6 +67,35 @@ def run(
             Path(argv[0]).name, f"exit status {proc.returncode}: {text[-_TAIL:] or 'no output'}"
         )
     return proc
+
+
+def run_reporting(args: Sequence[str | Path], on_line: Callable[[str], None]) -> None:
+    """Run a tool, handing each line it prints (stdout and stderr) to ``on_line``;
+    raise ToolError with the last lines on a non-zero exit."""
+    argv = [str(a) for a in args]
+    argv[0] = require(argv[0])
+    env = {**os.environ, "LC_ALL": "C.UTF-8"}
+    tail: deque[str] = deque(maxlen=40)
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+    except OSError as exc:
+        raise ToolError(Path(argv[0]).name, f"cannot start: {exc}") from exc
+    assert proc.stdout is not None
+    with proc.stdout:
+        for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            tail.append(line)
+            on_line(line)
+    code = proc.wait()
+    if code != 0:
+        text = "\n".join(tail)
+        raise ToolError(Path(argv[0]).name, f"exit status {code}: {text[-_TAIL:] or 'no output'}")
 
 
 class ImageInfo(dict[str, Any]):
