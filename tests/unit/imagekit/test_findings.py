@@ -13,7 +13,7 @@ import pytest
 from slipway.imagekit.findings import RULES, CheckReport, Finding, Severity
 from slipway.imagekit.partitions import Content, probe, read_partitions
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_rule_ids_are_area_dot_name_in_lower_case() -> None:
