@@ -109,8 +109,8 @@ def libguestfs_route(image: Path, fmt: str) -> tuple[set[str], float]:
     found: set[str] = set()
     try:
         g("run")
-        found |= _layout(g)
         roots = g("inspect-os").split()
+        found |= _layout(g, roots[0] if roots else None)
         if not roots:
             return found | {"image.no-root-filesystem"}, time.monotonic() - started
         g("mount-ro", roots[0], "/")
@@ -133,29 +133,33 @@ def libguestfs_route(image: Path, fmt: str) -> tuple[set[str], float]:
     return found, time.monotonic() - started
 
 
-def _layout(g: Guestfish) -> set[str]:
+def _layout(g: Guestfish, root: str | None) -> set[str]:
+    """Swap, LVM, a separate /boot and extra partitions, from what the appliance sees."""
     found: set[str] = set()
     filesystems = dict(line.split(": ", 1) for line in g("list-filesystems").splitlines())
-    root_like = 0
-    for device, fstype in filesystems.items():
+    for fstype in filesystems.values():
         if fstype == "swap":
             found.add("layout.swap-partition")
-        elif fstype == "LVM2_member" or device.startswith("/dev/mapper/"):
-            found.add("layout.lvm")
     for part in g("list-partitions").split():
-        mbr = g("part-get-mbr-id", "/dev/sda", part.removeprefix("/dev/sda"), check=False).strip()
-        if mbr == "0x8e":
+        mbr = g("part-get-mbr-id", "/dev/sda", part.removeprefix("/dev/sda"), check=False)
+        fstype = filesystems.get(part, "unknown")
+        if mbr.strip() == "0x8e" or fstype == "LVM2_member":
             found.add("layout.lvm")
-        elif mbr == "0x82":
+        elif mbr.strip() == "0x82" or fstype == "swap":
             found.add("layout.swap-partition")
-        elif filesystems.get(part, "unknown").startswith("ext"):
-            root_like += 1
-    for line in g("inspect-os").split():
-        mounts = g("inspect-get-mountpoints", line)
+        elif part != root:
+            # Like check: a partition with a kernel or GRUB at its top is /boot.
+            names: list[str] = []
+            if fstype.startswith("ext"):
+                g("mount-ro", part, "/")
+                names = g("ls", "/").split()
+                g("umount", "/")
+            boot = any(n.startswith(("vmlinuz", "initrd", "grub")) for n in names)
+            found.add("layout.separate-boot" if boot else "layout.multiple-partitions")
+    if root is not None:
+        mounts = g("inspect-get-mountpoints", root)
         if re.search(r"^/boot:", mounts, re.MULTILINE):
             found.add("layout.separate-boot")
-    if root_like > 1 and "layout.separate-boot" not in found:
-        found.add("layout.multiple-partitions")
     return found
 
 
