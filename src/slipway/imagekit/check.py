@@ -10,12 +10,10 @@ only a path that is not a readable file raises (ImageFileError).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from slipway.errors import ImageFileError
-from slipway.imagekit.checks import layout, secrets, system
+from slipway.imagekit.checks import layout, network, secrets, system
 from slipway.imagekit.checks.layout import Slot
 from slipway.imagekit.checks.rootfs import CONFIG_FILES, RootView
 from slipway.imagekit.diskaccess import ImageFacts, expose, find_disk, image_facts, locate
@@ -136,18 +134,10 @@ def inspect_root(view: RootView) -> list[Finding]:
     findings.extend(secrets.check_accounts(view))
     findings.extend(secrets.check_secrets(view))
     findings.extend(system.check_cloud_init(view))
-    findings.extend(system.check_sshd(view))
-    findings.extend(system.check_firewall(view))
-    findings.extend(system.check_services(view))
+    findings.extend(network.check_sshd(view))
+    findings.extend(network.check_firewall(view))
+    findings.extend(network.check_services(view))
     findings.extend(system.check_state(view))
     swap_files = {str(f.evidence.get("path")) for f in findings if f.rule_id == "layout.swap-file"}
     findings.extend(system.check_large_files(view, swap_files))
     return findings
-
-
-def summary(report: CheckReport) -> Mapping[str, Any]:
-    """Counts by severity, for one-line summaries."""
-    counts = {str(s): 0 for s in Severity}
-    for finding in report.findings:
-        counts[str(finding.severity)] += 1
-    return counts

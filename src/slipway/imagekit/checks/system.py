@@ -1,10 +1,8 @@
-"""How the installed system will behave at boot: cloud-init, sshd, firewall,
-network services, swap and /boot in fstab, logs, state and stray large files."""
+"""How the installed system will behave at boot: cloud-init, swap and /boot in
+fstab, logs, state and stray large files."""
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,11 +15,10 @@ __all__ = [
     "LARGE_FILE",
     "check_boot_config",
     "check_cloud_init",
-    "check_firewall",
     "check_large_files",
-    "check_services",
-    "check_sshd",
     "check_state",
+    "cloud_config",
+    "enabled_units",
     "log_files",
 ]
 
@@ -47,69 +44,9 @@ _CLOUD_INIT_UNITS = (
     "cloud-config.service",
     "cloud-final.service",
 )
+
+
 # Daemons that listen on the network when enabled (sshd is the one that may).
-_NETWORK_DAEMONS = (
-    "apache2",
-    "httpd",
-    "nginx",
-    "lighttpd",
-    "mysql",
-    "mysqld",
-    "mariadb",
-    "postgresql",
-    "redis",
-    "redis-server",
-    "memcached",
-    "mongod",
-    "rpcbind",
-    "nfs-server",
-    "nfs-kernel-server",
-    "smbd",
-    "nmbd",
-    "samba",
-    "vsftpd",
-    "proftpd",
-    "pure-ftpd",
-    "telnet",
-    "inetd",
-    "xinetd",
-    "openbsd-inetd",
-    "inetutils-inetd",
-    "avahi-daemon",
-    "cups",
-    "cups-browsed",
-    "snmpd",
-    "exim4",
-    "postfix",
-    "sendmail",
-    "dovecot",
-    "bind9",
-    "named",
-    "dnsmasq",
-    "rsync",
-    "docker",
-    "cockpit",
-    "webmin",
-    "ntp",
-    "ntpsec",
-    "squid",
-    "haproxy",
-    "tomcat9",
-    "tomcat10",
-    "jenkins",
-    "elasticsearch",
-    "rabbitmq-server",
-    "x11vnc",
-    "xrdp",
-    "telnetd",
-    "tftpd-hpa",
-    "isc-dhcp-server",
-    "slapd",
-    "grafana-server",
-    "prometheus",
-)
-
-
 def check_cloud_init(view: RootView) -> list[Finding]:
     installed = view.exists("/usr/bin/cloud-init") or "Package: cloud-init\n" in (
         view.text("/var/lib/dpkg/status") or ""
@@ -131,7 +68,7 @@ def check_cloud_init(view: RootView) -> list[Finding]:
                 view.evidence("/etc/cloud/cloud-init.disabled"),
             )
         )
-    elif not any(e.name in _CLOUD_INIT_UNITS for e in _enabled_units(view)):
+    elif not any(e.name in _CLOUD_INIT_UNITS for e in enabled_units(view)):
         findings.append(
             Finding(
                 "cloudinit.disabled",
@@ -184,138 +121,11 @@ def cloud_config(view: RootView) -> dict[str, Any]:
     return merged
 
 
-def _enabled_units(view: RootView) -> Iterator[Any]:
+def enabled_units(view: RootView) -> Iterator[Any]:
     for entry in view.under("/etc/systemd/system"):
         parent = entry.path.rsplit("/", 2)[-2]
         if parent.endswith((".wants", ".requires")):
             yield entry
-
-
-def check_sshd(view: RootView) -> list[Finding]:
-    """Effective PermitRootLogin and PasswordAuthentication (first value wins, as sshd)."""
-    if view.file("/etc/ssh/sshd_config") is None:
-        return []
-    settings: dict[str, tuple[str, str]] = {}
-    _read_sshd(view, "/etc/ssh/sshd_config", settings, depth=0)
-    findings: list[Finding] = []
-    root = settings.get("permitrootlogin")
-    if root and root[0].lower() == "yes":
-        findings.append(
-            Finding("sshd.root-login", f"PermitRootLogin yes in {root[1]}", view.evidence(root[1]))
-        )
-    password = settings.get("passwordauthentication")
-    pwauth = cloud_config(view).get("ssh_pwauth")
-    cloud_init_off = pwauth is False or str(pwauth).lower() in ("no", "false", "0")
-    if password and password[0].lower() == "yes":
-        findings.append(
-            Finding(
-                "sshd.password-login",
-                f"PasswordAuthentication yes in {password[1]}",
-                view.evidence(password[1]),
-            )
-        )
-    elif password is None and not cloud_init_off:
-        findings.append(
-            Finding(
-                "sshd.password-login",
-                "PasswordAuthentication is not set "
-                "(sshd's default is yes) and cloud-init's ssh_pwauth is not "
-                "false",
-                view.evidence("/etc/ssh/sshd_config"),
-            )
-        )
-    return findings
-
-
-def _read_sshd(view: RootView, path: str, settings: dict[str, tuple[str, str]], depth: int) -> None:
-    if depth > 8:
-        return
-    for line in (view.text(path) or "").splitlines():
-        parts = line.strip().split(None, 1)
-        if not parts or parts[0].startswith("#"):
-            continue
-        key = parts[0].lower()
-        value = parts[1].strip() if len(parts) > 1 else ""
-        if key == "match":
-            return  # conditional blocks do not set the defaults
-        if key == "include":
-            for pattern in value.split():
-                pattern = pattern if pattern.startswith("/") else f"/etc/ssh/{pattern}"
-                matches = sorted(p for p in view.entries if fnmatch.fnmatch(p, pattern))
-                view.prefetch(matches)
-                for match in matches:
-                    _read_sshd(view, match, settings, depth + 1)
-            continue
-        settings.setdefault(key, (value.split()[0] if value else "", path))
-
-
-def check_firewall(view: RootView) -> list[Finding]:
-    """Rules for IPv4 and IPv6 from nftables, iptables-persistent, ufw or firewalld."""
-    enabled = {e.name for e in _enabled_units(view)}
-    configured: list[tuple[str, bool]] = []  # (where, restrictive)
-    nft = view.text("/etc/nftables.conf")
-    if nft is not None and "nftables.service" in enabled:
-        restrictive = bool(re.search(r"policy\s+drop|\bdrop\b|\breject\b", nft))
-        configured.append(("/etc/nftables.conf", restrictive))
-    for path in (
-        "/etc/iptables/rules.v4",
-        "/etc/iptables/rules.v6",
-        "/etc/sysconfig/iptables",
-        "/etc/sysconfig/ip6tables",
-    ):
-        text = view.text(path)
-        if text is not None:
-            restrictive = bool(re.search(r":INPUT DROP|-j (DROP|REJECT)", text))
-            configured.append((path, restrictive))
-    ufw = view.text("/etc/ufw/ufw.conf") or ""
-    if re.search(r"^ENABLED=yes", ufw, re.MULTILINE):
-        default = view.text("/etc/default/ufw") or ""
-        configured.append(
-            ("/etc/ufw/ufw.conf", bool(re.search(r'DEFAULT_INPUT_POLICY="(DROP|REJECT)"', default)))
-        )
-    if "firewalld.service" in enabled:
-        configured.append(("firewalld.service", True))
-    if not configured:
-        return [
-            Finding(
-                "firewall.none",
-                "no nftables, iptables, ufw or firewalld rules are enabled",
-                view.evidence("/etc"),
-            )
-        ]
-    return [
-        Finding("firewall.open", f"{where} accepts everything", view.evidence(where))
-        for where, restrictive in configured
-        if not restrictive
-    ]
-
-
-def check_services(view: RootView) -> list[Finding]:
-    findings: list[Finding] = []
-    seen: set[str] = set()
-    for entry in sorted(_enabled_units(view), key=lambda e: e.path):
-        base = entry.name.rsplit(".", 1)[0].split("@", 1)[0]
-        if base in _NETWORK_DAEMONS and base not in seen:
-            seen.add(base)
-            findings.append(
-                Finding(
-                    "services.network",
-                    f"{entry.name} is enabled",
-                    view.evidence(entry.path, unit=entry.name),
-                )
-            )
-    for entry in view.glob("/etc/rc[2345].d/S*"):
-        base = entry.name[3:]
-        if base in _NETWORK_DAEMONS and base not in seen:
-            seen.add(base)
-            findings.append(
-                Finding(
-                    "services.network",
-                    f"{base} starts at boot (SysV)",
-                    view.evidence(entry.path, unit=base),
-                )
-            )
-    return findings
 
 
 def check_boot_config(view: RootView) -> list[Finding]:
