@@ -27,7 +27,8 @@ ImageArgument = Annotated[
 def check(image: ImageArgument, output: OutputOption = OutputFormat.TABLE) -> None:
     """Check an image against the cloud image guidelines, without booting or changing it.
 
-    Exit status 1 when a finding is an error, 0 otherwise.
+    Exit status: 0 when no finding is an error, 1 when one is, 2 when IMAGE is not
+    a readable file. Findings and ids: docs/image-check.md.
     """
     from slipway.imagekit.check import check_image
 
