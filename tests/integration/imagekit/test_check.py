@@ -315,3 +315,14 @@ def test_crafted_file_names_cannot_make_debugfs_write_here(
     report = check_image(image)
     assert not (tmp_path / "pwned").exists()
     assert report.format == "raw"
+
+
+def test_check_never_changes_the_image(tiny_formats: dict[str, Path]) -> None:
+    import hashlib
+
+    for fmt in ("qcow2-zlib", "vmdk-stream", "ova", "raw"):
+        image = tiny_formats[fmt]
+        before = (hashlib.sha256(image.read_bytes()).hexdigest(), image.stat().st_mtime_ns)
+        check_image(image)
+        after = (hashlib.sha256(image.read_bytes()).hexdigest(), image.stat().st_mtime_ns)
+        assert after == before, fmt
