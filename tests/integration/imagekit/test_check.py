@@ -326,3 +326,45 @@ def test_check_never_changes_the_image(tiny_formats: dict[str, Path]) -> None:
         check_image(image)
         after = (hashlib.sha256(image.read_bytes()).hexdigest(), image.stat().st_mtime_ns)
         assert after == before, fmt
+
+
+def test_a_gpt_disk_with_an_efi_partition_is_one_root_partition(tmp_path: Path) -> None:
+    tree = ip.make_tree(tmp_path / "tree")
+    raw = tmp_path / "gpt.raw"
+    with raw.open("wb") as fh:
+        fh.truncate(96 * ip.MIB)
+    esp, linux = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B", "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+    table = f"label: gpt\nstart=2048,size=32768,type={esp}\nstart=34816,type={linux}\n"
+    ip.run("sfdisk", "-q", raw, stdin=table.encode())
+    offset = 34816 * 512
+    blocks = (96 * ip.MIB - offset - 34 * 512) // 4096
+    ip.run(
+        "mke2fs",
+        "-q",
+        "-F",
+        "-t",
+        "ext4",
+        "-b",
+        "4096",
+        "-E",
+        f"offset={offset}",
+        "-d",
+        tree,
+        raw,
+        str(blocks),
+    )
+    report = check_image(raw)
+    assert _ids(report, Severity.WARNING) == {"format.raw"}
+    assert [(p["kind"], p["role"]) for p in report.partitions] == [("esp", None), (None, "root")]
+
+
+def test_a_filesystem_on_the_whole_disk_is_checked(tmp_path: Path) -> None:
+    tree = ip.make_tree(tmp_path / "tree")
+    (tree / "root" / ".bash_history").write_text("ls\n")
+    raw = tmp_path / "whole.raw"
+    with raw.open("wb") as fh:
+        fh.truncate(64 * ip.MIB)
+    ip.run("mke2fs", "-q", "-F", "-t", "ext4", "-d", tree, raw)
+    report = check_image(raw)
+    assert _ids(report, Severity.WARNING) == {"format.raw", "secrets.shell-history"}
+    assert report.partitions[0]["number"] == 0
