@@ -40,6 +40,7 @@ __all__ = [
     "run_tool",
 ]
 
+FUSE_DEVICE = Path("/dev/fuse")  # without it, exports fall back to a converted copy
 _DISK_SUFFIXES = (".vmdk", ".qcow2", ".img", ".raw")
 _TIMEOUT = 120.0  # seconds; qemu-img map of a large compressed image stays far below
 
@@ -240,6 +241,16 @@ def expose(
     if fmt == "raw" and not source.is_ova:
         yield source.path
         return
+    if not FUSE_DEVICE.exists():
+        if writable:
+            raise ToolError(
+                "qemu-storage-daemon",
+                f"writing the image needs FUSE ({FUSE_DEVICE})",
+                hint="run where /dev/fuse exists (containers: --device /dev/fuse)",
+            )
+        with _converted(source, fmt) as raw:
+            yield raw
+        return
     workdir = Path(tempfile.mkdtemp(prefix="slipway-disk-"))
     mountpoint = workdir / "disk.raw"
     mountpoint.touch()
@@ -302,6 +313,25 @@ def expose(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _converted(source: ImageSource, fmt: str) -> Iterator[Path]:
+    """Without FUSE: a temporary sparse raw copy (slower: the whole disk is inflated)."""
+    workdir = Path(tempfile.mkdtemp(prefix="slipway-disk-"))
+    try:
+        raw = workdir / "disk.raw"
+        try:
+            run_tool(
+                ["qemu-img", "convert", "-O", "raw", source.qemu_name(fmt), str(raw)], timeout=3600
+            )
+        except ToolError as exc:
+            raise ImageFileError(
+                f"{source.path}: qemu cannot read it as {fmt}: {exc.message}"
+            ) from exc
+        yield raw
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def _wait_mounted(
     proc: subprocess.Popen[bytes], mountpoint: Path, log: Path, source: ImageSource, fmt: str
 ) -> None:
@@ -309,6 +339,12 @@ def _wait_mounted(
     while not _is_mounted(mountpoint):
         if proc.poll() is not None or time.monotonic() > deadline:
             message = log.read_text(errors="replace").strip()[-400:] or "no export"
+            if "fuse" in message.lower():  # the machine, not the image, is at fault
+                raise ToolError(
+                    "qemu-storage-daemon",
+                    message,
+                    hint="FUSE exports need /dev/fuse and fusermount3 (fuse3)",
+                )
             raise ImageFileError(f"{source.path}: qemu cannot open it as {fmt}: {message}")
         time.sleep(0.005)
 

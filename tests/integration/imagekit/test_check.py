@@ -368,3 +368,14 @@ def test_a_filesystem_on_the_whole_disk_is_checked(tmp_path: Path) -> None:
     report = check_image(raw)
     assert _ids(report, Severity.WARNING) == {"format.raw", "secrets.shell-history"}
     assert report.partitions[0]["number"] == 0
+
+
+def test_without_fuse_a_converted_copy_gives_the_same_findings(
+    tiny_formats: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from slipway.imagekit import diskaccess
+
+    with_fuse = check_image(tiny_formats["ova"]).ids
+    monkeypatch.setattr(diskaccess, "FUSE_DEVICE", tmp_path / "no-fuse")
+    assert check_image(tiny_formats["ova"]).ids == with_fuse
+    assert check_image(tiny_formats["qcow2-zlib"]).ids == with_fuse
