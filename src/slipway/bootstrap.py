@@ -3,14 +3,28 @@ here, from a :class:`~slipway.config.Settings` passed in explicitly."""
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
+from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
 from slipway.config import Settings
 from slipway.services.catalog import CatalogService
 
-__all__ = ["catalog_service", "engine_for"]
+if TYPE_CHECKING:
+    from huey import Huey
+
+    from slipway.adapters.queue import HueyQueue
+    from slipway.connectors.base import Connector
+    from slipway.services.deploy import RunService
+    from slipway.services.runner import Runner
+
+__all__ = ["Runtime", "catalog_service", "engine_for", "runtime"]
 
 
 @cache
@@ -23,8 +37,71 @@ def engine_for(database_url: str) -> Engine:
     return engine
 
 
-def catalog_service(settings: Settings) -> CatalogService:
+def _unit_of_work(settings: Settings) -> Any:
     from slipway.adapters.store.sql import SqlUnitOfWork
 
     engine = engine_for(settings.database_url)
-    return CatalogService(lambda: SqlUnitOfWork(engine), settings.user)
+    return lambda: SqlUnitOfWork(engine)
+
+
+def catalog_service(settings: Settings) -> CatalogService:
+    return CatalogService(_unit_of_work(settings), settings.user)
+
+
+class Connectors:
+    """Cloud name → connector, built from the cloud's definition on first use."""
+
+    def __init__(self, settings: Settings, catalog: CatalogService) -> None:
+        self._settings = settings
+        self._catalog = catalog
+        self._built: dict[str, Connector] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str) -> Connector:
+        with self._lock:
+            if name not in self._built:
+                self._built[name] = self._build(name)
+            return self._built[name]
+
+    def _build(self, name: str) -> Connector:
+        from slipway.connectors.registry import CloudDriver
+
+        cloud, _ = self._catalog.flavors(name)
+        options: dict[str, Any] = {
+            "data_dir": self._settings.data_dir,
+            "region": cloud.region,
+            **cloud.endpoint,
+        }
+        return CloudDriver.parse(cloud.driver).connect(name, options)
+
+
+@dataclass
+class Runtime:
+    """Everything that deploys and moves runs, for one process."""
+
+    settings: Settings
+    catalog: CatalogService
+    runs: RunService
+    runner: Runner
+    queue: HueyQueue
+    huey: Huey
+    connectors: Connectors
+
+
+def runtime(settings: Settings) -> Runtime:
+    from slipway.adapters.keys import Vault, new_key_pair
+    from slipway.adapters.queue import HueyQueue, make_huey
+    from slipway.adapters.ssh import SshProber
+    from slipway.services.deploy import RunService
+    from slipway.services.runner import Runner
+
+    uow = _unit_of_work(settings)
+    catalog = CatalogService(uow, settings.user)
+    connectors = Connectors(settings, catalog)
+    vault = Vault(Path(settings.data_dir) / "vault.key")
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    runner = Runner(uow, connectors, SshProber(), vault, worker)
+    huey = make_huey(settings.queue_url)
+    queue = HueyQueue(huey, runner.advance)
+    runs = RunService(uow, catalog, connectors, vault, queue, new_key_pair)
+    return Runtime(settings, catalog, runs, runner, queue, huey, connectors)
