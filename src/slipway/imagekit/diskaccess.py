@@ -38,6 +38,7 @@ __all__ = [
     "image_facts",
     "locate",
     "run_tool",
+    "tool_path",
 ]
 
 FUSE_DEVICE = Path("/dev/fuse")  # without it, exports fall back to a converted copy
@@ -49,7 +50,7 @@ def run_tool(args: Sequence[str], *, timeout: float = _TIMEOUT, check: bool = Tr
     """Run an external tool; return its stdout. A missing tool or failure is a ToolError."""
     try:
         proc = subprocess.run(
-            list(args),
+            [tool_path(args[0]), *args[1:]],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -65,6 +66,11 @@ def run_tool(args: Sequence[str], *, timeout: float = _TIMEOUT, check: bool = Tr
             args[0], (proc.stderr or proc.stdout).strip()[-500:] or f"exit status {proc.returncode}"
         )
     return proc.stdout
+
+
+def tool_path(tool: str) -> str:
+    """Where ``tool`` is; e2fsprogs live in /usr/sbin, which a user's PATH often lacks."""
+    return shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin") or tool
 
 
 def _install_hint(tool: str) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from slipway.imagekit.diskaccess import run_tool
+from slipway.imagekit.diskaccess import run_tool, tool_path
 
 __all__ = ["Entry", "ExtFilesystem", "Superblock", "is_safe", "quote"]
 
@@ -142,7 +142,7 @@ class ExtFilesystem:
     def start_fsck(self) -> subprocess.Popen[str]:
         """Start ``e2fsck -fn`` in the background (it reads; it never writes)."""
         return subprocess.Popen(
-            ["e2fsck", "-fn", self.spec],
+            [tool_path("e2fsck"), "-fn", self.spec],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

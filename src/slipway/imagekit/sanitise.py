@@ -21,7 +21,14 @@ from typing import Any
 from slipway.errors import ImageFileError, InputError, ToolError
 from slipway.imagekit.checks import layout, secrets, system
 from slipway.imagekit.checks.rootfs import RootView
-from slipway.imagekit.diskaccess import expose, find_disk, image_facts, locate, run_tool
+from slipway.imagekit.diskaccess import (
+    expose,
+    find_disk,
+    image_facts,
+    locate,
+    run_tool,
+    tool_path,
+)
 from slipway.imagekit.extfs import ExtFilesystem, is_safe, quote
 
 __all__ = ["Change", "SanitiseResult", "sanitise_image"]
@@ -218,7 +225,9 @@ def _zero_free(raw: Path, offset: int, fs: ExtFilesystem, blocks: set[int]) -> N
 
 
 def _fsck(fs: ExtFilesystem) -> None:
-    proc = subprocess.run(["e2fsck", "-fn", fs.spec], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [tool_path("e2fsck"), "-fn", fs.spec], capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         raise ToolError(
             "e2fsck", f"the edited filesystem is inconsistent: {proc.stdout.strip()[-300:]}"
