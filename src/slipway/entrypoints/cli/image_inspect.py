@@ -104,8 +104,10 @@ def sanitise(
 
 
 def _render_sanitised(data: dict[str, Any]) -> None:
+    from rich.markup import escape
+
     for item in data["removed"]:
-        console.print(f"[green]removed[/] {item['action']}: {item['path']}")
+        console.print(f"[green]{item['action']}[/] {escape(item['path'])} [dim]({item['rule']})[/]")
     console.print(f"wrote {data['output']} ({len(data['removed'])} changes)")
     remaining = data.get("remaining") or []
     if remaining:
