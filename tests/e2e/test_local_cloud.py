@@ -67,10 +67,10 @@ class Env:
         return json.loads(self(*args, "--output", "json").stdout)
 
     def start_worker(self) -> None:
-        log = (self.data / "worker.log").open("ab")
-        self.worker = subprocess.Popen(
-            [sys.executable, "-m", "slipway", "worker", "--threads", "6"], cwd=self.root,
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with (self.data / "worker.log").open("ab") as log:  # the child keeps its own copy
+            self.worker = subprocess.Popen(
+                [sys.executable, "-m", "slipway", "worker", "--threads", "6"], cwd=self.root,
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def kill_worker(self) -> None:
         assert self.worker is not None

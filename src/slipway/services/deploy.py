@@ -20,10 +20,10 @@ from slipway.domain.machines import Capability
 from slipway.domain.modules import Right
 from slipway.domain.runs import TERMINAL, KeepRunning, Run, RunEvent, RunState
 from slipway.domain.security import GroupAction
-from slipway.domain.sizes import NoFlavorFits, Size, pick_flavor
+from slipway.domain.sizes import Flavor, NoFlavorFits, Size, pick_flavor
 from slipway.errors import Conflict, InputError, NotFound, PermissionDenied, SizeError
 from slipway.services.catalog import CatalogService
-from slipway.services.ports import Queue, UnitOfWork, Vault
+from slipway.services.ports import KeyPair, Queue, UnitOfWork, Vault
 from slipway.services.resolve import CloudTarget
 from slipway.services.userdata import Recipes, build_user_data
 
@@ -73,7 +73,7 @@ class RunService:
         connectors: Callable[[str], Connector],
         vault: Vault,
         queue: Queue,
-        new_key_pair: Callable[[str], Any],
+        new_key_pair: Callable[[str], KeyPair],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._uow = unit_of_work
@@ -157,7 +157,7 @@ class RunService:
 
     def _flavor(
         self, target: CloudTarget, size: Size | None, default: Size
-    ) -> tuple[Any, list[str]]:
+    ) -> tuple[Flavor, list[str]]:
         if size is not None:
             catalog = self.catalog.flavors(target.cloud.name)[1]
             try:

@@ -18,6 +18,7 @@ from slipway.errors import DefinitionError
 __all__ = [
     "CatalogStore",
     "DefinitionFile",
+    "KeyPair",
     "ProbeResult",
     "Prober",
     "Queue",
@@ -181,6 +182,16 @@ class Vault(Protocol):
     def seal(self, secret: str) -> str: ...
 
     def open(self, sealed: str) -> str: ...
+
+
+class KeyPair(Protocol):
+    """An SSH key pair: the OpenSSH private key text and the public key line."""
+
+    @property
+    def private(self) -> str: ...
+
+    @property
+    def public(self) -> str: ...
 
 
 class Queue(Protocol):
