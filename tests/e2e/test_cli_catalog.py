@@ -217,10 +217,12 @@ def test_deploy_refuses_bad_requests_with_their_exit_codes(imported: Cli) -> Non
     assert "unknown cloud 'mars'" in done.stderr
     done = imported("deploy", "examples/images/nothing", "--cloud", "local", code=3)
     assert "does not exist" in done.stderr
-    done = imported("deploy", "examples/images/debian-12", "--cloud", "local", "--size",
-                    "cpu=lots", code=2)
+    done = imported(
+        "deploy", "examples/images/debian-12", "--cloud", "local", "--size", "cpu=lots", code=2
+    )
     assert "cpu must be a number" in done.stderr
-    done = imported("deploy", "examples/images/debian-12", "--cloud", "local", "--size",
-                    "cpu=64", code=2)
+    done = imported(
+        "deploy", "examples/images/debian-12", "--cloud", "local", "--size", "cpu=64", code=2
+    )
     assert "closest is xlarge" in done.stderr
     assert imported.json("runs") == []

@@ -54,11 +54,18 @@ class Env:
     runs: dict[str, str] = field(default_factory=dict)
     worker: subprocess.Popen[bytes] | None = None
 
-    def __call__(self, *args: str, code: int | None = 0, timeout: float = 300
-                 ) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([sys.executable, "-m", "slipway", *args], capture_output=True,
-                              text=True, env=self.env, cwd=self.root, timeout=timeout,
-                              check=False)
+    def __call__(
+        self, *args: str, code: int | None = 0, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "slipway", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.root,
+            timeout=timeout,
+            check=False,
+        )
         if code is not None:
             assert done.returncode == code, (args, done.stdout, done.stderr)
         return done
@@ -69,8 +76,13 @@ class Env:
     def start_worker(self) -> None:
         with (self.data / "worker.log").open("ab") as log:  # the child keeps its own copy
             self.worker = subprocess.Popen(
-                [sys.executable, "-m", "slipway", "worker", "--threads", "6"], cwd=self.root,
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [sys.executable, "-m", "slipway", "worker", "--threads", "6"],
+                cwd=self.root,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def kill_worker(self) -> None:
         assert self.worker is not None
@@ -82,8 +94,9 @@ class Env:
         return dict(self.json("run", "show", run_id))
 
     def qemu_processes(self) -> list[str]:
-        found = subprocess.run(["pgrep", "-af", "qemu-system"], capture_output=True, text=True,
-                               check=False).stdout.splitlines()
+        found = subprocess.run(
+            ["pgrep", "-af", "qemu-system"], capture_output=True, text=True, check=False
+        ).stdout.splitlines()
         return [line for line in found if str(self.data) in line]
 
 
@@ -100,17 +113,29 @@ def env(built_image: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     root = tmp_path_factory.mktemp("local-cloud")
     shutil.copytree(EXAMPLES, root / "examples")
     for name, catalog in CLOUDS.items():
-        _write(root / "examples" / "clouds" / f"{name}.yaml", {
-            "kind": "cloud", "driver": "local", "catalog": catalog,
-            "description": f"QEMU on this host with the flavors of {catalog}"})
+        _write(
+            root / "examples" / "clouds" / f"{name}.yaml",
+            {
+                "kind": "cloud",
+                "driver": "local",
+                "catalog": catalog,
+                "description": f"QEMU on this host with the flavors of {catalog}",
+            },
+        )
     data = root / "data"
     ssh_dir = root / "ssh"
     ssh_dir.mkdir()
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", ssh_dir / "id"],
-                   check=True)
-    environment = {**os.environ, "SLIPWAY_DATA_DIR": str(data), "SLIPWAY_USER": "alice",
-                   "SLIPWAY_CONFIG": str(root / "none.toml"),
-                   "SLIPWAY_SSH_PUBLIC_KEY": str(ssh_dir / "id.pub"), "COLUMNS": "200"}
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", ssh_dir / "id"], check=True
+    )
+    environment = {
+        **os.environ,
+        "SLIPWAY_DATA_DIR": str(data),
+        "SLIPWAY_USER": "alice",
+        "SLIPWAY_CONFIG": str(root / "none.toml"),
+        "SLIPWAY_SSH_PUBLIC_KEY": str(ssh_dir / "id.pub"),
+        "COLUMNS": "200",
+    }
     for key in ("SLIPWAY_DATABASE_URL", "SLIPWAY_QUEUE_URL"):
         environment.pop(key, None)
     e = Env(root, data, environment)
@@ -138,9 +163,11 @@ def deployed(env: Env) -> Env:
     env("import", "alice/debian-12-zones.yaml")
 
     env.start_worker()
-    for key, module, cloud in (("exo", "alice/debian-12-zones", "local-exo"),
-                               ("ult", "alice/debian-12-zones", "local-ult"),
-                               ("nginx", "examples/apps/nginx", "local")):
+    for key, module, cloud in (
+        ("exo", "alice/debian-12-zones", "local-exo"),
+        ("ult", "alice/debian-12-zones", "local-ult"),
+        ("nginx", "examples/apps/nginx", "local"),
+    ):
         env.runs[key] = env.json("deploy", module, "--cloud", cloud, "--no-wait")["id"]
     # Kill the worker while machines are being provisioned or booted.
     deadline = time.monotonic() + 120
@@ -162,8 +189,9 @@ def deployed(env: Env) -> Env:
 
 def test_every_run_converges_to_ready_after_the_worker_was_killed(deployed: Env) -> None:
     runs = {key: deployed.run(run_id) for key, run_id in deployed.runs.items()}
-    problems = {k: (r["state"], r["step"], r["message"]) for k, r in runs.items()
-                if r["state"] != "ready"}
+    problems = {
+        k: (r["state"], r["step"], r["message"]) for k, r in runs.items() if r["state"] != "ready"
+    }
     assert problems == {}
     # one QEMU process per run: nothing created twice, nothing left without a run
     assert len(deployed.qemu_processes()) == len(runs)
@@ -190,10 +218,27 @@ def test_ssh_logs_in_with_the_users_own_key(deployed: Env) -> None:
     run = deployed.run(deployed.runs["ult"])
     port = str(run["parameters"]["ssh.port"])
     done = subprocess.run(
-        ["ssh", "-i", str(deployed.root / "ssh" / "id"), "-p", port, "-o", "BatchMode=yes",
-         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "debian@127.0.0.1", "id", "-un"], capture_output=True, text=True, timeout=60,
-        check=False)
+        [
+            "ssh",
+            "-i",
+            str(deployed.root / "ssh" / "id"),
+            "-p",
+            port,
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "debian@127.0.0.1",
+            "id",
+            "-un",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.stdout.strip() == "debian", done.stderr
     assert run["parameters"]["url.ssh"] == f"ssh://debian@127.0.0.1:{port}"
 
@@ -201,8 +246,13 @@ def test_ssh_logs_in_with_the_users_own_key(deployed: Env) -> None:
 def test_the_nginx_component_serves_its_welcome_page(deployed: Env) -> None:
     run = deployed.run(deployed.runs["nginx"])
     url = run["parameters"]["url.service.http"]
-    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - our own VM
-        page = response.read().decode()
+    page, deadline = "", time.monotonic() + 180
+    while "Welcome to nginx" not in page and time.monotonic() < deadline:
+        try:  # a loaded TCG guest can be slow to answer its first request
+            with urllib.request.urlopen(url, timeout=60) as response:
+                page = response.read().decode()
+        except OSError:
+            time.sleep(5)
     assert "Welcome to nginx" in page
     assert run["flavor"] == "large"  # cpu 2, ram 4 on the local catalog
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import urllib.request
@@ -27,6 +28,8 @@ def moto_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     # moto's own AMIs plus those the examples name.
     os.environ["MOTO_AMIS_PATH"] = str(write_moto_amis(tmp_path_factory.mktemp("moto")))
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
 
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -61,6 +61,7 @@ def user_data_for(
             recipes.get("deployment") or "",
         ),
         hostname=f"slipway-{run_id}",
+        open_ports=[(int(p["port"]), p.get("protocol", "tcp")) for p in target.get("ports", [])],
     )
     if validate:
         from slipway.adapters.cloudinit import validate_user_data
