@@ -79,12 +79,12 @@ class Runner:
         delay: float | None = None
         try:
             for _ in range(self._steps_in_a_row):
+                delay = None  # what a step that raises leaves: due at once, for the sweeper
                 if run is None or run.state in TERMINAL:
-                    delay = None
                     break
                 delay = self._step(run)
-                if delay != 0:
-                    break
+                if delay != 0 or self._clock() - now > LEASE / 3:
+                    break  # (a long chain hands over well before its lease ends)
                 with self._uow() as uow:
                     run = uow.runs.get(run_id)
         finally:
