@@ -86,8 +86,9 @@ class Marker:
         return self.exit_code == 0
 
 
-class _Dumper(yaml.SafeDumper):
-    """Writes multi-line strings as literal blocks, so scripts stay readable."""
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """Writes multi-line strings as literal blocks, so scripts stay readable
+    (emitted by libyaml when PyYAML was built with it: deploys are hot)."""
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
