@@ -51,8 +51,13 @@ def _seed(folder: Path, user_data: str) -> Path:
     iso.new(interchange=3, joliet=3, rock_ridge="1.09", vol_ident="cidata")
     for name, text in (("user-data", user_data), ("meta-data", "instance-id: bench\n")):
         data = text.encode()
-        iso.add_fp(io.BytesIO(data), len(data), f"/{name.upper().replace('-', '')}.;1",
-                   rr_name=name, joliet_path=f"/{name}")
+        iso.add_fp(
+            io.BytesIO(data),
+            len(data),
+            f"/{name.upper().replace('-', '')}.;1",
+            rr_name=name,
+            joliet_path=f"/{name}",
+        )
     path = folder / "seed.iso"
     iso.write(str(path))
     iso.close()
@@ -61,10 +66,19 @@ def _seed(folder: Path, user_data: str) -> Path:
 
 def _ready(port: int, key: paramiko.PKey) -> bool:
     client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
     try:
-        client.connect("127.0.0.1", port=port, username="debian", pkey=key, timeout=5,
-                       banner_timeout=5, auth_timeout=5, allow_agent=False, look_for_keys=False)
+        client.connect(
+            "127.0.0.1",
+            port=port,
+            username="debian",
+            pkey=key,
+            timeout=5,
+            banner_timeout=5,
+            auth_timeout=5,
+            allow_agent=False,
+            look_for_keys=False,
+        )
         _, out, _ = client.exec_command(readiness_command(), timeout=20)
         return out.read().decode().startswith("done")
     except (OSError, paramiko.SSHException, EOFError):
@@ -78,25 +92,65 @@ def baseline(image: Path) -> float:
     with tempfile.TemporaryDirectory(prefix="bench-plain-") as tmp:
         folder = Path(tmp)
         keys = new_key_pair("bench")
-        user_data = build_user_data(login_user="debian", public_keys=[keys.public],
-                                    platform="debian", hostname="bench").text
+        user_data = build_user_data(
+            login_user="debian", public_keys=[keys.public], platform="debian", hostname="bench"
+        ).text
         start = time.monotonic()
         disk = folder / "disk.qcow2"
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image), "-F",
-                        "qcow2", str(disk), f"{DISK_GB}G"], check=True)
+        subprocess.run(
+            [
+                "qemu-img",
+                "create",
+                "-q",
+                "-f",
+                "qcow2",
+                "-b",
+                str(image),
+                "-F",
+                "qcow2",
+                str(disk),
+                f"{DISK_GB}G",
+            ],
+            check=True,
+        )
         seed = _seed(folder, user_data)
         port = _free_port()
         pidfile = folder / "pid"
-        subprocess.run([
-            "qemu-system-x86_64", "-accel", "tcg,thread=multi", "-machine", "q35",
-            "-smp", str(CPU), "-m", str(RAM_MB), "-nodefaults", "-no-user-config",
-            "-display", "none", "-vga", "none",
-            "-drive", f"file={disk},if=virtio,format=qcow2,discard=unmap",
-            "-drive", f"file={seed},if=virtio,format=raw,readonly=on",
-            "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:22",
-            "-device", "virtio-net-pci,netdev=net0", "-device", "virtio-rng-pci",
-            "-serial", f"file:{folder / 'console.log'}", "-pidfile", str(pidfile), "-daemonize",
-        ], check=True)
+        subprocess.run(
+            [
+                "qemu-system-x86_64",
+                "-accel",
+                "tcg,thread=multi",
+                "-machine",
+                "q35",
+                "-smp",
+                str(CPU),
+                "-m",
+                str(RAM_MB),
+                "-nodefaults",
+                "-no-user-config",
+                "-display",
+                "none",
+                "-vga",
+                "none",
+                "-drive",
+                f"file={disk},if=virtio,format=qcow2,discard=unmap",
+                "-drive",
+                f"file={seed},if=virtio,format=raw,readonly=on",
+                "-netdev",
+                f"user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:22",
+                "-device",
+                "virtio-net-pci,netdev=net0",
+                "-device",
+                "virtio-rng-pci",
+                "-serial",
+                f"file:{folder / 'console.log'}",
+                "-pidfile",
+                str(pidfile),
+                "-daemonize",
+            ],
+            check=True,
+        )
         key = paramiko.Ed25519Key.from_private_key(io.StringIO(keys.private))
         try:
             while not _ready(port, key):
@@ -119,8 +173,13 @@ def slipway(image: Path) -> float:
         data = Path(tmp)
         (data / "images").mkdir()
         shutil.copy(image, data / "images" / "debian-12-minimal.qcow2")
-        settings = load_settings({"SLIPWAY_DATA_DIR": tmp, "SLIPWAY_USER": "bench",
-                                  "SLIPWAY_CONFIG": str(data / "none.toml")})
+        settings = load_settings(
+            {
+                "SLIPWAY_DATA_DIR": tmp,
+                "SLIPWAY_USER": "bench",
+                "SLIPWAY_CONFIG": str(data / "none.toml"),
+            }
+        )
         rt = runtime(settings)
         rt.catalog.import_files(load_paths([REPO / "examples"], REPO))
         with EmbeddedWorker(rt):
@@ -148,17 +207,26 @@ def main() -> None:
     for round_ in range(args.rounds):
         plain.append(baseline(args.image))
         ours.append(slipway(args.image))
-        print(f"round {round_ + 1}: plain script {plain[-1]:.1f} s, slipway {ours[-1]:.1f} s",
-              file=sys.stderr)
+        print(
+            f"round {round_ + 1}: plain script {plain[-1]:.1f} s, slipway {ours[-1]:.1f} s",
+            file=sys.stderr,
+        )
     a, b = statistics.median(plain), statistics.median(ours)
-    result = {"plain_s": plain, "slipway_s": ours, "plain_median_s": round(a, 1),
-              "slipway_median_s": round(b, 1), "ratio": round(b / a, 3),
-              "overhead_pct": round((b - a) / a * 100, 1)}
+    result = {
+        "plain_s": plain,
+        "slipway_s": ours,
+        "plain_median_s": round(a, 1),
+        "slipway_median_s": round(b, 1),
+        "ratio": round(b / a, 3),
+        "overhead_pct": round((b - a) / a * 100, 1),
+    }
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"plain script median {a:.1f} s; slipway median {b:.1f} s; ratio {b / a:.3f} "
-              f"(overhead {result['overhead_pct']} % of the boot)")
+        print(
+            f"plain script median {a:.1f} s; slipway median {b:.1f} s; ratio {b / a:.3f} "
+            f"(overhead {result['overhead_pct']} % of the boot)"
+        )
 
 
 if __name__ == "__main__":

@@ -42,9 +42,12 @@ class DeployRequest:
     timeout_s: float = DEFAULT_TIMEOUT_S
 
 
-def user_data_for(run_id: str, target: dict[str, Any], public_keys: Sequence[str]) -> str:
-    """The cloud-init document of a run, rebuilt from its frozen target."""
-    from slipway.adapters.cloudinit import validate_user_data
+def user_data_for(
+    run_id: str, target: dict[str, Any], public_keys: Sequence[str], *, validate: bool = True
+) -> str:
+    """The cloud-init document of a run, rebuilt from its frozen target; checked
+    against cloud-init's schema unless ``validate`` is False (the deploy checked
+    the very same document already)."""
 
     recipes = target.get("recipes") or {}
     document = build_user_data(
@@ -58,8 +61,12 @@ def user_data_for(run_id: str, target: dict[str, Any], public_keys: Sequence[str
             recipes.get("deployment") or "",
         ),
         hostname=f"slipway-{run_id}",
+        open_ports=[(int(p["port"]), p.get("protocol", "tcp")) for p in target.get("ports", [])],
     )
-    validate_user_data(document.text)
+    if validate:
+        from slipway.adapters.cloudinit import validate_user_data
+
+        validate_user_data(document.text)
     return document.text
 
 

@@ -65,7 +65,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(group_app, name="group")
 
 # Sub-modules add their commands to the apps above when imported.
-from slipway.entrypoints.cli import image_inspect  # noqa: E402,F401
+from slipway.entrypoints.cli import image_inspect, sizes_refresh  # noqa: E402,F401
 
 
 def main() -> None:
