@@ -262,7 +262,9 @@ def list_cmd(output: OutputOption = "table") -> None:  # type: ignore[assignment
             return
         table = Table("name", "format", "virtual", "file", "os", "check", "imported")
         for d in data:
-            os_text = " ".join((d["os"] or {}).values()) or "-"
+            os_info = d["os"] or {}
+            keys = ("distribution", "version", "arch")
+            os_text = " ".join(str(os_info[k]) for k in keys if k in os_info) or "-"
             check = _check_text(d["check"])
             table.add_row(
                 d["name"],
