@@ -21,10 +21,11 @@ if TYPE_CHECKING:
 
     from slipway.adapters.queue import HueyQueue
     from slipway.connectors.base import Connector
+    from slipway.imagekit.store import ImageStore
     from slipway.services.deploy import RunService
     from slipway.services.runner import Runner
 
-__all__ = ["Runtime", "catalog_service", "engine_for", "runtime"]
+__all__ = ["Runtime", "catalog_service", "engine_for", "image_store", "runtime"]
 
 
 @cache
@@ -46,6 +47,29 @@ def _unit_of_work(settings: Settings) -> Any:
 
 def catalog_service(settings: Settings) -> CatalogService:
     return CatalogService(_unit_of_work(settings), settings.user)
+
+
+def image_store(settings: Settings) -> ImageStore:
+    """The local image store; it asks the run store which live runs use an image."""
+    from slipway.domain.runs import TERMINAL, RunState
+    from slipway.imagekit.check import check_image
+    from slipway.imagekit.store import ImageStore
+
+    uow = _unit_of_work(settings)
+    maybe_live = [s for s in RunState if s not in TERMINAL] + [RunState.FAILED]
+
+    def users_of(name: str) -> list[str]:
+        with uow() as unit:
+            runs = unit.runs.list(states=maybe_live, limit=100_000)
+        return [
+            run.id
+            for run in runs
+            if run.is_live
+            and run.target.get("driver") == "local"
+            and run.target.get("native_id") == name
+        ]
+
+    return ImageStore(Path(settings.data_dir) / "images", users_of=users_of, checker=check_image)
 
 
 class Connectors:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from slipway.entrypoints.cli.context import settings
 from slipway.entrypoints.cli.output import OutputOption, console, emit, err_console
 
 if TYPE_CHECKING:
@@ -39,21 +40,15 @@ def _mib(size: int) -> str:
     return f"{size / 2**20:,.1f} MiB"
 
 
-def _store() -> ImageStore:
-    import contextlib
-    import importlib
+def _store(ctx: typer.Context) -> ImageStore:
+    from slipway.bootstrap import image_store
 
-    from slipway.config import load_settings
-    from slipway.imagekit.store import ImageStore
-
-    checker = None
-    with contextlib.suppress(ImportError):  # the guideline checker, where this build has it
-        checker = getattr(importlib.import_module("slipway.imagekit.check"), "check_image", None)
-    return ImageStore(load_settings().data_path / "images", checker=checker)
+    return image_store(settings(ctx))
 
 
 @image_app.command("build")
 def build(
+    ctx: typer.Context,
     recipe: Path = typer.Argument(..., help="The recipe file (kind: recipe)."),
     output_dir: Path = typer.Option(Path(), "--output-dir", "-d", help="Where images go."),
     formats: list[str] = typer.Option(
@@ -67,17 +62,16 @@ def build(
     """Build a clean image from a recipe (needs root: mmdebstrap --mode=root)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from slipway.config import load_settings
     from slipway.imagekit.build import BuildPhase, build_image
     from slipway.imagekit.recipe import DiskFormat, load_recipe
 
     parsed = load_recipe(recipe)
     if store_as:  # find a taken name now, not after a minute of building
-        _store().ensure_free(store_as)
+        _store(ctx).ensure_free(store_as)
     wanted = tuple(dict.fromkeys(_format(f) for f in formats)) or parsed.formats
     if store_as and DiskFormat.QCOW2 not in wanted:
         wanted = (*wanted, DiskFormat.QCOW2)
-    cache = load_settings().data_path / "cache" / "packages"
+    cache = settings(ctx).data_path / "cache" / "packages"
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=False) as progress:
         current: list[tuple[BuildPhase, Any]] = []
@@ -103,7 +97,7 @@ def build(
         "seconds": {k: round(v, 1) for k, v in result.seconds.items()},
     }
     if store_as:
-        entry = _store().import_file(
+        entry = _store(ctx).import_file(
             result.outputs["qcow2"],
             store_as,
             os_info={
@@ -220,6 +214,7 @@ def _os_info(text: str | None) -> dict[str, str] | None:
 
 @image_app.command("import")
 def import_cmd(
+    ctx: typer.Context,
     file: Path = typer.Argument(..., help="Image file (qcow2, raw, vmdk or ova)."),
     name: str = typer.Option(..., "--name", "-n", help="Name in the store: the native image id."),
     os_name: str | None = typer.Option(
@@ -229,7 +224,7 @@ def import_cmd(
 ) -> None:
     """Put an image into the local image store (stored as qcow2)."""
     with err_console.status(f"importing {file}"):
-        entry = _store().import_file(file, name, os_info=_os_info(os_name))
+        entry = _store(ctx).import_file(file, name, os_info=_os_info(os_name))
     emit(
         entry.to_dict(),
         output,
@@ -250,11 +245,11 @@ def _check_text(check: dict[str, Any] | None) -> str:
 
 
 @image_app.command("list")
-def list_cmd(output: OutputOption = "table") -> None:  # type: ignore[assignment]
+def list_cmd(ctx: typer.Context, output: OutputOption = "table") -> None:  # type: ignore[assignment]
     """List the images in the local image store."""
     from rich.table import Table
 
-    rows = [e.to_dict() for e in _store().list()]
+    rows = [e.to_dict() for e in _store(ctx).list()]
 
     def render(data: list[dict[str, Any]]) -> None:
         if not data:
@@ -282,9 +277,10 @@ def list_cmd(output: OutputOption = "table") -> None:  # type: ignore[assignment
 
 @image_app.command("rm")
 def rm_cmd(
+    ctx: typer.Context,
     name: str = typer.Argument(..., help="Name of the stored image."),
     output: OutputOption = "table",  # type: ignore[assignment]
 ) -> None:
     """Remove an image from the local image store (refused while a run uses it)."""
-    entry = _store().remove(name)
+    entry = _store(ctx).remove(name)
     emit({"removed": entry.name}, output, lambda d: console.print(f"removed {d['removed']}"))
