@@ -10,7 +10,16 @@ from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, Unique
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "GroupRow", "MembershipRow", "ModuleRow", "UserRow", "VersionRow"]
+__all__ = [
+    "Base",
+    "GroupRow",
+    "MembershipRow",
+    "ModuleRow",
+    "SessionRow",
+    "TokenRow",
+    "UserRow",
+    "VersionRow",
+]
 
 Document = JSON().with_variant(JSONB(), "postgresql")
 
@@ -26,6 +35,7 @@ class UserRow(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     admin: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
 
 
 class GroupRow(Base):
@@ -57,6 +67,12 @@ class ModuleRow(Base):
     group_rights: Mapped[str] = mapped_column(String(40), default="")
     public_rights: Mapped[str] = mapped_column(String(40), default="")
     latest_version: Mapped[int] = mapped_column(Integer)
+    # Search facets of the latest version after inheritance; clouds is
+    # ",a,b," (NULL: not computed yet) so a cloud filter is one LIKE.
+    description: Mapped[str] = mapped_column(Text, default="")
+    os: Mapped[str] = mapped_column(String(100), default="", index=True)
+    clouds: Mapped[str | None] = mapped_column(Text)
+    parent: Mapped[str | None] = mapped_column(String(400), index=True)
     versions: Mapped[list[VersionRow]] = relationship(
         back_populates="module", order_by="VersionRow.version"
     )
@@ -77,3 +93,27 @@ class VersionRow(Base):
     copied_from: Mapped[str | None] = mapped_column(String(420))
     comment: Mapped[str] = mapped_column(Text, default="")
     module: Mapped[ModuleRow] = relationship(back_populates="versions")
+
+
+class TokenRow(Base):
+    """An API token: only the SHA-256 of the token is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SessionRow(Base):
+    """A dashboard login: the SHA-256 of the cookie and the CSRF token."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
