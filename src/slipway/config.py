@@ -61,6 +61,12 @@ SETTINGS: tuple[Setting, ...] = (
         _default_database_url,
     ),
     Setting("user", "The user the command line acts as.", lambda _: _default_user()),
+    Setting(
+        "host",
+        "Address `slipway serve` listens on (0.0.0.0 for every interface).",
+        lambda _: "127.0.0.1",
+    ),
+    Setting("port", "TCP port `slipway serve` listens on.", lambda _: "8000"),
 )
 
 
@@ -69,10 +75,19 @@ class Settings:
     data_dir: str
     database_url: str
     user: str
+    host: str
+    port: str
 
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
+
+    @property
+    def port_number(self) -> int:
+        """``port`` as a number; a bad one is an input error naming the setting."""
+        if not self.port.isdigit() or not 1 <= int(self.port) <= 65535:
+            raise InputError(f"port must be a number from 1 to 65535, got {self.port!r}")
+        return int(self.port)
 
 
 def env_name(setting: Setting) -> str:

@@ -100,6 +100,12 @@ class CatalogService:
         with self._uow() as uow:
             return self._viewable(uow.store, ref)
 
+    def rights_on(self, ref: str) -> frozenset[Right]:
+        """What the user may do with ``ref`` (view right needed to ask)."""
+        with self._uow() as uow:
+            version = self._viewable(uow.store, ref)
+            return self._access(uow.store).rights_on(version.rights)
+
     def resolve(self, ref: str, clouds: list[str] | None = None) -> ResolvedDefinition:
         """The effective definition of ``ref`` with its per-cloud targets."""
         with self._uow() as uow:

@@ -13,6 +13,8 @@ from slipway.entrypoints.cli import resolve as resolve_commands
 from slipway.entrypoints.cli.context import Invocation
 from slipway.entrypoints.cli.image import image_app
 from slipway.entrypoints.cli.output import err_console
+from slipway.entrypoints.cli.serve import serve
+from slipway.entrypoints.cli.tokens import token_app
 from slipway.entrypoints.cli.users import group_app, user_app
 from slipway.errors import SlipwayError
 
@@ -35,9 +37,19 @@ def global_options(
         None, help="Catalog store URL [env SLIPWAY_DATABASE_URL]."
     ),
     user: str | None = typer.Option(None, help="Act as this user [env SLIPWAY_USER]."),
+    host: str | None = typer.Option(None, help="Address serve listens on [env SLIPWAY_HOST]."),
+    port: str | None = typer.Option(None, help="Port serve listens on [env SLIPWAY_PORT]."),
 ) -> None:
     """Define a VM image once, deploy it on any cloud, keep images clean and in sync."""
-    ctx.obj = Invocation({"data_dir": data_dir, "database_url": database_url, "user": user})
+    ctx.obj = Invocation(
+        {
+            "data_dir": data_dir,
+            "database_url": database_url,
+            "user": user,
+            "host": host,
+            "port": port,
+        }
+    )
 
 
 catalog_commands.register(app)
@@ -45,6 +57,8 @@ resolve_commands.register(app)
 app.add_typer(image_app, name="image")
 app.add_typer(user_app, name="user")
 app.add_typer(group_app, name="group")
+app.add_typer(token_app, name="token")
+app.command("serve")(serve)
 
 # Sub-modules add their commands to the apps above when imported.
 from slipway.entrypoints.cli import image_inspect  # noqa: E402,F401
