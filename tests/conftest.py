@@ -93,7 +93,13 @@ class WebWorld:
 
     PASSWORD = "correct horse battery"
 
-    def __init__(self, examples: list[LoadedDefinition], *, dashboard: bool = True) -> None:
+    def __init__(
+        self,
+        examples: list[LoadedDefinition],
+        *,
+        dashboard: bool = True,
+        database_url: str | None = None,
+    ) -> None:
         from slipway.adapters.security.passwords import Argon2Hasher
         from slipway.domain.modules import Right
         from slipway.entrypoints.api.app import create_app
@@ -101,9 +107,21 @@ class WebWorld:
         from slipway.services.access import AccessService
 
         store = MemoryStore()
+        engine = None
+        if database_url is not None:
+            from slipway.adapters.store.database import make_engine, migrate
+
+            engine = make_engine(database_url)
+            migrate(engine)
 
         def uow() -> UnitOfWork:
+            if engine is not None:
+                from slipway.adapters.store.sql import SqlUnitOfWork
+
+                return SqlUnitOfWork(engine)
             return MemoryUnitOfWork(store)
+
+        self.engine = engine
 
         # Cheap parameters: these tests check who may log in, not hash strength.
         self.access = AccessService(uow, Argon2Hasher(memory_kib=256, time_cost=1))

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from slipway.domain.modules import Kind, ModuleRef
 from slipway.entrypoints.api.deps import Catalog, LoggedIn
 from slipway.entrypoints.api.schemas import (
+    NO_NUL,
     CopyIn,
     DiffOut,
     ModuleItem,
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/api/modules", tags=["modules"])
 MAX_DOCUMENT_BYTES = 1_000_000
 MAX_OFFSET = 1_000_000
 Name = Annotated[str, "a module name, with @N to pin a version where allowed"]
-Filter = Annotated[str | None, Query(max_length=200)]
+Filter = Annotated[str | None, Query(max_length=200, pattern=NO_NUL)]
 
 
 def module_ref(text: str, *, pinned: bool = True) -> ModuleRef:
@@ -46,7 +47,9 @@ def module_ref(text: str, *, pinned: bool = True) -> ModuleRef:
 def list_modules(
     catalog: Catalog,
     kind: Annotated[list[Kind] | None, Query(description="default: image and component")] = None,
-    q: Annotated[str | None, Query(max_length=200, description="in name or description")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, pattern=NO_NUL, description="in name or description")
+    ] = None,
     os: Filter = None,
     cloud: Filter = None,
     owner: Filter = None,
@@ -86,7 +89,7 @@ async def import_module(
     catalog: Catalog,
     _who: LoggedIn,
     name: Annotated[str, Query(min_length=1, max_length=400, description="module name")],
-    comment: Annotated[str, Query(max_length=2000)] = "",
+    comment: Annotated[str, Query(max_length=2000, pattern=NO_NUL)] = "",
     dry_run: Annotated[bool, Query(description="validate only; write nothing")] = False,
 ) -> dict[str, Any]:
     from slipway.adapters.definitions.loader import load_text

@@ -16,6 +16,7 @@ from slipway.services.ports import ListedModule
 from slipway.services.resolve import ResolvedDefinition
 
 __all__ = [
+    "NO_NUL",
     "CloudOut",
     "CopyIn",
     "DiffOut",
@@ -26,6 +27,10 @@ __all__ = [
     "RightsIn",
     "VersionOut",
 ]
+
+
+NO_NUL = r"^[^\x00]*$"
+"""Text fields that reach the store: PostgreSQL cannot hold a NUL character."""
 
 
 class RightsOut(BaseModel):
@@ -231,6 +236,6 @@ class CopyIn(BaseModel):
 
 
 class RightsIn(BaseModel):
-    group: str | None = Field(default=None, max_length=200)
+    group: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     group_rights: list[Right] = []
     public_rights: list[Right] = []

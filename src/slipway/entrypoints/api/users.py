@@ -9,12 +9,14 @@ from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field
 
 from slipway.entrypoints.api.deps import Catalog, LoggedIn, User, services
+from slipway.entrypoints.api.schemas import NO_NUL
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api", tags=["users and tokens"])
 
-UserName = Annotated[str, Field(min_length=1, max_length=64, examples=["alice"])]
+UserName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_.\-]{0,63}$", examples=["alice"])]
+GroupName = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
 
 
 class Me(BaseModel):
@@ -28,11 +30,11 @@ class NewUser(BaseModel):
     name: UserName
     password: str | None = Field(default=None, min_length=8, max_length=1000)
     admin: bool = False
-    groups: list[Annotated[str, Field(min_length=1, max_length=200)]] = []
+    groups: list[GroupName] = []
 
 
 class NewGroup(BaseModel):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: GroupName
     members: list[UserName] = []
 
 
@@ -41,7 +43,7 @@ class Password(BaseModel):
 
 
 class TokenIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200, examples=["ci"])
+    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL, examples=["ci"])
 
 
 class TokenOut(BaseModel):
@@ -70,7 +72,10 @@ def add_user(request: Request, body: NewUser, catalog: Catalog, who: LoggedIn) -
 
 @router.put("/users/{name}/password", status_code=204, summary="Set a password (self or admin)")
 def set_password(
-    request: Request, name: Annotated[str, Path(max_length=64)], body: Password, who: LoggedIn
+    request: Request,
+    name: Annotated[str, Path(max_length=64, pattern=NO_NUL)],
+    body: Password,
+    who: LoggedIn,
 ) -> Response:
     services(request).access.set_password(who.user, name, body.password)
     return Response(status_code=204)
