@@ -29,7 +29,8 @@ def create_app(services: Services, *, dashboard: bool = True) -> FastAPI:
         title="Slipway",
         summary="Define a VM image once, deploy it on any cloud.",
         version="0.1.0",
-        docs_url="/api/docs",
+        # Swagger UI and ReDoc load their scripts from a CDN: not offline.
+        docs_url=None,
         redoc_url=None,
     )
     app.state.services = services
@@ -46,9 +47,8 @@ def create_app(services: Services, *, dashboard: bool = True) -> FastAPI:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         response = await call_next(request)
-        if request.url.path != "/api/docs":  # Swagger UI loads its script from a CDN
-            for key, value in SECURITY_HEADERS.items():
-                response.headers.setdefault(key, value)
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
         return response
 
     return app

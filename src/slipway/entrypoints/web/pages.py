@@ -53,15 +53,17 @@ def catalog_page(
     os: Text = "",
     cloud: Text = "",
     owner: Text = "",
-    kind: Annotated[Kind | None, Query()] = None,
+    kind: Text = "",
     page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> Response:
+    if kind not in ("", Kind.IMAGE, Kind.COMPONENT):
+        raise InputError(f"kind must be image or component, not {kind!r}", field="query.kind")
     catalog = _catalog(request)
     clouds = [c.name for c, _ in catalog.clouds()]
     if cloud and cloud not in clouds:
         raise InputError(f"unknown cloud {cloud!r}", field="query.cloud")
     results = catalog.search(
-        kinds=(kind,) if kind else (Kind.IMAGE, Kind.COMPONENT),
+        kinds=(Kind(kind),) if kind else (Kind.IMAGE, Kind.COMPONENT),
         text=q,
         os=os,
         cloud=cloud,
@@ -69,7 +71,7 @@ def catalog_page(
         limit=PAGE_SIZE,
         offset=(page_number - 1) * PAGE_SIZE,
     )
-    filters = {"q": q, "os": os, "cloud": cloud, "owner": owner, "kind": kind.value if kind else ""}
+    filters = {"q": q, "os": os, "cloud": cloud, "owner": owner, "kind": kind}
     pages = max(1, -(-results.total // PAGE_SIZE))
     context: dict[str, Any] = {
         "results": results,
