@@ -12,6 +12,7 @@ import pytest
 
 from slipway.adapters.definitions.loader import LoadedDefinition, load_paths
 from slipway.adapters.store.memory import MemoryStore, MemoryUnitOfWork
+from slipway.adapters.store.runs_memory import MemoryRunStore
 from slipway.services.catalog import CatalogService
 from slipway.services.ports import UnitOfWork
 
@@ -27,8 +28,8 @@ def examples() -> list[LoadedDefinition]:
 
 @pytest.fixture
 def memory_uow() -> Callable[[], UnitOfWork]:
-    store = MemoryStore()
-    return lambda: MemoryUnitOfWork(store)
+    store, runs = MemoryStore(), MemoryRunStore()
+    return lambda: MemoryUnitOfWork(store, runs)
 
 
 @pytest.fixture
@@ -67,8 +68,8 @@ def postgres_url() -> Iterator[str]:
 def store_uow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], UnitOfWork]]:
     """A unit-of-work factory over each store implementation in turn."""
     if request.param == "memory":
-        store = MemoryStore()
-        yield lambda: MemoryUnitOfWork(store)
+        store, runs = MemoryStore(), MemoryRunStore()
+        yield lambda: MemoryUnitOfWork(store, runs)
         return
     from slipway.adapters.store.database import make_engine, migrate
     from slipway.adapters.store.sql import SqlUnitOfWork
@@ -82,6 +83,18 @@ def store_uow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callab
     migrate(engine)
     yield lambda: SqlUnitOfWork(engine)
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def built_image() -> Path:
+    """The qcow2 built from examples/recipes/debian-12-minimal.yaml, cached by
+    recipe hash. Read-only: copy it before changing anything."""
+    from tests.imagekit_support import EXAMPLE_RECIPE, build_unavailable_reason, cached_build
+
+    reason = build_unavailable_reason()
+    if reason is not None:
+        pytest.skip(f"cannot build the example image: {reason}")
+    return cached_build(EXAMPLE_RECIPE)
 
 
 # -- the API and the dashboard ------------------------------------------------

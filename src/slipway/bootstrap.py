@@ -3,8 +3,13 @@ here, from a :class:`~slipway.config.Settings` passed in explicitly."""
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
+from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -13,9 +18,22 @@ from slipway.services.access import AccessService
 from slipway.services.catalog import CatalogService
 
 if TYPE_CHECKING:
-    from slipway.entrypoints.api.deps import Services
+    from huey import Huey
 
-__all__ = ["access_service", "catalog_service", "engine_for", "web_services"]
+    from slipway.adapters.queue import HueyQueue
+    from slipway.connectors.base import Connector
+    from slipway.entrypoints.api.deps import Services
+    from slipway.services.deploy import RunService
+    from slipway.services.runner import Runner
+
+__all__ = [
+    "Runtime",
+    "access_service",
+    "catalog_service",
+    "engine_for",
+    "runtime",
+    "web_services",
+]
 
 
 @cache
@@ -28,34 +46,86 @@ def engine_for(database_url: str) -> Engine:
     return engine
 
 
+def _unit_of_work(settings: Settings) -> Any:
+    from slipway.adapters.store.sql import SqlUnitOfWork
+
+    engine = engine_for(settings.database_url)
+    return lambda: SqlUnitOfWork(engine)
+
+
 def catalog_service(settings: Settings) -> CatalogService:
-    from slipway.adapters.store.sql import SqlUnitOfWork
-
-    engine = engine_for(settings.database_url)
-    return CatalogService(lambda: SqlUnitOfWork(engine), settings.user)
-
-
-def web_services(settings: Settings) -> Services:
-    """What ``slipway serve`` runs on: the catalog per user and access control."""
-    from slipway.adapters.security.passwords import Argon2Hasher
-    from slipway.adapters.store.sql import SqlUnitOfWork
-    from slipway.entrypoints.api.deps import Services
-    from slipway.services.access import AccessService
-
-    engine = engine_for(settings.database_url)
-
-    def uow() -> SqlUnitOfWork:
-        return SqlUnitOfWork(engine)
-
-    return Services(
-        catalog=lambda user: CatalogService(uow, user),
-        access=AccessService(uow, Argon2Hasher()),
-    )
+    return CatalogService(_unit_of_work(settings), settings.user)
 
 
 def access_service(settings: Settings) -> AccessService:
+    """Passwords, sessions and API tokens, with Argon2id password hashes."""
     from slipway.adapters.security.passwords import Argon2Hasher
-    from slipway.adapters.store.sql import SqlUnitOfWork
 
-    engine = engine_for(settings.database_url)
-    return AccessService(lambda: SqlUnitOfWork(engine), Argon2Hasher())
+    return AccessService(_unit_of_work(settings), Argon2Hasher())
+
+
+def web_services(settings: Settings) -> Services:
+    """What ``slipway serve`` runs on: the catalog as each user sees it, and access."""
+    from slipway.entrypoints.api.deps import Services
+
+    uow = _unit_of_work(settings)
+    return Services(catalog=lambda user: CatalogService(uow, user), access=access_service(settings))
+
+
+class Connectors:
+    """Cloud name → connector, built from the cloud's definition on first use."""
+
+    def __init__(self, settings: Settings, catalog: CatalogService) -> None:
+        self._settings = settings
+        self._catalog = catalog
+        self._built: dict[str, Connector] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str) -> Connector:
+        with self._lock:
+            if name not in self._built:
+                self._built[name] = self._build(name)
+            return self._built[name]
+
+    def _build(self, name: str) -> Connector:
+        from slipway.connectors.registry import CloudDriver
+
+        cloud, _ = self._catalog.flavors(name)
+        options: dict[str, Any] = {
+            "data_dir": self._settings.data_dir,
+            "region": cloud.region,
+            **cloud.endpoint,
+        }
+        return CloudDriver.parse(cloud.driver).connect(name, options)
+
+
+@dataclass
+class Runtime:
+    """Everything that deploys and moves runs, for one process."""
+
+    settings: Settings
+    catalog: CatalogService
+    runs: RunService
+    runner: Runner
+    queue: HueyQueue
+    huey: Huey
+    connectors: Connectors
+
+
+def runtime(settings: Settings) -> Runtime:
+    from slipway.adapters.keys import Vault, new_key_pair
+    from slipway.adapters.queue import HueyQueue, make_huey
+    from slipway.adapters.ssh import SshProber
+    from slipway.services.deploy import RunService
+    from slipway.services.runner import Runner
+
+    uow = _unit_of_work(settings)
+    catalog = CatalogService(uow, settings.user)
+    connectors = Connectors(settings, catalog)
+    vault = Vault(Path(settings.data_dir) / "vault.key")
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    runner = Runner(uow, connectors, SshProber(), vault, worker)
+    huey = make_huey(settings.queue_url)
+    queue = HueyQueue(huey, runner.advance)
+    runs = RunService(uow, catalog, connectors, vault, queue, new_key_pair)
+    return Runtime(settings, catalog, runs, runner, queue, huey, connectors)

@@ -51,6 +51,19 @@ def _default_database_url(partial: Settings | None) -> str:
     return "sqlite:///" + str(Path(partial.data_dir) / "slipway.db")
 
 
+def _default_queue_url(partial: Settings | None) -> str:
+    assert partial is not None
+    return "sqlite:///" + str(Path(partial.data_dir) / "queue.db")
+
+
+def _default_public_key(_: Settings | None) -> str:
+    for name in ("id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub"):
+        candidate = Path.home() / ".ssh" / name
+        if candidate.is_file():
+            return str(candidate)
+    return ""
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "data_dir", "Folder for the store, the image store, caches and runs.", lambda _: _data_dir()
@@ -61,6 +74,19 @@ SETTINGS: tuple[Setting, ...] = (
         _default_database_url,
     ),
     Setting("user", "The user the command line acts as.", lambda _: _default_user()),
+    Setting(
+        "queue_url",
+        "Task queue: sqlite:///FILE on one machine, redis://HOST:PORT/DB "
+        "when workers run on several.",
+        _default_queue_url,
+    ),
+    Setting(
+        "ssh_public_key",
+        "Your SSH public key file, installed on every machine you deploy "
+        "(besides the run's own key).",
+        _default_public_key,
+    ),
+    Setting("worker_threads", "Threads per worker process that move runs along.", lambda _: "8"),
     Setting(
         "host",
         "Address `slipway serve` listens on (0.0.0.0 for every interface).",
@@ -75,6 +101,9 @@ class Settings:
     data_dir: str
     database_url: str
     user: str
+    queue_url: str
+    ssh_public_key: str
+    worker_threads: str
     host: str
     port: str
 

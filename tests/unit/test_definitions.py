@@ -198,3 +198,13 @@ def test_someone_elses_module_cannot_be_overwritten_by_import(
     with pytest.raises(PermissionDenied, match="bob lacks the edit right on examples/images"):
         service("bob").import_files(changed)
     assert service("alice").history("examples/images/debian-12")[-1].version == 1
+
+
+def test_recipes_in_a_folder_are_left_to_the_image_kit(tree: Path, alice: CatalogService) -> None:
+    recipe = tree / "examples" / "recipes" / "tiny.yaml"
+    recipe.parent.mkdir(exist_ok=True)
+    recipe.write_text("kind: recipe\nbase: {distribution: debian, release: '12'}\n")
+    names = [f.name for f in load_paths([tree / "examples"], tree)]
+    assert "examples/recipes/tiny" not in names
+    with pytest.raises(DefinitionError, match="a recipe is not a definition"):
+        load_paths([recipe], tree)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["CLOUD_DRIVERS", "Cloud"]
 
@@ -23,3 +24,4 @@ class Cloud:
     image_upload: bool = True
     module: str = ""
     description: str = ""
+    endpoint: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)

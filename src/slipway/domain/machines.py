@@ -5,19 +5,40 @@ Connectors translate their provider's states and JSON into these at the edge.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-__all__ = ["Capability", "Machine", "MachineSpec", "MachineState", "PortForward", "Rule"]
+__all__ = [
+    "RUN_TAG",
+    "Capability",
+    "CloudImage",
+    "Machine",
+    "MachineSpec",
+    "MachineState",
+    "PortForward",
+    "Rule",
+    "SecurityGroup",
+    "ingress_tcp_ports",
+]
+
+# Every resource Slipway creates carries the run id under this tag (DESIGN.md §6).
+RUN_TAG = "slipway-run"
 
 
 class MachineState(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
+    STOPPING = "stopping"
     STOPPED = "stopped"
     TERMINATED = "terminated"
     ERROR = "error"
     UNKNOWN = "unknown"
+
+    @property
+    def is_gone(self) -> bool:
+        """The machine is, or is on its way to being, deleted for good."""
+        return self is MachineState.TERMINATED
 
 
 class Capability(StrEnum):
@@ -27,20 +48,70 @@ class Capability(StrEnum):
     IMAGE_UPLOAD = "image_upload"
     CONSOLE_LOG = "console_log"
     CLIENT_TOKEN = "client_token"
+    FLAVOR_LISTING = "flavor_listing"
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One ingress rule: protocol, a port or range ("22", "8000-8080"), a source CIDR."""
+    """One ingress rule: protocol, a port or range ("22", "8000-8080"), a source CIDR.
+
+    ``protocol`` is ``tcp``, ``udp``, ``icmp`` or ``all``; ``ports`` is empty for
+    ``icmp`` and ``all``.
+    """
 
     protocol: str
-    ports: str
+    ports: str = ""
     source: str = "0.0.0.0/0"
 
     @property
     def port_range(self) -> tuple[int, int]:
+        """(first, last) port; (0, 65535) when the rule has no ports."""
+        if not self.ports:
+            return 0, 65535
         low, _, high = self.ports.partition("-")
         return int(low), int(high or low)
+
+    def problems(self) -> list[str]:
+        """What is wrong with this rule, in words; empty when it is valid."""
+        found: list[str] = []
+        if self.protocol not in ("tcp", "udp", "icmp", "all"):
+            found.append(f"protocol must be tcp, udp, icmp or all, got {self.protocol!r}")
+        if self.ports:
+            try:
+                low, high = self.port_range
+            except ValueError:
+                return [
+                    *found,
+                    f"ports must be a port or a range like 8000-8080, got {self.ports!r}",
+                ]
+            if not 0 <= low <= high <= 65535:
+                found.append(f"ports must lie within 0-65535 and run upwards, got {self.ports!r}")
+        if "/" not in self.source:
+            found.append(f"source must be a CIDR like 0.0.0.0/0, got {self.source!r}")
+        return found
+
+
+@dataclass(frozen=True)
+class SecurityGroup:
+    """A named set of ingress rules as one cloud holds it."""
+
+    name: str
+    rules: tuple[Rule, ...]
+    id: str = ""
+
+
+def ingress_tcp_ports(groups: Iterable[SecurityGroup]) -> list[int]:
+    """Every single TCP port the groups open, sorted; ranges wider than 16
+    ports are skipped (forwarding them one by one would be absurd)."""
+    ports: set[int] = set()
+    for group in groups:
+        for rule in group.rules:
+            if rule.protocol not in ("tcp", "all") or not rule.ports:
+                continue
+            low, high = rule.port_range
+            if high - low < 16:
+                ports.update(range(low, high + 1))
+    return sorted(ports)
 
 
 @dataclass(frozen=True)
@@ -54,7 +125,12 @@ class PortForward:
 
 @dataclass(frozen=True)
 class MachineSpec:
-    """Everything a connector needs to create one machine."""
+    """Everything a connector needs to create one machine.
+
+    ``ram_gb`` and ``disk_gb`` in GB (``disk_gb`` ``None``: the image's own
+    size); ``client_token`` makes creation idempotent: creating twice with the
+    same token yields the same machine.
+    """
 
     name: str
     image_id: str
@@ -67,9 +143,16 @@ class MachineSpec:
     tags: dict[str, str] = field(default_factory=dict)
     client_token: str = ""
 
+    @property
+    def ram_mb(self) -> int:
+        return round(self.ram_gb * 1024)
+
 
 @dataclass(frozen=True)
 class Machine:
+    """One machine as a cloud reports it. ``address`` is where SSH and the
+    service ports are reached, ``ssh_port`` the port SSH listens on there."""
+
     id: str
     name: str
     state: MachineState
@@ -77,4 +160,23 @@ class Machine:
     ssh_port: int = 22
     forwards: tuple[PortForward, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
+    image_id: str = ""
+    flavor: str = ""
     cloud_message: str = ""
+
+    def service_port(self, guest_port: int) -> int:
+        """Where ``guest_port`` is reached on ``address``: its forward, if any."""
+        for forward in self.forwards:
+            if forward.guest_port == guest_port:
+                return forward.host_port
+        return guest_port
+
+
+@dataclass(frozen=True)
+class CloudImage:
+    """An image as one cloud's image service lists it."""
+
+    id: str
+    name: str
+    properties: dict[str, str] = field(default_factory=dict)
+    ready: bool = True

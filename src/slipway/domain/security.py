@@ -21,8 +21,8 @@ __all__ = [
     "MANAGED_GROUP",
     "MANAGED_RULES",
     "GroupAction",
+    "GroupDefinition",
     "GroupPlan",
-    "SecurityGroup",
     "plan_security_groups",
 ]
 
@@ -30,7 +30,7 @@ MANAGED_GROUP = "slipway_managed"
 MANAGED_RULES = (
     Rule("tcp", "1-65535", "0.0.0.0/0"),
     Rule("udp", "1-65535", "0.0.0.0/0"),
-    Rule("icmp", "any", "0.0.0.0/0"),
+    Rule("icmp", "", "0.0.0.0/0"),
     Rule("tcp", "1-65535", "::/0"),
     Rule("udp", "1-65535", "::/0"),
 )
@@ -41,7 +41,7 @@ MANAGED_WARNING = (
 
 
 @dataclass(frozen=True)
-class SecurityGroup:
+class GroupDefinition:
     name: str
     rules: tuple[Rule, ...]
     description: str = ""
@@ -65,7 +65,7 @@ class GroupPlan:
 def plan_security_groups(
     groups: Sequence[str] | None,
     clouds: Mapping[str, bool],
-    declared: Mapping[str, SecurityGroup],
+    declared: Mapping[str, GroupDefinition],
 ) -> list[GroupPlan]:
     """The plan for each cloud in ``clouds`` (name → supports security groups).
 

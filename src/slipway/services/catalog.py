@@ -106,10 +106,14 @@ class CatalogService:
             version = self._viewable(uow.store, ref)
             return self._access(uow.store).rights_on(version.rights)
 
-    def resolve(self, ref: str, clouds: list[str] | None = None) -> ResolvedDefinition:
-        """The effective definition of ``ref`` with its per-cloud targets."""
+    def resolve(
+        self, ref: str, clouds: list[str] | None = None, *, right: Right = Right.VIEW
+    ) -> ResolvedDefinition:
+        """The effective definition of ``ref`` with its per-cloud targets; the
+        user needs ``right`` on the module and view on its parents."""
         with self._uow() as uow:
             version = self._viewable(uow.store, ref)
+            self._require(self._access(uow.store), right, version)
             modules = Modules(uow.store)
             module = Module.from_store(version)
             access = self._access(uow.store)

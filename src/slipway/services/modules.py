@@ -16,7 +16,7 @@ from slipway.domain.clouds import Cloud
 from slipway.domain.inheritance import ChainLink
 from slipway.domain.machines import Rule
 from slipway.domain.modules import Kind, ModuleRef, ModuleVersion
-from slipway.domain.security import SecurityGroup
+from slipway.domain.security import GroupDefinition
 from slipway.domain.sizes import Catalog, Flavor
 from slipway.errors import DefinitionError, NotFound
 from slipway.services.ports import CatalogStore, DefinitionFile
@@ -72,7 +72,7 @@ class Modules:
         self.files = {f.name: Module.from_file(f) for f in files}
         self._clouds: dict[str, tuple[Cloud, Module]] | None = None
         self._catalogs: dict[str, Catalog] = {}
-        self._groups: dict[str, SecurityGroup] | None = None
+        self._groups: dict[str, GroupDefinition] | None = None
 
     def get(self, ref: ModuleRef | str) -> Module | None:
         if isinstance(ref, str):
@@ -147,7 +147,7 @@ class Modules:
             self._catalogs[ref] = Catalog(module.label, flavors, module.document.get("source", ""))
         return self._catalogs[ref]
 
-    def declared_groups(self) -> dict[str, SecurityGroup]:
+    def declared_groups(self) -> dict[str, GroupDefinition]:
         if self._groups is None:
             self._groups = {
                 m.document["name"]: security_group_from(m)
@@ -168,12 +168,15 @@ def cloud_from(module: Module) -> Cloud:
         image_upload=capabilities.get("image_upload", True),
         module=module.label,
         description=doc.get("description", ""),
+        endpoint=dict(doc.get("endpoint") or {}),
     )
 
 
-def security_group_from(module: Module) -> SecurityGroup:
+def security_group_from(module: Module) -> GroupDefinition:
     doc = module.document
     rules: Sequence[Rule] = tuple(
-        Rule(r["protocol"], str(r["ports"]), r["source"]) for r in doc.get("rules", ())
+        # "any" in a file is the empty port range of a Rule: every port.
+        Rule(r["protocol"], "" if r["ports"] == "any" else str(r["ports"]), r["source"])
+        for r in doc.get("rules", ())
     )
-    return SecurityGroup(doc["name"], tuple(rules), doc.get("description", ""))
+    return GroupDefinition(doc["name"], tuple(rules), doc.get("description", ""))

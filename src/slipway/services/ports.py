@@ -6,13 +6,14 @@ in-memory implementation in ``slipway.services.memory`` backs most tests.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from slipway.domain.modules import Access, Kind, ModuleVersion, Rights
+from slipway.domain.runs import Run, RunEvent, RunState
 from slipway.errors import DefinitionError
 
 __all__ = [
@@ -22,10 +23,15 @@ __all__ = [
     "ListedModule",
     "ModuleQuery",
     "PasswordHasher",
+    "ProbeResult",
+    "Prober",
+    "Queue",
+    "RunStore",
     "SessionRecord",
     "TokenRecord",
     "UnitOfWork",
     "UserRecord",
+    "Vault",
 ]
 
 
@@ -177,6 +183,47 @@ class PasswordHasher(Protocol):
     def verify(self, password_hash: str, password: str) -> bool: ...
 
 
+class RunStore(Protocol):
+    """Runs, their events, and the leases that keep two workers off one run."""
+
+    def add(self, run: Run) -> None: ...
+
+    def get(self, run_id: str) -> Run | None: ...
+
+    def save(self, run: Run) -> None:
+        """Store ``run`` if nobody saved it since it was read (its ``version``
+        still matches), bumping the version; else raise ``Conflict``."""
+
+    def list(
+        self,
+        *,
+        owner: str | None = None,
+        states: Collection[RunState] | None = None,
+        cloud: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Sequence[Run]:
+        """Newest first."""
+
+    def add_event(self, event: RunEvent) -> None: ...
+
+    def events(self, run_id: str) -> Sequence[RunEvent]: ...
+
+    def claim(self, run_id: str, worker: str, now: datetime, until: datetime) -> bool:
+        """Take the run's lease for ``worker`` until ``until`` unless another
+        worker holds an unexpired one; True when taken."""
+
+    def release(self, run_id: str, worker: str, next_step_at: datetime | None) -> None:
+        """Give the lease back, noting when the next step is due (None: none)."""
+
+    def clouds(self) -> Sequence[str]:
+        """Every cloud some run was deployed on."""
+
+    def due(self, now: datetime) -> Sequence[str]:
+        """Runs whose next step is overdue and whose lease has expired: the ones
+        a dead worker left behind."""
+
+
 class UnitOfWork(AbstractContextManager["UnitOfWork"], Protocol):
     """One transaction over the store: leaving the block without ``commit()``
     rolls back, so a failed action writes nothing."""
@@ -184,6 +231,57 @@ class UnitOfWork(AbstractContextManager["UnitOfWork"], Protocol):
     @property
     def store(self) -> CatalogStore: ...
 
+    @property
+    def runs(self) -> RunStore: ...
+
     def commit(self) -> None: ...
 
     def rollback(self) -> None: ...
+
+
+class ProbeResult(Protocol):
+    """What a look at a machine found (see ``slipway.adapters.ssh.Probe``)."""
+
+    @property
+    def reachable(self) -> bool: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+    @property
+    def succeeded(self) -> bool: ...
+
+    @property
+    def step(self) -> str: ...
+
+    @property
+    def cpu(self) -> int | None: ...
+
+    @property
+    def ram_kb(self) -> int | None: ...
+
+    @property
+    def output_tail(self) -> str: ...
+
+    @property
+    def problem(self) -> str: ...
+
+
+class Prober(Protocol):
+    """Looks at a machine over SSH: reachable, cloud-init finished, recipes ok."""
+
+    def probe(self, host: str, port: int, user: str, private_key: str) -> ProbeResult: ...
+
+
+class Vault(Protocol):
+    """Keeps secrets (run private keys) encrypted at rest."""
+
+    def seal(self, secret: str) -> str: ...
+
+    def open(self, sealed: str) -> str: ...
+
+
+class Queue(Protocol):
+    """Runs ``advance(run_id)`` on some worker, now or after ``delay`` seconds."""
+
+    def enqueue(self, run_id: str, delay: float = 0.0) -> None: ...

@@ -22,9 +22,32 @@ from slipway.adapters.definitions.yaml_source import SourceDocument, parse_yaml
 from slipway.domain.modules import Kind, ModuleRef
 from slipway.errors import DefinitionError, DefinitionErrors, InputError
 
-__all__ = ["LoadedDefinition", "find_files", "load_file", "load_paths", "load_text"]
+__all__ = [
+    "LoadedDefinition",
+    "NotADefinition",
+    "find_files",
+    "load_file",
+    "load_paths",
+    "load_text",
+]
 
 SUFFIXES = (".yaml", ".yml")
+OTHER_KINDS = {"recipe": "slipway image build"}
+"""Kinds other commands read; a folder of definitions may hold them."""
+
+
+class NotADefinition(DefinitionError):
+    """A document of a kind another command reads (``kind: recipe``)."""
+
+    def __init__(self, file: str, kind: str) -> None:
+        super().__init__(
+            f"a {kind} is not a definition",
+            file=file,
+            key="kind",
+            hint=f"{kind}s are read by {OTHER_KINDS[kind]}",
+        )
+
+
 _KNOWN_KEYS: list[str] = []  # every key of every format, filled on first use
 
 
@@ -88,6 +111,7 @@ def load_paths(paths: Iterable[Path], root: Path) -> list[LoadedDefinition]:
     loaded: list[LoadedDefinition] = []
     errors: list[DefinitionError] = []
     seen: dict[str, str] = {}
+    explicit = {path.resolve() for path in paths if path.is_file()}
     for file in find_files(paths):
         name = module_name(file, root)
         if name in seen:
@@ -100,6 +124,9 @@ def load_paths(paths: Iterable[Path], root: Path) -> list[LoadedDefinition]:
         seen[name] = str(file)
         try:
             loaded.append(load_file(file, name))
+        except NotADefinition as exc:
+            if file.resolve() in explicit:  # named on purpose: say what it is
+                errors.append(exc)
         except DefinitionErrors as exc:
             errors.extend(exc.errors)
         except DefinitionError as exc:
@@ -127,6 +154,8 @@ def load_text(text: str, file: str, name: str) -> LoadedDefinition:
             "a definition must be a mapping of keys to values", file=file, line=source.line_of(())
         )
     kind = data.get("kind")
+    if kind in OTHER_KINDS:
+        raise NotADefinition(file, kind)
     if kind not in MODELS:
         known = ", ".join(MODELS)
         where = source.line_of(("kind",))

@@ -169,7 +169,7 @@ class CloudDoc(_Strict):
 
 
 class RuleDoc(_Strict):
-    protocol: Literal["tcp", "udp", "icmp"]
+    protocol: Literal["tcp", "udp", "icmp", "all"]
     ports: str | int = "any"
     source: str = "0.0.0.0/0"
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
+from slipway.adapters.store.runs_memory import MemoryRunStore
 from slipway.domain.modules import Kind, ModuleVersion, Right, Rights
 from slipway.errors import Conflict, NotFound
 from slipway.services.ports import (
@@ -182,14 +183,20 @@ class MemoryStore:
 
 
 class MemoryUnitOfWork:
-    """Commits by keeping the working copy; rolls back by restoring a snapshot."""
+    """Commits by keeping the working copy; rolls back by restoring a snapshot.
+    Pass the same stores to every unit of work that should share data."""
 
-    def __init__(self, store: MemoryStore | None = None) -> None:
+    def __init__(
+        self, store: MemoryStore | None = None, runs: MemoryRunStore | None = None
+    ) -> None:
         self.committed = store or MemoryStore()
+        self.committed_runs = runs if runs is not None else MemoryRunStore()
         self.store = self.committed
+        self.runs = self.committed_runs
 
     def __enter__(self) -> Self:
         self.store = copy.deepcopy(self.committed)
+        self.runs = copy.deepcopy(self.committed_runs)
         return self
 
     def __exit__(
@@ -199,9 +206,12 @@ class MemoryUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         self.store = self.committed
+        self.runs = self.committed_runs
 
     def commit(self) -> None:
         self.committed.__dict__.update(copy.deepcopy(self.store.__dict__))
+        self.committed_runs.__dict__.update(copy.deepcopy(self.runs.__dict__))
 
     def rollback(self) -> None:
         self.store = copy.deepcopy(self.committed)
+        self.runs = copy.deepcopy(self.committed_runs)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from slipway.adapters.store._sql_credentials import SqlCredentials
 from slipway.adapters.store._sql_search import SqlSearch
+from slipway.adapters.store.runs_sql import SqlRunStore
 from slipway.adapters.store.tables import GroupRow, MembershipRow, ModuleRow, UserRow, VersionRow
 from slipway.domain.modules import Kind, ModuleVersion, Rights, parse_rights
 from slipway.errors import Conflict, NotFound
@@ -192,6 +193,7 @@ class SqlUnitOfWork:
     """One session and transaction per ``with`` block; no commit, no change."""
 
     store: SqlStore
+    runs: SqlRunStore
 
     def __init__(self, engine: Engine) -> None:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
@@ -200,6 +202,7 @@ class SqlUnitOfWork:
     def __enter__(self) -> Self:
         self._session = self._sessions()
         self.store = SqlStore(self._session)
+        self.runs = SqlRunStore(self._session)
         return self
 
     def __exit__(

@@ -15,6 +15,8 @@ __all__ = [
     "GroupRow",
     "MembershipRow",
     "ModuleRow",
+    "RunEventRow",
+    "RunRow",
     "SessionRow",
     "TokenRow",
     "UserRow",
@@ -93,6 +95,39 @@ class VersionRow(Base):
     copied_from: Mapped[str | None] = mapped_column(String(420))
     comment: Mapped[str] = mapped_column(Text, default="")
     module: Mapped[ModuleRow] = relationship(back_populates="versions")
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    module: Mapped[str] = mapped_column(String(420))
+    cloud: Mapped[str] = mapped_column(String(63), index=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    step: Mapped[str] = mapped_column(String(40), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    keep_running: Mapped[str] = mapped_column(String(20))
+    machine_id: Mapped[str | None] = mapped_column(String(200))
+    target: Mapped[dict[str, Any]] = mapped_column(Document)
+    parameters: Mapped[dict[str, Any]] = mapped_column(Document)
+    timestamps: Mapped[dict[str, Any]] = mapped_column(Document)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_step_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class RunEventRow(Base):
+    __tablename__ = "run_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str] = mapped_column(Text, default="")
 
 
 class TokenRow(Base):

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from slipway.entrypoints.cli import catalog as catalog_commands
 from slipway.entrypoints.cli import resolve as resolve_commands
+from slipway.entrypoints.cli import runs as run_commands
 from slipway.entrypoints.cli.context import Invocation
 from slipway.entrypoints.cli.image import image_app
 from slipway.entrypoints.cli.output import err_console
@@ -37,6 +38,13 @@ def global_options(
         None, help="Catalog store URL [env SLIPWAY_DATABASE_URL]."
     ),
     user: str | None = typer.Option(None, help="Act as this user [env SLIPWAY_USER]."),
+    queue_url: str | None = typer.Option(None, help="Task queue URL [env SLIPWAY_QUEUE_URL]."),
+    ssh_public_key: str | None = typer.Option(
+        None, help="Your SSH public key file [env SLIPWAY_SSH_PUBLIC_KEY]."
+    ),
+    worker_threads: str | None = typer.Option(
+        None, help="Threads per worker [env SLIPWAY_WORKER_THREADS]."
+    ),
     host: str | None = typer.Option(None, help="Address serve listens on [env SLIPWAY_HOST]."),
     port: str | None = typer.Option(None, help="Port serve listens on [env SLIPWAY_PORT]."),
 ) -> None:
@@ -46,6 +54,9 @@ def global_options(
             "data_dir": data_dir,
             "database_url": database_url,
             "user": user,
+            "queue_url": queue_url,
+            "ssh_public_key": ssh_public_key,
+            "worker_threads": worker_threads,
             "host": host,
             "port": port,
         }
@@ -54,6 +65,7 @@ def global_options(
 
 catalog_commands.register(app)
 resolve_commands.register(app)
+run_commands.register(app)
 app.add_typer(image_app, name="image")
 app.add_typer(user_app, name="user")
 app.add_typer(group_app, name="group")

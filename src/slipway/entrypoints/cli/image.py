@@ -1,11 +1,273 @@
-"""``slipway image …``: build, convert, compact and the local image store."""
+"""``slipway image …``: build, convert, compact and the local image store.
+
+Heavy imports stay inside the commands so ``slipway --help`` starts fast.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import typer
+
+from slipway.entrypoints.cli.output import OutputOption, console, emit, err_console
+
+if TYPE_CHECKING:
+    from slipway.imagekit.recipe import DiskFormat
+    from slipway.imagekit.store import ImageStore
 
 __all__ = ["image_app"]
 
 image_app = typer.Typer(
     help="Build, check, sanitise, compact, convert and store VM images.", no_args_is_help=True
 )
+
+_FORMATS = "qcow2, raw, vmdk or ova"
+
+
+def _format(text: str) -> DiskFormat:
+    from slipway.errors import InputError
+    from slipway.imagekit.recipe import DiskFormat
+
+    try:
+        return DiskFormat(text.lower())
+    except ValueError:
+        raise InputError(f"unknown image format {text!r}", hint=f"one of {_FORMATS}") from None
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:,.1f} MiB"
+
+
+def _store() -> ImageStore:
+    import contextlib
+    import importlib
+
+    from slipway.config import load_settings
+    from slipway.imagekit.store import ImageStore
+
+    checker = None
+    with contextlib.suppress(ImportError):  # the guideline checker, where this build has it
+        checker = getattr(importlib.import_module("slipway.imagekit.check"), "check_image", None)
+    return ImageStore(load_settings().data_path / "images", checker=checker)
+
+
+@image_app.command("build")
+def build(
+    recipe: Path = typer.Argument(..., help="The recipe file (kind: recipe)."),
+    output_dir: Path = typer.Option(Path(), "--output-dir", "-d", help="Where images go."),
+    formats: list[str] = typer.Option(
+        [], "--format", "-f", help=f"Output format ({_FORMATS}); repeatable; default: the recipe's."
+    ),
+    store_as: str | None = typer.Option(
+        None, "--store", help="Also import the qcow2 into the local image store under this name."
+    ),
+    output: OutputOption = "table",  # type: ignore[assignment]
+) -> None:
+    """Build a clean image from a recipe (needs root: mmdebstrap --mode=root)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from slipway.config import load_settings
+    from slipway.imagekit.build import BuildPhase, build_image
+    from slipway.imagekit.recipe import DiskFormat, load_recipe
+
+    parsed = load_recipe(recipe)
+    wanted = tuple(dict.fromkeys(_format(f) for f in formats)) or parsed.formats
+    if store_as and DiskFormat.QCOW2 not in wanted:
+        wanted = (*wanted, DiskFormat.QCOW2)
+    cache = load_settings().data_path / "cache" / "packages"
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=False) as progress:
+        current: list[tuple[BuildPhase, Any]] = []
+
+        def on_phase(phase: BuildPhase, detail: str) -> None:
+            if current and current[-1][0] is phase:  # the same phase moved on
+                progress.update(current[-1][1], description=f"{phase.value}: {detail}")
+                return
+            if current:
+                progress.update(current[-1][1], completed=1, total=1)
+            current.append((phase, progress.add_task(f"{phase.value}: {detail}", total=None)))
+
+        result = build_image(parsed, output_dir, cache_dir=cache, formats=wanted, on_phase=on_phase)
+        if current:
+            progress.update(current[-1][1], completed=1, total=1)
+    data: dict[str, Any] = {
+        "recipe": result.recipe,
+        "outputs": {k: str(v) for k, v in result.outputs.items()},
+        "sizes": {k: v.stat().st_size for k, v in result.outputs.items()},
+        "manifest": str(result.manifest),
+        "packages": result.packages,
+        "rootfs_bytes": result.rootfs_bytes,
+        "seconds": {k: round(v, 1) for k, v in result.seconds.items()},
+    }
+    if store_as:
+        entry = _store().import_file(
+            result.outputs["qcow2"],
+            store_as,
+            os_info={
+                "distribution": parsed.distribution,
+                "version": parsed.release,
+                "arch": parsed.arch,
+            },
+        )
+        data["stored_as"] = entry.name
+
+    def render(d: dict[str, Any]) -> None:
+        for fmt, path in d["outputs"].items():
+            console.print(f"{fmt}: {path} ({_mib(d['sizes'][fmt])})")
+        console.print(f"manifest: {d['manifest']} ({d['packages']} packages)")
+        console.print(
+            f"root file system: {_mib(d['rootfs_bytes'])}; "
+            + ", ".join(f"{k} {v} s" for k, v in d["seconds"].items())
+        )
+        if "stored_as" in d:
+            console.print(f"stored as: {d['stored_as']}")
+
+    emit(data, output, render)
+
+
+@image_app.command("convert")
+def convert_cmd(
+    source: Path = typer.Argument(..., help="Image to convert (qcow2, raw, vmdk or ova)."),
+    target: Path | None = typer.Argument(
+        None, help="Output file; default: SOURCE with the new suffix."
+    ),
+    to: str = typer.Option(..., "--to", "-t", help=f"Target format: {_FORMATS}."),
+    output: OutputOption = "table",  # type: ignore[assignment]
+) -> None:
+    """Convert an image between qcow2, raw, VMDK and OVA (compressed where possible)."""
+    from slipway.errors import InputError
+    from slipway.imagekit.convert import convert, open_image
+
+    fmt = _format(to)
+    dest = target or source.with_suffix(f".{fmt.value}")
+    if dest.resolve() == source.resolve():
+        raise InputError(
+            f"{dest}: the output would overwrite the input", hint="name another output"
+        )
+    image = open_image(source)
+    convert(image, dest, fmt, name=dest.stem)
+    data = {
+        "source": str(source),
+        "source_format": image.container.value,
+        "target": str(dest),
+        "format": fmt.value,
+        "virtual_size": image.virtual_size,
+        "source_bytes": source.stat().st_size,
+        "target_bytes": dest.stat().st_size,
+    }
+    emit(
+        data,
+        output,
+        lambda d: console.print(
+            f"{d['target']}: {d['format']}, {_mib(d['target_bytes'])} "
+            f"(from {d['source_format']}, {_mib(d['source_bytes'])})"
+        ),
+    )
+
+
+@image_app.command("compact")
+def compact_cmd(
+    source: Path = typer.Argument(..., help="Image to compact (qcow2, raw, vmdk or ova)."),
+    target: Path | None = typer.Argument(
+        None, help="Output file; default: SOURCE's name with .compact before the suffix."
+    ),
+    to: str = typer.Option("qcow2", "--to", "-t", help=f"Output format: {_FORMATS}."),
+    output: OutputOption = "table",  # type: ignore[assignment]
+) -> None:
+    """Zero free space, sparsify and compress an image into a new file."""
+    from slipway.errors import InputError
+    from slipway.imagekit.compact import compact
+
+    fmt = _format(to)
+    dest = target or source.with_name(f"{source.stem}.compact.{fmt.value}")
+    if dest.resolve() == source.resolve():
+        raise InputError(
+            f"{dest}: the output would overwrite the input", hint="name another output"
+        )
+    with err_console.status("compacting: zero free space, sparsify, compress"):
+        result = compact(source, dest, fmt)
+    data = {
+        "source": str(result.source),
+        "target": str(result.target),
+        "format": result.format,
+        "source_bytes": result.source_bytes,
+        "target_bytes": result.target_bytes,
+        "file_systems": result.file_systems,
+    }
+    emit(
+        data,
+        output,
+        lambda d: console.print(
+            f"{d['target']}: {_mib(d['target_bytes'])} (was {_mib(d['source_bytes'])}; "
+            f"{d['file_systems']} file system(s) zeroed)"
+        ),
+    )
+
+
+def _os_info(text: str | None) -> dict[str, str] | None:
+    if not text:
+        return None
+    parts = text.replace("/", " ").split()
+    keys = ("distribution", "version", "arch")
+    return dict(zip(keys, parts, strict=False))
+
+
+@image_app.command("import")
+def import_cmd(
+    file: Path = typer.Argument(..., help="Image file (qcow2, raw, vmdk or ova)."),
+    name: str = typer.Option(..., "--name", "-n", help="Name in the store: the native image id."),
+    os_name: str | None = typer.Option(
+        None, "--os", help="Operating system, e.g. 'debian 12 amd64'."
+    ),
+    output: OutputOption = "table",  # type: ignore[assignment]
+) -> None:
+    """Put an image into the local image store (stored as qcow2)."""
+    with err_console.status(f"importing {file}"):
+        entry = _store().import_file(file, name, os_info=_os_info(os_name))
+    emit(
+        entry.to_dict(),
+        output,
+        lambda d: console.print(
+            f"stored {d['name']}: {_mib(d['file_size'])}, sha512 {d['sha512'][:16]}…"
+        ),
+    )
+
+
+@image_app.command("list")
+def list_cmd(output: OutputOption = "table") -> None:  # type: ignore[assignment]
+    """List the images in the local image store."""
+    from rich.table import Table
+
+    rows = [e.to_dict() for e in _store().list()]
+
+    def render(data: list[dict[str, Any]]) -> None:
+        if not data:
+            console.print("the local image store is empty")
+            return
+        table = Table("name", "format", "virtual", "file", "os", "check", "imported")
+        for d in data:
+            os_text = " ".join((d["os"] or {}).values()) or "-"
+            check = "-" if d["check"] is None else str(d["check"].get("status", "checked"))
+            table.add_row(
+                d["name"],
+                d["format"],
+                _mib(d["virtual_size"]),
+                _mib(d["file_size"]),
+                os_text,
+                check,
+                d["imported_at"],
+            )
+        console.print(table)
+
+    emit(rows, output, render)
+
+
+@image_app.command("rm")
+def rm_cmd(
+    name: str = typer.Argument(..., help="Name of the stored image."),
+    output: OutputOption = "table",  # type: ignore[assignment]
+) -> None:
+    """Remove an image from the local image store (refused while a run uses it)."""
+    entry = _store().remove(name)
+    emit({"removed": entry.name}, output, lambda d: console.print(f"removed {d['removed']}"))

@@ -1,0 +1,49 @@
+"""The task queue: Huey with SQLite storage on one machine, Redis when scaled
+out. One task, ``advance(run_id)``, which re-queues itself with the delay the
+runner asks for."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
+
+from slipway.errors import InputError
+
+__all__ = ["HueyQueue", "make_huey"]
+
+
+def make_huey(url: str) -> Huey:
+    """``sqlite:///path``, ``redis://host:port/db`` or ``memory``."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteHuey("slipway", filename=str(path), timeout=30)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisHuey("slipway", url=url)
+    if url == "memory":
+        return MemoryHuey("slipway")
+    raise InputError(f"queue URL {url!r} is not sqlite:///…, redis://… or memory")
+
+
+class HueyQueue:
+    """Queues ``advance(run_id)``; ``advance`` is the runner's step function."""
+
+    def __init__(self, huey: Huey, advance: Callable[[str], float | None]) -> None:
+        self.huey = huey
+        self._advance = advance
+
+        def advance_task(run_id: str) -> None:
+            delay = self._advance(run_id)
+            if delay is not None:
+                self.enqueue(run_id, delay)
+
+        self._task: Any = huey.task(name="slipway.advance")(advance_task)
+
+    def enqueue(self, run_id: str, delay: float = 0.0) -> None:
+        if delay > 0:
+            self._task.schedule(args=(run_id,), delay=delay)
+        else:
+            self._task(run_id)

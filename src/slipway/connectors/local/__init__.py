@@ -1,0 +1,25 @@
+"""The ``local`` driver: QEMU VMs on this machine (DESIGN.md §7)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from slipway.connectors.local.connector import ImagePath, LocalConnector
+
+__all__ = ["ImagePath", "LocalConnector", "connect"]
+
+
+def connect(cloud: str, options: Mapping[str, Any]) -> LocalConnector:
+    """A local cloud. ``options``: ``data_dir`` (required), ``image_path`` (a
+    callable image id -> qcow2 path), ``accelerator`` (auto | kvm | tcg),
+    ``qemu`` and ``qemu_img`` (binaries)."""
+    return LocalConnector(
+        cloud,
+        Path(options["data_dir"]),
+        image_path=options.get("image_path"),
+        accelerator=options.get("accelerator", "auto"),
+        qemu=options.get("qemu", "qemu-system-x86_64"),
+        qemu_img=options.get("qemu_img", "qemu-img"),
+    )

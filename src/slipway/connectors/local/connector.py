@@ -1,0 +1,423 @@
+"""The local cloud: real VMs on this machine with QEMU (DESIGN.md §7).
+
+A machine is a folder under ``<data_dir>/machines/`` (layout in ``_layout``)
+and a daemonised QEMU process. Nothing lives only in this process's memory,
+so a new connector — after a crash or a restart — finds every machine again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from slipway.connectors.local import _process
+from slipway.connectors.local._accel import accelerator_args, choose_accelerator
+from slipway.connectors.local._layout import MachineFolder, write_json
+from slipway.connectors.local._seed import write_seed
+from slipway.domain.machines import (
+    Capability,
+    CloudImage,
+    Machine,
+    MachineSpec,
+    MachineState,
+    PortForward,
+    Rule,
+    SecurityGroup,
+    ingress_tcp_ports,
+)
+from slipway.domain.sizes import Flavor
+from slipway.errors import CloudError, InputError, NotFound, ToolError
+
+__all__ = ["ImagePath", "LocalConnector"]
+
+log = logging.getLogger(__name__)
+
+ImagePath = Callable[[str], Path]
+"""Resolves a native image id of the local cloud to its qcow2 file."""
+
+_HOST = "127.0.0.1"
+_PORT_ATTEMPTS = 3  # a free port can be taken between choosing it and QEMU binding it
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((_HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _rule_json(rule: Rule) -> dict[str, str]:
+    return {"protocol": rule.protocol, "ports": rule.ports, "source": rule.source}
+
+
+def _group_from_json(data: Mapping[str, Any]) -> SecurityGroup:
+    rules = tuple(Rule(r["protocol"], r.get("ports", ""), r.get("source", "0.0.0.0/0"))
+                  for r in data["rules"])  # fmt: skip
+    return SecurityGroup(data["name"], rules, id=data["name"])
+
+
+class LocalConnector:
+    """Machines as QEMU processes under ``data_dir``; ``image_path`` resolves
+    image ids (by default: the local image store in ``<data_dir>/images``)."""
+
+    def __init__(
+        self,
+        cloud: str,
+        data_dir: Path,
+        *,
+        image_path: ImagePath | None = None,
+        qemu: str = "qemu-system-x86_64",
+        qemu_img: str = "qemu-img",
+        accelerator: str = "auto",
+    ) -> None:
+        if accelerator not in ("auto", "kvm", "tcg"):
+            raise InputError(f"accelerator must be auto, kvm or tcg, got {accelerator!r}")
+        self.cloud = cloud
+        self.data_dir = data_dir
+        self.qemu = qemu
+        self.qemu_img = qemu_img
+        self._accelerator = accelerator
+        self._image_path = image_path or self._store_image_path
+        # Everything is supported: security groups become port forwards, client
+        # tokens become machine ids, images go into the local image store.
+        self.unsupported: Mapping[Capability, str] = {}
+
+    # -- paths -------------------------------------------------------------------
+
+    @property
+    def _machines(self) -> Path:
+        return self.data_dir / "machines"
+
+    @property
+    def _images(self) -> Path:
+        return self.data_dir / "images"
+
+    def _group_file(self, name: str) -> Path:
+        if not name or "/" in name or name.startswith("."):
+            raise InputError(f"security group name {name!r} is not valid")
+        return self.data_dir / "clouds" / self.cloud / "security-groups" / f"{name}.json"
+
+    def _folder(self, machine_id: str) -> MachineFolder:
+        if not machine_id or "/" in machine_id or machine_id.startswith("."):
+            raise NotFound(f"{self.cloud}: machine {machine_id!r} does not exist")
+        return MachineFolder(self._machines / machine_id)
+
+    def _store_image_path(self, image_id: str) -> Path:
+        candidate = Path(image_id)
+        if candidate.is_absolute():
+            return candidate
+        folder = self._images / image_id
+        if folder.is_dir():
+            preferred = folder / "disk.qcow2"
+            if preferred.is_file():
+                return preferred
+            found = sorted(folder.glob("*.qcow2"))
+            if found:
+                return found[0]
+        return self._images / f"{image_id}.qcow2"
+
+    @property
+    def accelerator(self) -> str:
+        if self._accelerator == "auto":
+            self._accelerator = choose_accelerator(
+                self.qemu, self.data_dir / "local-accelerator.json"
+            )
+        return self._accelerator
+
+    # -- translation -------------------------------------------------------------
+
+    def _to_machine(self, folder: MachineFolder, record: Mapping[str, Any]) -> Machine:
+        pid = _process.pid_of(folder)
+        message = ""
+        if pid is None:
+            # Never started (a crash during create) or QEMU exited: the guest powered off.
+            state = MachineState.STOPPED if folder.pidfile.exists() else MachineState.PENDING
+            if folder.pidfile.exists():
+                message = "the QEMU process has exited"
+        else:
+            status = _process.qemu_status(folder)
+            state = _process.QEMU_STATES.get(status or "", MachineState.UNKNOWN)
+            if status is None:
+                state, message = MachineState.RUNNING, "QMP did not answer"
+            elif state is MachineState.ERROR:
+                message = f"QEMU reports {status}"
+        forwards = tuple(PortForward(f["guest_port"], f["host"], f["host_port"])
+                         for f in record.get("forwards", []))  # fmt: skip
+        ssh = next((f.host_port for f in forwards if f.guest_port == 22), 22)
+        running = state is MachineState.RUNNING
+        return Machine(
+            id=folder.id,
+            name=record["name"],
+            state=state,
+            address=_HOST if running else None,
+            ssh_port=ssh,
+            forwards=tuple(f for f in forwards if f.guest_port != 22),
+            tags=dict(record.get("tags", {})),
+            image_id=record.get("image_id", ""),
+            flavor=record.get("flavor", ""),
+            cloud_message=message,
+        )
+
+    # -- machines ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self, folder: MachineFolder) -> Iterator[None]:
+        with folder.lock.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _machine_id(self, spec: MachineSpec) -> str:
+        if spec.client_token:
+            token = f"{self.cloud}\0{spec.client_token}".encode()
+            return "vm-" + hashlib.sha256(token).hexdigest()[:12]
+        return "vm-" + uuid.uuid4().hex[:12]
+
+    def create_machine(self, spec: MachineSpec) -> Machine:
+        if spec.cpu < 1 or spec.ram_mb < 128:
+            raise InputError(f"a local machine needs at least 1 CPU and 128 MB RAM, got {spec}")
+        folder = MachineFolder(self._machines / self._machine_id(spec))
+        folder.root.mkdir(parents=True, exist_ok=True)
+        with self._locked(folder):
+            record = folder.read()
+            if record is None:
+                record = self._prepare(folder, spec)
+            elif record.get("cloud") != self.cloud:
+                raise CloudError(f"machine {folder.id} belongs to another cloud", cloud=self.cloud)
+            if not folder.pidfile.exists():
+                self._launch(folder, record)
+            return self._to_machine(folder, record)
+
+    def _prepare(self, folder: MachineFolder, spec: MachineSpec) -> dict[str, Any]:
+        """Overlay, seed, rules and the record; undone if anything fails."""
+        try:
+            groups = [self._read_group(name) for name in spec.security_groups]
+            base = self._image_path(spec.image_id)
+            if not base.is_file():
+                raise CloudError(
+                    f"image {spec.image_id} is not in the local image store ({base} is missing)",
+                    cloud=self.cloud,
+                )
+            self._create_overlay(folder.disk, base, spec.disk_gb)
+            write_seed(folder.seed, instance_id=folder.id, hostname=spec.name,
+                       user_data=spec.user_data)  # fmt: skip
+            write_json(folder.groups, [
+                {"name": g.name, "rules": [_rule_json(r) for r in g.rules]} for g in groups
+            ])  # fmt: skip
+            ports = [22, *(p for p in ingress_tcp_ports(groups) if p != 22)]
+            record: dict[str, Any] = {
+                "cloud": self.cloud,
+                "name": spec.name,
+                "image_id": spec.image_id,
+                "base": str(base),
+                "flavor": spec.flavor,
+                "cpu": spec.cpu,
+                "ram_mb": spec.ram_mb,
+                "disk_gb": spec.disk_gb,
+                "tags": dict(spec.tags),
+                "client_token": spec.client_token,
+                "guest_ports": ports,
+                "forwards": [],
+                "created": time.time(),
+            }
+            write_json(folder.record, record)
+        except BaseException:
+            shutil.rmtree(folder.root, ignore_errors=True)
+            raise
+        return record
+
+    def _read_group(self, name: str) -> SecurityGroup:
+        try:
+            return _group_from_json(json.loads(self._group_file(name).read_text()))
+        except FileNotFoundError:
+            raise CloudError(f"security group {name} does not exist", cloud=self.cloud) from None
+
+    def _create_overlay(self, disk: Path, base: Path, disk_gb: float | None) -> None:
+        info = self._run_tool([self.qemu_img, "info", "--output=json", str(base)])
+        image = json.loads(info)
+        if image.get("format") != "qcow2":
+            raise CloudError(f"image {base} is {image.get('format')}, not qcow2", cloud=self.cloud)
+        size = int(image["virtual-size"])
+        if disk_gb is not None:
+            size = max(size, int(disk_gb * 1024**3))
+        self._run_tool([self.qemu_img, "create", "-q", "-f", "qcow2", "-b", str(base.resolve()),
+                        "-F", "qcow2", str(disk), str(size)])  # fmt: skip
+
+    def _run_tool(self, command: list[str]) -> str:
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+        except FileNotFoundError as exc:
+            raise ToolError(command[0], "not installed", hint="apt-get install qemu-utils") from exc
+        if result.returncode != 0:
+            raise ToolError(command[0], result.stderr.strip() or f"exit {result.returncode}")
+        return result.stdout
+
+    def _command(self, folder: MachineFolder, record: Mapping[str, Any]) -> list[str]:
+        forwards = ",".join(f"hostfwd=tcp:{f['host']}:{f['host_port']}-:{f['guest_port']}"
+                            for f in record["forwards"])  # fmt: skip
+        return [
+            self.qemu, "-name", f"slipway-{folder.id},process=slipway-{folder.id}",
+            *accelerator_args(self.accelerator),
+            "-machine", "q35", "-smp", str(record["cpu"]), "-m", str(record["ram_mb"]),
+            "-nodefaults", "-no-user-config", "-display", "none", "-vga", "none",
+            # The seed goes in as a virtio disk: Debian's cloud kernel has no AHCI for -cdrom.
+            "-drive", f"file={folder.disk},if=virtio,format=qcow2,discard=unmap",
+            "-drive", f"file={folder.seed},if=virtio,format=raw,readonly=on",
+            "-netdev", f"user,id=net0,{forwards}", "-device", "virtio-net-pci,netdev=net0",
+            "-device", "virtio-rng-pci",
+            "-serial", f"file:{folder.console}",
+            "-qmp", f"unix:{folder.qmp},server=on,wait=off",
+            "-pidfile", str(folder.pidfile), "-daemonize",
+        ]  # fmt: skip
+
+    def _launch(self, folder: MachineFolder, record: dict[str, Any]) -> None:
+        folder.qmp.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(_PORT_ATTEMPTS):
+            record["forwards"] = [
+                {"guest_port": port, "host": _HOST, "host_port": _free_port()}
+                for port in record["guest_ports"]
+            ]
+            write_json(folder.record, record)
+            try:
+                result = _process.start(self._command(folder, record), folder)
+            except FileNotFoundError as exc:
+                raise ToolError(self.qemu, "not installed",
+                                hint="apt-get install qemu-system-x86") from exc  # fmt: skip
+            if result.returncode == 0:
+                return
+            message = result.stderr.strip()
+            if "hostfwd" in message or "host forwarding" in message:
+                log.info("port taken while starting %s (attempt %d), retrying", folder.id, attempt)
+                continue
+            folder.pidfile.unlink(missing_ok=True)
+            raise CloudError(f"QEMU did not start: {message}", cloud=self.cloud)
+        raise CloudError("QEMU did not start: no free host port for the forwards", cloud=self.cloud)
+
+    def get_machine(self, machine_id: str) -> Machine:
+        folder = self._folder(machine_id)
+        record = folder.read()
+        if record is None or record.get("cloud") != self.cloud:
+            raise NotFound(f"{self.cloud}: machine {machine_id} does not exist")
+        return self._to_machine(folder, record)
+
+    def delete_machine(self, machine_id: str) -> None:
+        folder = self._folder(machine_id)
+        if not folder.root.is_dir():
+            return
+        record = folder.read()
+        if record is not None and record.get("cloud") != self.cloud:
+            raise NotFound(f"{self.cloud}: machine {machine_id} does not exist")
+        with self._locked(folder):
+            _process.kill(folder)
+            folder.qmp.unlink(missing_ok=True)
+            shutil.rmtree(folder.root, ignore_errors=True)
+
+    def list_machines(self, tags: Mapping[str, str]) -> list[Machine]:
+        machines = []
+        for root in sorted(self._machines.glob("vm-*")):
+            folder = MachineFolder(root)
+            record = folder.read()
+            if record is None or record.get("cloud") != self.cloud:
+                continue
+            if all(record.get("tags", {}).get(k) == v for k, v in tags.items()):
+                machines.append(self._to_machine(folder, record))
+        return machines
+
+    def console_log(self, machine_id: str, lines: int = 100) -> str:
+        folder = self._folder(machine_id)
+        if folder.read() is None:
+            raise NotFound(f"{self.cloud}: machine {machine_id} does not exist")
+        try:
+            with folder.console.open("rb") as console:
+                console.seek(0, os.SEEK_END)
+                console.seek(max(0, console.tell() - 256 * max(lines, 1)))
+                tail = console.read().decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(tail.replace("\r", "").splitlines()[-lines:])
+
+    # -- catalog and images --------------------------------------------------------
+
+    def flavors(self) -> list[Flavor]:
+        """Sizes this host can run: 1, 2, 4 … CPUs up to its own count, RAM from
+        0.5 GB to half of its memory (GB)."""
+        cpus = os.cpu_count() or 1
+        ram_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+        result = []
+        cpu = 1
+        while cpu <= cpus:
+            ram = 0.5
+            while ram <= max(ram_gb / 2, 1.0):
+                result.append(Flavor(f"c{cpu}-m{ram:g}", cpu, ram))
+                ram *= 2
+            cpu *= 2
+        return result
+
+    def images(self) -> list[CloudImage]:
+        found = []
+        for folder in sorted(p for p in self._images.glob("*") if p.is_dir()):
+            if not any(folder.glob("*.qcow2")):
+                continue
+            properties: dict[str, str] = {}
+            with contextlib.suppress(OSError, ValueError):
+                meta = json.loads((folder / "metadata.json").read_text())
+                properties = {str(k): str(v) for k, v in meta.get("properties", meta).items()}
+            found.append(CloudImage(folder.name, properties.get("name", folder.name), properties))
+        return found
+
+    def upload_image(self, path: Path, name: str, properties: Mapping[str, str]) -> CloudImage:
+        """Put ``path`` in the local image store as ``<id>/disk.qcow2``, converted to
+        qcow2 if needed; it appears only once complete (written aside, then renamed)."""
+        if not path.is_file():
+            raise NotFound(f"image file {path} does not exist")
+        image_id = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-.")
+        if not image_id:
+            raise InputError(f"image name {name!r} gives no usable id")
+        final = self._images / image_id
+        if final.exists():
+            raise CloudError(f"image {image_id} already exists", cloud=self.cloud)
+        partial = self._images / f".{image_id}.{uuid.uuid4().hex[:8]}.part"
+        partial.mkdir(parents=True)
+        try:
+            self._run_tool([self.qemu_img, "convert", "-O", "qcow2", str(path),
+                            str(partial / "disk.qcow2")])  # fmt: skip
+            write_json(partial / "metadata.json", {"name": name, "properties": dict(properties)})
+            partial.rename(final)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        return CloudImage(image_id, name, {"name": name, **properties})
+
+    # -- security groups -------------------------------------------------------------
+
+    def ensure_security_group(self, name: str, rules: Sequence[Rule]) -> SecurityGroup:
+        """Keep the rules; machines created later forward their ingress TCP ports."""
+        for rule in rules:
+            problems = rule.problems()
+            if problems:
+                raise InputError(f"security group {name}: {'; '.join(problems)}")
+        path = self._group_file(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        group = SecurityGroup(name, tuple(dict.fromkeys(rules)), id=name)
+        write_json(path, {"name": name, "rules": [_rule_json(r) for r in group.rules]})
+        return group
+
+    def check_security_group(self, name: str) -> SecurityGroup | None:
+        try:
+            return self._read_group(name)
+        except CloudError:
+            return None

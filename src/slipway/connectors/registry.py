@@ -1,0 +1,61 @@
+"""The one list of cloud drivers. Each names the module that builds its
+connector, imported only when a cloud of that driver is used, so cloud SDKs
+never load for ``slipway --help``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, Protocol
+
+from slipway.connectors.base import Connector
+from slipway.errors import InputError, Unsupported
+
+__all__ = ["CloudDriver", "ConnectorFactory"]
+
+
+class ConnectorFactory(Protocol):
+    def __call__(self, cloud: str, options: Mapping[str, Any]) -> Connector: ...
+
+
+class CloudDriver(StrEnum):
+    LOCAL = "local"
+    EC2 = "ec2"
+    OPENSTACK = "openstack"
+    EXOSCALE = "exoscale"
+
+    @classmethod
+    def parse(cls, name: str) -> CloudDriver:
+        try:
+            return cls(name)
+        except ValueError:
+            known = ", ".join(d.value for d in cls)
+            raise InputError(
+                f"unknown cloud driver {name!r}", hint=f"known drivers: {known}"
+            ) from None
+
+    @property
+    def module(self) -> str | None:
+        """The module whose ``connect(cloud, options)`` builds the connector;
+        ``None`` for a driver not available yet."""
+        return {
+            CloudDriver.LOCAL: "slipway.connectors.local",
+            CloudDriver.EC2: "slipway.connectors.ec2",
+        }.get(self)
+
+    def factory(self) -> ConnectorFactory:
+        if self.module is None:
+            raise Unsupported(
+                f"the {self.value} driver is not available yet",
+                cloud=self.value,
+                hint="use the local or ec2 driver for now",
+            )
+        factory: ConnectorFactory = importlib.import_module(self.module).connect
+        return factory
+
+    def connect(self, cloud: str, options: Mapping[str, Any]) -> Connector:
+        """A connector for ``cloud``; ``options`` are the driver's settings
+        (region, endpoint, data folder …)."""
+        return self.factory()(cloud, options)

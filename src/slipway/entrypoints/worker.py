@@ -1,0 +1,91 @@
+"""Workers: the Huey consumer that moves runs along, plus the sweeper that
+re-queues runs a dead worker left behind. ``slipway worker`` runs one in the
+foreground; commands that wait for a run (``deploy --wait``) run one inside
+the command while they wait."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import TracebackType
+from typing import Any, Self
+
+from slipway.bootstrap import Runtime
+
+__all__ = ["EmbeddedWorker", "run_worker"]
+
+log = logging.getLogger(__name__)
+SWEEP_S = 5.0
+
+
+def _start_up(rt: Runtime) -> None:
+    report = rt.runner.reconcile()
+    for machine in report.deleted:
+        log.warning("deleted machine %s: it belonged to no live run", machine)
+    for problem in report.failed:
+        log.warning("could not reconcile %s", problem)
+    rt.runner.requeue_due(rt.queue.enqueue)
+
+
+def _sweep(rt: Runtime, stop: threading.Event) -> None:
+    while not stop.wait(SWEEP_S):
+        try:
+            rt.runner.requeue_due(rt.queue.enqueue)
+        except Exception:  # keep sweeping through a database hiccup
+            log.exception("sweeping for abandoned runs failed")
+
+
+def _consumer(rt: Runtime, threads: int):  # type: ignore[no-untyped-def]
+    # max_delay: an idle worker still looks at the queue twice a second.
+    return rt.huey.create_consumer(
+        workers=threads,
+        worker_type="thread",
+        max_delay=0.5,
+        scheduler_interval=1,
+        check_worker_health=True,
+    )
+
+
+def run_worker(rt: Runtime, threads: int) -> None:
+    """Run in the foreground until SIGINT/SIGTERM."""
+    _start_up(rt)
+    stop = threading.Event()
+    sweeper = threading.Thread(target=_sweep, args=(rt, stop), daemon=True, name="sweeper")
+    sweeper.start()
+    try:
+        _consumer(rt, threads).run()
+    finally:
+        stop.set()
+
+
+class EmbeddedWorker:
+    """A worker inside another command, for as long as a ``with`` block lasts."""
+
+    def __init__(self, rt: Runtime, threads: int = 4) -> None:
+        self.rt = rt
+        self.threads = threads
+        self._stop = threading.Event()
+        self._consumer: Any = None
+
+    def __enter__(self) -> Self:
+        _start_up(self.rt)
+        self._consumer = _consumer(self.rt, self.threads)
+        # The consumer installs its own SIGINT/SIGTERM handlers; inside a
+        # command, Ctrl-C must still interrupt the command itself.
+        saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        self._consumer.start()
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        threading.Thread(target=_sweep, args=(self.rt, self._stop), daemon=True).start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._consumer is not None:
+            self._consumer.stop(graceful=True)

@@ -1,0 +1,59 @@
+"""Pieces of a built image that need no tools: GRUB's config, the OVF
+descriptor, locking accounts, the cloud-init configuration."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import yaml
+
+from slipway.imagekit.disk import DiskLayout, grub_config
+from slipway.imagekit.ova import ovf_descriptor
+from slipway.imagekit.rootfs import CLOUD_CFG, _lock_accounts
+
+OVF = "{http://schemas.dmtf.org/ovf/envelope/1}"
+
+
+def test_grub_boots_the_kernel_symlinks_from_the_root_file_system_by_uuid() -> None:
+    layout = DiskLayout.new(2 * 1024**3)
+    cfg = grub_config(layout)
+    assert f"--fs-uuid --set=root {layout.fs_uuid}" in cfg
+    assert f"linux /vmlinuz root=UUID={layout.fs_uuid} ro" in cfg
+    assert "console=ttyS0" in cfg
+    assert layout.blocks == (2 * 1024**3 - 1024**2) // 4096
+
+
+def test_the_ovf_descriptor_is_xml_that_names_the_disk_and_its_capacity() -> None:
+    root = ET.fromstring(ovf_descriptor("img & co", "img-disk1.vmdk", 1234, 2 * 1024**3))
+    file_ = root.find(f"{OVF}References/{OVF}File")
+    disk = root.find(f"{OVF}DiskSection/{OVF}Disk")
+    assert file_ is not None and disk is not None
+    assert file_.get(f"{OVF}href") == "img-disk1.vmdk"
+    assert file_.get(f"{OVF}size") == "1234"
+    assert disk.get(f"{OVF}capacity") == str(2 * 1024**3)
+    assert "streamOptimized" in (disk.get(f"{OVF}format") or "")
+
+
+def test_every_password_in_shadow_is_locked(tmp_path: Path) -> None:
+    shadow = tmp_path / "shadow"
+    shadow.write_text(
+        "root:$6$salt$hash:19000:0:99999:7:::\n"
+        "daemon:*:19000:0:99999:7:::\n"
+        "guest::19000:0:99999:7:::\n"
+        "locked:!$6$x:19000:0:99999:7:::\n"
+    )
+    _lock_accounts(shadow)
+    fields = [line.split(":")[1] for line in shadow.read_text().splitlines()]
+    assert fields == ["*", "*", "*", "!$6$x"]
+
+
+def test_cloud_init_gets_nocloud_no_root_no_passwords_and_two_host_key_types() -> None:
+    cfg = yaml.safe_load(CLOUD_CFG)
+    assert "NoCloud" in cfg["datasource_list"]
+    assert cfg["ssh_deletekeys"] is True
+    assert cfg["disable_root"] is True
+    assert cfg["ssh_pwauth"] is False
+    assert cfg["manage_etc_hosts"] is True
+    assert cfg["locale"] == "C.UTF-8"
+    assert cfg["ssh_genkeytypes"] == ["ed25519", "ecdsa"]
