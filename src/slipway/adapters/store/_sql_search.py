@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from slipway.adapters.store.tables import ModuleRow, VersionRow
+from slipway.domain.modules import Kind
 from slipway.errors import NotFound
 from slipway.services.ports import Facets, ListedModule, ModuleQuery
 
@@ -21,8 +22,12 @@ def facets_of(row: ModuleRow) -> Facets:
     return Facets(row.description, row.os, clouds, row.parent)
 
 
-def _conditions(query: ModuleQuery) -> list[ColumnElement[bool]]:
-    found: list[ColumnElement[bool]] = [ModuleRow.kind.in_([k.value for k in query.kinds])]
+def _conditions(query: ModuleQuery, *, by_name: bool) -> list[ColumnElement[bool]]:
+    # Without statistics SQLite picks the kind index for a list of images,
+    # which matches nearly every row and then sorts them all; `kind || ''`
+    # cannot use it, so it walks the name index and stops after one page.
+    kind = ModuleRow.kind.concat("") if by_name else ModuleRow.kind
+    found: list[ColumnElement[bool]] = [kind.in_([k.value for k in query.kinds])]
     if query.text:
         pattern = f"%{query.text.lower()}%"
         found.append(
@@ -91,7 +96,8 @@ class SqlSearch:
 
         if query.text:
             query = _with_text(query, _escape_like(query.text))
-        conditions = _conditions(query)
+        by_name = self.session.get_bind().dialect.name == "sqlite" and Kind.IMAGE in query.kinds
+        conditions = _conditions(query, by_name=by_name)
         total = self.session.scalar(select(func.count(ModuleRow.id)).where(*conditions)) or 0
         page = (
             select(ModuleRow, VersionRow)
