@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from slipway.adapters.definitions.loader import LoadedDefinition
+from slipway.adapters.definitions.loader import LoadedDefinition, load_text
 from tests.conftest import REPO, WebWorld
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,6 +51,11 @@ def served(examples: list[LoadedDefinition]) -> Iterator[str]:
     import uvicorn
 
     world = WebWorld(examples)
+    # A second version, so the page has a diff to show.
+    debian = next(e for e in examples if e.name == "examples/images/debian-12")
+    text = (REPO / "examples/images/debian-12.yaml").read_text()
+    changed = load_text(text.replace("image build", "image build from examples/recipes"), debian.file, debian.name)
+    world.services.catalog("alice").import_files([changed], "say which recipe builds it")
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(world.app, host="127.0.0.1", port=port, log_level="warning")
@@ -102,6 +107,8 @@ def test_log_in_find_debian_and_preview_a_deploy(served: str, shots: Path) -> No
 
             page.get_by_role("link", name="examples/images/debian-12", exact=True).click()
             expect(page.get_by_role("heading", name="On each cloud")).to_be_visible()
+            page.get_by_role("button", name="Changes from 1").click()
+            expect(page.locator("#diff-2")).to_contain_text("description")
             page.screenshot(path=shots / "image.png", full_page=True)
 
             page.get_by_role("button", name="Deploy…").click()
