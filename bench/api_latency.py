@@ -188,6 +188,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--postgres", help="server URL; a database slipway_bench is made there")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     args = parser.parse_args()
     header = [
         "| store | query | matches | store p50 (ms) | store p99 (ms) "
@@ -195,8 +196,9 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|",
     ]
     rows: list[str] = []
-    with tempfile.TemporaryDirectory() as folder:
-        rows += run("SQLite", f"sqlite:///{folder}/bench.db", args.images, args.requests)
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory() as folder:
+            rows += run("SQLite", f"sqlite:///{folder}/bench.db", args.images, args.requests)
     if args.postgres:
         from sqlalchemy import create_engine, text
         from sqlalchemy.engine import make_url

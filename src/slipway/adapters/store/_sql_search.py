@@ -98,7 +98,9 @@ class SqlSearch:
             query = _with_text(query, _escape_like(query.text))
         by_name = self.session.get_bind().dialect.name == "sqlite" and Kind.IMAGE in query.kinds
         conditions = _conditions(query, by_name=by_name)
-        total = self.session.scalar(select(func.count(ModuleRow.id)).where(*conditions)) or 0
+        # The count reads only ix_modules_access when no other filter is given.
+        counted = _conditions(query, by_name=False)
+        total = self.session.scalar(select(func.count(ModuleRow.id)).where(*counted)) or 0
         page = (
             select(ModuleRow, VersionRow)
             .join(

@@ -27,6 +27,11 @@ def upgrade() -> None:
     op.add_column("modules", sa.Column("parent", sa.String(400), nullable=True))
     op.create_index("ix_modules_os", "modules", ["os"])
     op.create_index("ix_modules_parent", "modules", ["parent"])
+    op.create_index(
+        "ix_modules_access",
+        "modules",
+        ["kind", "owner", "public_rights", "group_name", "group_rights"],
+    )
     op.create_table(
         "api_tokens",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -60,6 +65,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("web_sessions")
     op.drop_table("api_tokens")
+    op.drop_index("ix_modules_access", "modules")
     op.drop_index("ix_modules_parent", "modules")
     op.drop_index("ix_modules_os", "modules")
     with op.batch_alter_table("modules") as batch:
