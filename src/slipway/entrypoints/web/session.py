@@ -48,7 +48,7 @@ async def require_form_csrf(request: Request) -> tuple[Actor, dict[str, str]]:
 
 def _safe_next(target: str | None) -> str:
     # Only paths on this site: no open redirect through ?next=.
-    if not target or not target.startswith("/") or target.startswith("//"):
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
         return "/catalog"
     return target
 
