@@ -54,7 +54,8 @@ def served(examples: list[LoadedDefinition]) -> Iterator[str]:
     # A second version, so the page has a diff to show.
     debian = next(e for e in examples if e.name == "examples/images/debian-12")
     text = (REPO / "examples/images/debian-12.yaml").read_text()
-    changed = load_text(text.replace("image build", "image build from examples/recipes"), debian.file, debian.name)
+    text = text.replace("image build", "image build from examples/recipes")
+    changed = load_text(text, debian.file, debian.name)
     world.services.catalog("alice").import_files([changed], "say which recipe builds it")
     port = _free_port()
     server = uvicorn.Server(
