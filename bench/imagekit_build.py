@@ -75,31 +75,47 @@ def slipway_build(work: Path, cache: Path, label: str) -> dict[str, float]:
     return row
 
 
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def main() -> None:
+    # Each Slipway build is compared with a baseline run just before it, so a
+    # busy host slows both sides of a ratio alike.
+    loads = [load()]
     with tempfile.TemporaryDirectory(prefix="bench-build-", dir="/var/tmp") as tmp:
         work = Path(tmp)
-        base = baseline(work)
         cache = work / "packages"
+        base_cold = baseline(work)
         cold = slipway_build(work, cache, "cold")
+        base_warm = baseline(work)
         warm = slipway_build(work, cache, "warm")
-    results = {"baseline_mmdebstrap": base, "slipway_cold_cache": cold, "slipway_warm_cache": warm}
+    loads.append(load())
+    results = {
+        "load_average_before_after": loads,
+        "runs": [
+            {"label": "cold package cache", "baseline": base_cold, "slipway": cold},
+            {"label": "warm package cache", "baseline": base_warm, "slipway": warm},
+        ],
+    }
     if "--json" in sys.argv:
         print(json.dumps(results, indent=2))
         return
+    print(f"load average before: {loads[0]}; after: {loads[1]}")
     print(
-        f"baseline mmdebstrap (DESIGN §8 command): {base['seconds']:.1f} s, "
-        f"rootfs {base['rootfs_bytes'] / MIB:.0f} MiB"
+        "| build | baseline mmdebstrap s | slipway total s | vs baseline | bootstrap s | "
+        "disk s | convert s | baseline rootfs MiB | slipway rootfs MiB | qcow2 MiB |"
     )
-    print(
-        "| build | total s | bootstrap s | disk s | convert s | vs baseline mmdebstrap | "
-        "rootfs MiB | qcow2 MiB |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    for label, row in (("cold package cache", cold), ("warm package cache", warm)):
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for label, base, row in (
+        ("cold package cache", base_cold, cold),
+        ("warm package cache", base_warm, warm),
+    ):
         print(
-            f"| {label} | {row['seconds']:.1f} | {row['bootstrap_seconds']:.1f} | "
+            f"| {label} | {base['seconds']:.1f} | {row['seconds']:.1f} | "
+            f"{row['seconds'] / base['seconds']:.2f}x | {row['bootstrap_seconds']:.1f} | "
             f"{row['disk_seconds']:.1f} | {row['convert_seconds']:.1f} | "
-            f"{row['seconds'] / base['seconds']:.2f}x | {row['rootfs_bytes'] / MIB:.0f} | "
+            f"{base['rootfs_bytes'] / MIB:.0f} | {row['rootfs_bytes'] / MIB:.0f} | "
             f"{row['qcow2_bytes'] / MIB:.0f} |"
         )
 

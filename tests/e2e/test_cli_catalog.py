@@ -209,3 +209,20 @@ def test_help_lists_the_commands(cli: Cli) -> None:
 
 def test_main_module_runs_from_the_repository() -> None:
     assert (REPO / "src" / "slipway" / "__main__.py").exists()
+
+
+def test_deploy_refuses_bad_requests_with_their_exit_codes(imported: Cli) -> None:
+    """Checked before anything is created: no cloud is touched, no run recorded."""
+    done = imported("deploy", "examples/images/debian-12", "--cloud", "mars", code=3)
+    assert "unknown cloud 'mars'" in done.stderr
+    done = imported("deploy", "examples/images/nothing", "--cloud", "local", code=3)
+    assert "does not exist" in done.stderr
+    done = imported(
+        "deploy", "examples/images/debian-12", "--cloud", "local", "--size", "cpu=lots", code=2
+    )
+    assert "cpu must be a number" in done.stderr
+    done = imported(
+        "deploy", "examples/images/debian-12", "--cloud", "local", "--size", "cpu=64", code=2
+    )
+    assert "closest is xlarge" in done.stderr
+    assert imported.json("runs") == []

@@ -74,15 +74,15 @@ class Env:
         return json.loads(self(*args, "--output", "json").stdout)
 
     def start_worker(self) -> None:
-        log = (self.data / "worker.log").open("ab")
-        self.worker = subprocess.Popen(
-            [sys.executable, "-m", "slipway", "worker", "--threads", "6"],
-            cwd=self.root,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with (self.data / "worker.log").open("ab") as log:  # the child keeps its own copy
+            self.worker = subprocess.Popen(
+                [sys.executable, "-m", "slipway", "worker", "--threads", "6"],
+                cwd=self.root,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def kill_worker(self) -> None:
         assert self.worker is not None
@@ -246,8 +246,13 @@ def test_ssh_logs_in_with_the_users_own_key(deployed: Env) -> None:
 def test_the_nginx_component_serves_its_welcome_page(deployed: Env) -> None:
     run = deployed.run(deployed.runs["nginx"])
     url = run["parameters"]["url.service.http"]
-    with urllib.request.urlopen(url, timeout=30) as response:  # our own VM
-        page = response.read().decode()
+    page, deadline = "", time.monotonic() + 180
+    while "Welcome to nginx" not in page and time.monotonic() < deadline:
+        try:  # a loaded TCG guest can be slow to answer its first request
+            with urllib.request.urlopen(url, timeout=60) as response:
+                page = response.read().decode()
+        except OSError:
+            time.sleep(5)
     assert "Welcome to nginx" in page
     assert run["flavor"] == "large"  # cpu 2, ram 4 on the local catalog
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import urllib.request
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.ec2_proxy import Ec2Proxy
+from tests.integration.moto_amis import write_moto_amis
 
 
 def _free_port() -> int:
@@ -19,10 +21,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def moto_port() -> Iterator[int]:
+def moto_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    # moto reads these when it is imported, so before anything imports it.
     os.environ["MOTO_ENABLE_AMI_VALIDATION"] = "true"
     os.environ["MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION"] = "true"
+    # moto's own AMIs plus those the examples name.
+    os.environ["MOTO_AMIS_PATH"] = str(write_moto_amis(tmp_path_factory.mktemp("moto")))
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
 
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

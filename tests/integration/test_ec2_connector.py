@@ -24,9 +24,14 @@ def _connect(proxy: Ec2Proxy, **options: object) -> Ec2Connector:
     return connector
 
 
+_AMI: list[str] = []  # moto's built-in AMIs survive a reset; listing them takes seconds
+
+
 def _ami(cloud: Ec2Connector) -> str:
-    images = cloud.client.describe_images(Owners=["amazon"])["Images"]
-    return next(i["ImageId"] for i in images if i.get("RootDeviceType") == "ebs")
+    if not _AMI:
+        images = cloud.client.describe_images(Owners=["amazon"])["Images"]
+        _AMI.append(next(i["ImageId"] for i in images if i.get("RootDeviceType") == "ebs"))
+    return _AMI[0]
 
 
 def _spec(cloud: Ec2Connector, token: str = "run-1/create", **kwargs: object) -> MachineSpec:
@@ -113,8 +118,9 @@ def test_throttling_and_5xx_are_retried(ec2_proxy: Ec2Proxy) -> None:
 
 
 def test_a_timeout_is_retried(ec2_proxy: Ec2Proxy) -> None:
-    ec2_proxy.timeout_seconds = 2.0
-    cloud = _connect(ec2_proxy, read_timeout=1)
+    # Generous against a slow moto on a busy host: only the injected hang times out.
+    ec2_proxy.timeout_seconds = 8.0
+    cloud = _connect(ec2_proxy, read_timeout=4)
     machine = cloud.create_machine(_spec(cloud))
     ec2_proxy.inject("timeout", 1, action="DescribeInstances")
     assert cloud.get_machine(machine.id).id == machine.id

@@ -244,7 +244,10 @@ def test_a_run_stuck_past_its_timeout_fails_and_is_released(world: World) -> Non
 
 def test_a_crashed_worker_is_replaced_and_nothing_is_created_twice(world: World) -> None:
     run_id = world.deploy()
-    world.runner.advance(run_id)  # → provisioning
+    one_step = Runner(
+        world.uow, world.connectors, world.prober, world.vault, "w0", world.clock, steps_in_a_row=1
+    )
+    one_step.advance(run_id)  # → provisioning
     # Worker w1 takes the lease, creates the machine, and dies before saving.
     with world.uow() as uow:
         assert uow.runs.claim(

@@ -181,3 +181,17 @@ def test_readiness_command_reads_the_marker():
     command = readiness_command()
     assert MARKER_PATH in command
     assert "cloud-init status" in command
+
+
+def test_declared_ports_are_opened_in_the_guests_firewall_before_the_recipes() -> None:
+    from slipway.services.userdata import build_user_data
+
+    text = build_user_data(
+        login_user="debian",
+        public_keys=["ssh-ed25519 AAAA k"],
+        open_ports=[(80, "tcp")],
+        recipes=Recipes(pre_install="echo hi"),
+    ).text
+    runner = text[text.index("run-recipes.sh") :]
+    assert "nft add rule inet filter input tcp dport 80 accept" in runner
+    assert runner.index("dport 80") < runner.index("step pre_install")

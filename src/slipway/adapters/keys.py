@@ -7,7 +7,9 @@ store only ever holds ciphertext.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -55,18 +57,23 @@ class Vault:
     def _cipher(self) -> Fernet:
         if self._fernet is None:
             if not self.key_file.exists():
-                self.key_file.parent.mkdir(parents=True, exist_ok=True)
-                key = Fernet.generate_key()
-                # O_EXCL: two processes starting together agree on one key.
-                try:
-                    fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                except FileExistsError:
-                    pass
-                else:
-                    with os.fdopen(fd, "wb") as handle:
-                        handle.write(key)
+                self._create_key()
             self._fernet = Fernet(self.key_file.read_bytes().strip())
         return self._fernet
+
+    def _create_key(self) -> None:
+        """Write a new key unless another thread or process got there first.
+        The key is written whole to a private file and then linked into place,
+        so nobody ever reads a key file that exists but is still empty."""
+        self.key_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, draft = tempfile.mkstemp(prefix=".vault-", dir=self.key_file.parent)  # 0600
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(Fernet.generate_key())
+            with contextlib.suppress(FileExistsError):  # the first link wins
+                os.link(draft, self.key_file)
+        finally:
+            Path(draft).unlink()
 
     def seal(self, secret: str) -> str:
         return self._cipher().encrypt(secret.encode()).decode()

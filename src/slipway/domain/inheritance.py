@@ -152,6 +152,23 @@ def _drop_origins(origin: dict[str, str], key: str) -> None:
         del origin[path]
 
 
+def _merge_keys(
+    target: dict[str, Any],
+    origin: dict[str, str],
+    link: ChainLink,
+    path: str,
+    value: Mapping[str, Any],
+    has_parent: bool,
+) -> None:
+    """Overlay ``value`` on ``target`` key by key, skipping ``inherited``."""
+    for sub, sub_value in value.items():
+        if sub_value == INHERITED:
+            _require_parent(has_parent, link, f"{path}.{sub}")
+            continue
+        target[sub] = sub_value
+        origin[f"{path}.{sub}"] = link.label
+
+
 def _merge_flat(
     document: dict[str, Any],
     origin: dict[str, str],
@@ -161,12 +178,7 @@ def _merge_flat(
     has_parent: bool,
 ) -> None:
     target = dict(document.get(key) or {})
-    for sub, sub_value in value.items():
-        if sub_value == INHERITED:
-            _require_parent(has_parent, link, f"{key}.{sub}")
-            continue
-        target[sub] = sub_value
-        origin[f"{key}.{sub}"] = link.label
+    _merge_keys(target, origin, link, key, value, has_parent)
     document[key] = target
 
 
@@ -183,11 +195,5 @@ def _merge_nested(
         if conf == INHERITED:
             _require_parent(has_parent, link, f"{key}.{cloud}")
             continue
-        merged = target.setdefault(cloud, {})
-        for sub, sub_value in conf.items():
-            if sub_value == INHERITED:
-                _require_parent(has_parent, link, f"{key}.{cloud}.{sub}")
-                continue
-            merged[sub] = sub_value
-            origin[f"{key}.{cloud}.{sub}"] = link.label
+        _merge_keys(target.setdefault(cloud, {}), origin, link, f"{key}.{cloud}", conf, has_parent)
     document[key] = target

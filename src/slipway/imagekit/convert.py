@@ -66,8 +66,13 @@ def _looks_like_disk(path: Path) -> bool:
     return (len(head) >= 512 and head[510:512] == b"\x55\xaa") or head[1080:1082] == b"\x53\xef"
 
 
-def open_image(path: Path) -> SourceImage:
-    """Identify ``path`` (qcow2, raw, vmdk or OVA); unreadable input raises ImageFileError."""
+def open_image(path: Path, *, allow_external: bool = False) -> SourceImage:
+    """Identify ``path`` (qcow2, raw, vmdk or OVA); unreadable input raises ImageFileError.
+
+    An image that makes QEMU read other files (a backing file, a data file, a
+    VMDK extent elsewhere) is refused unless ``allow_external``: a downloaded
+    image could otherwise pull any host file into its output.
+    """
     if not path.is_file():
         raise ImageFileError(f"{path}: no such image file")
     if path.stat().st_size == 0:
@@ -92,9 +97,28 @@ def open_image(path: Path) -> SourceImage:
         )
     if fmt == "raw" and not _looks_like_disk(path):
         raise ImageFileError(f"{path}: not a disk image (no partition table or file system found)")
+    if not allow_external:
+        _refuse_external_files(path, info)
     if fmt == "qcow2":
         _check_qcow2(path)
     return SourceImage(path, DiskFormat(fmt), fmt, str(path), info.virtual_size)
+
+
+def _refuse_external_files(path: Path, info: ImageInfo) -> None:
+    data = info.get("format-specific", {}).get("data", {})
+    others = [info.get("backing-filename"), data.get("data-file")]
+    own = str(path.resolve())
+    others += [
+        e.get("filename")
+        for e in data.get("extents", [])
+        if e.get("filename") not in (own, str(path))
+    ]
+    named = [str(o) for o in others if o]
+    if named:
+        raise ImageFileError(
+            f"{path}: reads other files ({', '.join(named)})",
+            hint="if you trust it, flatten it with: slipway image convert --allow-external",
+        )
 
 
 def _inner_format(member: str) -> str:

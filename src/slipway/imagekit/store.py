@@ -28,10 +28,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from slipway.errors import Conflict, ImageFileError, InputError, NotFound
+from slipway.errors import Conflict, InputError, NotFound
 from slipway.imagekit.convert import open_image, qemu_convert
 from slipway.imagekit.recipe import DiskFormat
-from slipway.imagekit.tools import qemu_img_info
 
 __all__ = ["Checker", "ImageStore", "StoredImage", "UsersOf", "copy_with_sha512"]
 
@@ -144,28 +143,20 @@ class ImageStore:
         data.pop("id", None)
         return StoredImage(**data)
 
-    def import_file(
-        self, source: Path, name: str, *, os_info: Mapping[str, str] | None = None
-    ) -> StoredImage:
-        """Store ``source`` (qcow2, raw, vmdk or OVA) as qcow2 under ``name``."""
+    def ensure_free(self, name: str) -> None:
+        """Raise InputError for an invalid name, Conflict for one already stored."""
         if not _NAME.match(name):
             raise InputError(
                 f"invalid image name {name!r}",
                 hint="lower-case letters, digits, '.', '_' and '-', at most 63 characters",
             )
-        image = open_image(source)
-        if image.container is DiskFormat.QCOW2:
-            info = qemu_img_info(source)
-            if "backing-filename" in info:
-                raise ImageFileError(
-                    f"{source}: has a backing file; the store keeps self-contained images",
-                    hint="slipway image convert --to qcow2 flattens it",
-                )
-        if self._meta_path(name).exists():
-            raise Conflict(
-                f"an image named {name!r} is already stored",
-                hint=f"slipway image rm {name} first, or choose another name",
-            )
+
+    def import_file(
+        self, source: Path, name: str, *, os_info: Mapping[str, str] | None = None
+    ) -> StoredImage:
+        """Store ``source`` (qcow2, raw, vmdk or OVA) as qcow2 under ``name``."""
+        self.ensure_free(name)
+        image = open_image(source)  # refuses backing files: stored images stand alone
         self.root.mkdir(parents=True, exist_ok=True)
         target = self.image_path(name)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.root)

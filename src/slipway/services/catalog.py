@@ -17,7 +17,7 @@ from typing import Any
 from slipway.domain.clouds import Cloud
 from slipway.domain.diff import Change, diff_documents
 from slipway.domain.modules import Access, Kind, ModuleRef, ModuleVersion, Right, Rights
-from slipway.domain.sizes import Catalog, Size
+from slipway.domain.sizes import Catalog, Flavor, Size
 from slipway.errors import Conflict, InputError, NotFound, PermissionDenied
 from slipway.services.access import check_user_name
 from slipway.services.definitions import Report, validate
@@ -211,6 +211,60 @@ class CatalogService:
                 )
             names = list(clouds) if clouds else sorted(modules.clouds())
             return resolve_everywhere(modules, size, names)
+
+    def refresh_catalog(self, cloud: str, flavors: Sequence[Flavor], source: str) -> Saved:
+        """Save ``flavors`` (what the cloud sells now, from its connector) as a
+        new version of ``cloud``'s catalog module; prices of flavors it already
+        listed are kept (no cloud API gives them). Needs the edit right on the
+        catalog. An unchanged list saves nothing."""
+        with self._uow() as uow:
+            modules = Modules(uow.store)
+            found = modules.cloud(cloud)
+            latest = uow.store.latest(found.catalog)
+            self._ensure_actor(uow.store)
+            if latest is not None:
+                self._require(self._access(uow.store), Right.EDIT, latest)
+            old = latest.document if latest else {}
+            prices = {f["name"]: f["price"] for f in old.get("flavors", []) if "price" in f}
+            rows: list[dict[str, Any]] = []
+            for flavor in sorted(flavors, key=lambda f: (f.cpu, f.ram, f.name)):
+                if flavor.cpu < 1 or flavor.ram <= 0:
+                    continue  # nothing a size could ask for
+                row: dict[str, Any] = {"name": flavor.name, "cpu": flavor.cpu, "ram": flavor.ram}
+                if flavor.disk is not None:
+                    row["disk"] = flavor.disk
+                price = prices.get(flavor.name, flavor.price)
+                if price is not None:
+                    row["price"] = price
+                rows.append(row)
+            if not rows:
+                raise NotFound(f"{cloud} offers no flavors: the catalog is left as it was")
+            document: dict[str, Any] = {"kind": "catalog"}
+            if old.get("description"):
+                document["description"] = old["description"]
+            document.update(source=source, flavors=rows)
+            if latest is not None and rows == old.get("flavors"):  # only the date would change
+                return Saved(latest.name, latest.kind, latest.version, "unchanged")
+            number = 1 if latest is None else latest.version + 1
+            uow.store.add_version(
+                ModuleVersion(
+                    name=found.catalog,
+                    kind=Kind.CATALOG,
+                    version=number,
+                    document=document,
+                    rights=latest.rights if latest else Rights(owner=self.user),
+                    author=self.user,
+                    created_at=datetime.now(UTC),
+                    source=f"refreshed from {cloud}",
+                    copied_from=latest.copied_from if latest else None,
+                    comment=f"slipway sizes refresh --cloud {cloud}",
+                    content_hash=content_hash(document),
+                )
+            )
+            uow.commit()
+            return Saved(
+                found.catalog, Kind.CATALOG, number, "new" if latest is None else "updated"
+            )
 
     # -- users and groups ----------------------------------------------------------
 

@@ -20,10 +20,10 @@ from slipway.domain.machines import Capability
 from slipway.domain.modules import Right
 from slipway.domain.runs import TERMINAL, KeepRunning, Run, RunEvent, RunState
 from slipway.domain.security import GroupAction
-from slipway.domain.sizes import NoFlavorFits, Size, pick_flavor
+from slipway.domain.sizes import Flavor, NoFlavorFits, Size, pick_flavor
 from slipway.errors import Conflict, InputError, NotFound, PermissionDenied, SizeError
 from slipway.services.catalog import CatalogService
-from slipway.services.ports import Queue, UnitOfWork, Vault
+from slipway.services.ports import KeyPair, Queue, UnitOfWork, Vault
 from slipway.services.resolve import CloudTarget
 from slipway.services.userdata import Recipes, build_user_data
 
@@ -42,9 +42,12 @@ class DeployRequest:
     timeout_s: float = DEFAULT_TIMEOUT_S
 
 
-def user_data_for(run_id: str, target: dict[str, Any], public_keys: Sequence[str]) -> str:
-    """The cloud-init document of a run, rebuilt from its frozen target."""
-    from slipway.adapters.cloudinit import validate_user_data
+def user_data_for(
+    run_id: str, target: dict[str, Any], public_keys: Sequence[str], *, validate: bool = True
+) -> str:
+    """The cloud-init document of a run, rebuilt from its frozen target; checked
+    against cloud-init's schema unless ``validate`` is False (the deploy checked
+    the very same document already)."""
 
     recipes = target.get("recipes") or {}
     document = build_user_data(
@@ -58,8 +61,12 @@ def user_data_for(run_id: str, target: dict[str, Any], public_keys: Sequence[str
             recipes.get("deployment") or "",
         ),
         hostname=f"slipway-{run_id}",
+        open_ports=[(int(p["port"]), p.get("protocol", "tcp")) for p in target.get("ports", [])],
     )
-    validate_user_data(document.text)
+    if validate:
+        from slipway.adapters.cloudinit import validate_user_data
+
+        validate_user_data(document.text)
     return document.text
 
 
@@ -73,7 +80,7 @@ class RunService:
         connectors: Callable[[str], Connector],
         vault: Vault,
         queue: Queue,
-        new_key_pair: Callable[[str], Any],
+        new_key_pair: Callable[[str], KeyPair],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._uow = unit_of_work
@@ -157,7 +164,7 @@ class RunService:
 
     def _flavor(
         self, target: CloudTarget, size: Size | None, default: Size
-    ) -> tuple[Any, list[str]]:
+    ) -> tuple[Flavor, list[str]]:
         if size is not None:
             catalog = self.catalog.flavors(target.cloud.name)[1]
             try:

@@ -20,6 +20,7 @@ __all__ = [
     "CatalogStore",
     "DefinitionFile",
     "Facets",
+    "KeyPair",
     "ListedModule",
     "ModuleQuery",
     "PasswordHasher",
@@ -279,6 +280,16 @@ class Vault(Protocol):
     def seal(self, secret: str) -> str: ...
 
     def open(self, sealed: str) -> str: ...
+
+
+class KeyPair(Protocol):
+    """An SSH key pair: the OpenSSH private key text and the public key line."""
+
+    @property
+    def private(self) -> str: ...
+
+    @property
+    def public(self) -> str: ...
 
 
 class Queue(Protocol):

@@ -86,8 +86,9 @@ class Marker:
         return self.exit_code == 0
 
 
-class _Dumper(yaml.SafeDumper):
-    """Writes multi-line strings as literal blocks, so scripts stay readable."""
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """Writes multi-line strings as literal blocks, so scripts stay readable
+    (emitted by libyaml when PyYAML was built with it: deploys are hot)."""
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -104,7 +105,9 @@ def _script(recipe: str) -> str:
     return body if body.startswith("#!") else "#!/bin/sh -e\n" + body
 
 
-def _runner_script(platform: str, recipes: Recipes) -> str:
+def _runner_script(
+    platform: str, recipes: Recipes, open_ports: Sequence[tuple[int, str]] = ()
+) -> str:
     lines = [
         "#!/bin/sh",
         "# Written by Slipway: runs the recipes in order, then leaves the marker.",
@@ -120,6 +123,14 @@ def _runner_script(platform: str, recipes: Recipes) -> str:
         f'  "{_RECIPE_DIR}/$1.sh" || finish "$?" "$1"',
         "}",
     ]
+    for port, protocol in open_ports:
+        # A declared service port must get through the guest's own firewall
+        # too: the cloud's security group is only half of the way in.
+        lines.append(
+            f"if command -v nft >/dev/null && nft list chain inet filter input >/dev/null 2>&1;"
+            f" then nft add rule inet filter input {protocol} dport {int(port)} accept"
+            f' && echo "slipway: opened {protocol}/{int(port)} in nftables"; fi'
+        )
     if recipes.pre_install:
         lines.append("step pre_install")
     if recipes.packages and platform in _INSTALLERS:
@@ -142,10 +153,13 @@ def build_user_data(
     platform: str = "debian",
     recipes: Recipes = Recipes(),
     hostname: str | None = None,
+    open_ports: Sequence[tuple[int, str]] = (),
 ) -> UserData:
     """The ``#cloud-config`` document for one machine.
 
     ``public_keys`` are OpenSSH public key lines: the user's own and the run's.
+    ``open_ports`` (port, ``tcp``/``udp``) are opened in the guest's nftables
+    input chain, where it has one, before the recipes run.
     Raises :class:`InputError` for a missing key, an unknown platform, or a
     Windows image (cloud-init user data does not apply).
     """
@@ -159,6 +173,9 @@ def build_user_data(
     for key in keys:
         if "PRIVATE KEY" in key or not key.startswith(("ssh-", "ecdsa-", "sk-")):
             raise InputError("an SSH public key line must start with its type, like ssh-ed25519")
+    for port, protocol in open_ports:
+        if protocol not in ("tcp", "udp") or not 1 <= int(port) <= 65535:
+            raise InputError(f"cannot open port {port}/{protocol}")
     if not login_user or not login_user.replace("-", "").replace("_", "").isalnum():
         raise InputError(f"login user {login_user!r} is not a valid user name")
 
@@ -201,7 +218,7 @@ def build_user_data(
             "path": _RUNNER,
             "permissions": "0700",
             "owner": "root:root",
-            "content": _runner_script(platform, recipes),
+            "content": _runner_script(platform, recipes, open_ports),
         }
     )
     doc["write_files"] = files

@@ -94,3 +94,20 @@ def test_a_failed_conversion_leaves_no_output_behind(small_disk: Path, tmp_path:
         convert(image, target, DiskFormat.QCOW2)
     assert not target.exists()
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_an_image_that_reads_other_files_is_refused_unless_allowed(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    from slipway.errors import ImageFileError
+
+    overlay = tmp_path / "overlay.qcow2"
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", small_disk, "-F", "raw", overlay])
+    flat = tmp_path / "flat.vmdk"
+    run(["qemu-img", "create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat", flat, "1M"])
+    for path in (overlay, flat):
+        with pytest.raises(ImageFileError, match="reads other files"):
+            open_image(path)
+    flattened = tmp_path / "flat.qcow2"
+    convert(open_image(overlay, allow_external=True), flattened, DiskFormat.QCOW2)
+    assert identical(small_disk, flattened)

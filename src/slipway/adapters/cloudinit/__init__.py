@@ -30,6 +30,14 @@ def _schema() -> dict[str, Any]:
     return schema
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@functools.cache
+def _validator(kind: Any) -> Any:
+    return kind(_schema())
+
+
 @functools.cache
 def _known_keys() -> frozenset[str]:
     schema = _schema()
@@ -50,13 +58,13 @@ def validate_user_data(text: str) -> None:
     if not text.startswith("#cloud-config\n"):
         raise InputError("user data must start with a '#cloud-config' line")
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         raise InputError(f"user data is not valid YAML: {exc}") from exc
     if not isinstance(doc, dict):
         raise InputError("user data must be a mapping of cloud-config keys")
     problems = [f"unknown top-level key {k!r}" for k in sorted(set(doc) - _known_keys())]
-    validator = jsonschema.Draft4Validator(_schema())
+    validator = _validator(jsonschema.Draft4Validator)
     for error in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.path))):
         where = ".".join(str(p) for p in error.absolute_path) or "(top)"
         # validator_value comes from the schema, never from the user data

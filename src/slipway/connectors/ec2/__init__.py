@@ -19,9 +19,10 @@ DEFAULT_MAX_ATTEMPTS = 8
 
 def connect(cloud: str, options: Mapping[str, Any]) -> Ec2Connector:
     """An EC2 connector. ``options``: ``region`` (required), ``endpoint_url``,
-    ``profile`` (an AWS profile; else boto3's usual credential chain — never
-    inline keys), ``subnet_id``, ``max_attempts`` (retry mode ``standard``,
-    default 8), ``connect_timeout`` and ``read_timeout`` (seconds, default 10 and 30)."""
+    ``profile`` (an AWS profile; ``default`` or none: boto3's usual chain,
+    environment first — never inline keys), ``subnet_id``, ``max_attempts``
+    (retry mode ``standard``, default 8), ``connect_timeout`` and
+    ``read_timeout`` (seconds, default 10 and 30)."""
     import boto3
     from botocore.config import Config
 
@@ -31,12 +32,21 @@ def connect(cloud: str, options: Mapping[str, Any]) -> Ec2Connector:
         return Config(
             retries={"mode": "standard", "total_max_attempts": max_attempts},
             connect_timeout=float(options.get("connect_timeout", 10)),
+            # One connection per worker thread, kept: the default pool of 10
+            # makes a busy worker reconnect on every call.
+            max_pool_connections=int(options.get("max_pool_connections", 64)),
             read_timeout=float(options.get("read_timeout", 30)),
             user_agent_extra="slipway",
         )
 
+    # "default" is what boto3 reads when no profile is named, after the
+    # environment; naming it explicitly would fail where only AWS_* variables
+    # hold the credentials (CI, containers).
+    profile = options.get("profile") or None
+    if profile == "default":
+        profile = None
     with translated(cloud, "connect"):
-        session = boto3.session.Session(profile_name=options.get("profile"))
+        session = boto3.session.Session(profile_name=profile)
         region, endpoint = options["region"], options.get("endpoint_url")
         client = session.client(
             "ec2", region_name=region, endpoint_url=endpoint, config=config(attempts)

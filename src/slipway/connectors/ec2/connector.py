@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -118,6 +119,14 @@ def _to_rules(permissions: Sequence[IpPermissionTypeDef]) -> list[Rule]:
     return rules
 
 
+_GROUP_RACES = frozenset({
+    "InvalidGroup.Duplicate", "InvalidPermission.Duplicate", "InvalidPermission.NotFound",
+})  # fmt: skip
+"""What EC2 answers when a concurrent ensure of the same group got there first."""
+_GROUP_RACE_ATTEMPTS = 5
+ENSURED_FOR_S = 30.0
+"""How long a group this connector brought to its rules is taken as still so."""
+
 _THROTTLING = frozenset({
     "Throttling", "ThrottlingException", "RequestLimitExceeded", "RequestThrottled",
     "TooManyRequestsException", "PriorRequestNotComplete", "RequestTimeout",
@@ -151,6 +160,11 @@ class Ec2Connector:
         self.create_client = create_client or client
         self.create_attempts = create_attempts
         self.subnet_id = subnet_id
+        # Runs deployed together ensure the same group over and over: one that
+        # this connector brought to the same rules moments ago is taken as is.
+        self._ensured: dict[str, tuple[float, tuple[Rule, ...], str]] = {}
+        self._root_devices: dict[str, tuple[str, int]] = {}  # AMI → root device, GB
+        self._lock = threading.Lock()
         self.unsupported: Mapping[Capability, str] = {
             Capability.IMAGE_UPLOAD: (
                 "EC2 imports images through an S3 bucket and the vmimport service role, "
@@ -224,6 +238,16 @@ class Ec2Connector:
         return kwargs
 
     def _root_disk(self, image_id: str, disk_gb: float) -> list[Any]:
+        root, snapshot_gb = self._root_device(image_id)
+        size = max(snapshot_gb, int(-(-disk_gb // 1)))
+        return [{"DeviceName": root, "Ebs": {"VolumeSize": size, "DeleteOnTermination": True}}]
+
+    def _root_device(self, image_id: str) -> tuple[str, int]:
+        """The AMI's root device and its snapshot's size (GB); an AMI never changes."""
+        with self._lock:
+            known = self._root_devices.get(image_id)
+        if known is not None:
+            return known
         images = self.client.describe_images(ImageIds=[image_id])["Images"]
         if not images:
             raise CloudError(f"image {image_id} does not exist", cloud=self.cloud)
@@ -233,8 +257,9 @@ class Ec2Connector:
         for mapping in image.get("BlockDeviceMappings", []):
             if mapping.get("DeviceName") == root:
                 snapshot_gb = mapping.get("Ebs", {}).get("VolumeSize", 0)
-        size = max(snapshot_gb, int(-(-disk_gb // 1)))
-        return [{"DeviceName": root, "Ebs": {"VolumeSize": size, "DeleteOnTermination": True}}]
+        with self._lock:
+            self._root_devices[image_id] = (root, snapshot_gb)
+        return root, snapshot_gb
 
     def get_machine(self, machine_id: str) -> Machine:
         with translated(self.cloud, f"machine {machine_id}"):
@@ -306,6 +331,10 @@ class Ec2Connector:
         return groups[0] if groups else None
 
     def _group_id(self, name: str) -> str:
+        with self._lock:
+            ensured = self._ensured.get(name)
+        if ensured is not None and time.monotonic() - ensured[0] < ENSURED_FOR_S:
+            return ensured[2]
         group = self._find_group(name)
         if group is None:
             raise CloudError(f"security group {name} does not exist", cloud=self.cloud)
@@ -321,33 +350,61 @@ class Ec2Connector:
         )
 
     def ensure_security_group(self, name: str, rules: Sequence[Rule]) -> SecurityGroup:
-        """Create the group if missing, authorise missing rules, revoke extra ones."""
+        """Create the group if missing, authorise missing rules, revoke extra ones.
+
+        Runs deployed at the same time ensure the same group at the same time:
+        when another one created the group or changed a rule between our read
+        and our write, EC2 says so (``InvalidGroup.Duplicate``,
+        ``InvalidPermission.Duplicate`` / ``.NotFound``) and we read again."""
+        import botocore.exceptions as bx
+
         for rule in rules:
             problems = rule.problems()
             if problems:
                 raise InputError(f"security group {name}: {'; '.join(problems)}")
         wanted = list(dict.fromkeys(rules))
+        with self._lock:
+            ensured = self._ensured.get(name)
+        if (
+            ensured is not None
+            and time.monotonic() - ensured[0] < ENSURED_FOR_S
+            and set(ensured[1]) == set(wanted)
+        ):
+            return SecurityGroup(name, tuple(wanted), ensured[2])
         with translated(self.cloud, f"security group {name}"):
-            group = self._find_group(name)
-            if group is None:
-                group_id = self.client.create_security_group(
-                    GroupName=name,
-                    Description=f"Managed by Slipway: {name}",
-                    TagSpecifications=[{"ResourceType": "security-group",
-                                        "Tags": [{"Key": "slipway-managed", "Value": "true"}]}],
-                )["GroupId"]  # fmt: skip
-                current: list[Rule] = []
-            else:
-                group_id = group["GroupId"]
-                current = _to_rules(group.get("IpPermissions", []))
-            missing = [r for r in wanted if r not in current]
-            extra = [r for r in current if r not in wanted]
-            if missing:
-                self.client.authorize_security_group_ingress(
-                    GroupId=group_id, IpPermissions=[_to_permission(r) for r in missing]
-                )
-            if extra:
-                self.client.revoke_security_group_ingress(
-                    GroupId=group_id, IpPermissions=[_to_permission(r) for r in extra]
-                )
+            for attempt in range(1, _GROUP_RACE_ATTEMPTS + 1):
+                try:
+                    group = self._bring_group_to(name, wanted)
+                    with self._lock:
+                        self._ensured[name] = (time.monotonic(), group.rules, group.id)
+                    return group
+                except bx.ClientError as exc:
+                    code = exc.response.get("Error", {}).get("Code")
+                    if code not in _GROUP_RACES or attempt == _GROUP_RACE_ATTEMPTS:
+                        raise
+        raise AssertionError("unreachable")
+
+    def _bring_group_to(self, name: str, wanted: list[Rule]) -> SecurityGroup:
+        group = self._find_group(name)
+        if group is None:
+            group_id = self.client.create_security_group(
+                GroupName=name,
+                Description=f"Managed by Slipway: {name}",
+                TagSpecifications=[{"ResourceType": "security-group",
+                                    "Tags": [{"Key": "slipway-managed", "Value": "true"}]}],
+            )["GroupId"]  # fmt: skip
+            current: list[Rule] = []
+        else:
+            group_id = group["GroupId"]
+            current = _to_rules(group.get("IpPermissions", []))
+        missing = [r for r in wanted if r not in current]
+        extra = [r for r in current if r not in wanted]
+        if missing:
+            self.client.authorize_security_group_ingress(
+                GroupId=group_id, IpPermissions=[_to_permission(r) for r in missing]
+            )
+        if extra:
+            self.client.revoke_security_group_ingress(
+                GroupId=group_id, IpPermissions=[_to_permission(r) for r in extra]
+            )
         return SecurityGroup(name, tuple(wanted), group_id)

@@ -4,7 +4,7 @@
 
     <data_dir>/
       local-accelerator.json           the cached accelerator probe
-      images/<image id>/disk.qcow2      the local image store (+ metadata.json)
+      images/<image id>.qcow2 (+ .json) the local image store (the image kit's)
       clouds/<cloud>/security-groups/<name>.json
       machines/<machine id>/
         machine.json                    cloud, name, image, size, tags, forwards

@@ -4,6 +4,7 @@ the machine's folder are how it is found again."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -57,16 +58,22 @@ def pid_of(folder: MachineFolder) -> int | None:
     return None if state == "Z" else pid
 
 
-def _qmp(folder: MachineFolder, command: str, timeout: float) -> object:
-    from qemu.qmp.legacy import QEMUMonitorProtocol  # lazily: only the local cloud needs it
+async def _ask(socket_path: str, command: str, timeout: float) -> object:
+    from qemu.qmp import QMPClient  # lazily: only the local cloud needs it
 
-    monitor = QEMUMonitorProtocol(str(folder.qmp))
+    client = QMPClient("slipway")
     try:
-        monitor.settimeout(timeout)
-        monitor.connect()
-        return monitor.cmd(command)
+        # A stopped or hung QEMU accepts the connection but never greets: bound every step.
+        await asyncio.wait_for(client.connect(socket_path), timeout)
+        return await asyncio.wait_for(client.execute(command), timeout)
     finally:
-        monitor.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.disconnect(), timeout)
+
+
+def _qmp(folder: MachineFolder, command: str, timeout: float) -> object:
+    """Run one QMP command; returns the reply's ``return`` member."""
+    return asyncio.run(_ask(str(folder.qmp), command, timeout))
 
 
 def qemu_status(folder: MachineFolder, timeout: float = 2.0) -> str | None:
@@ -76,7 +83,6 @@ def qemu_status(folder: MachineFolder, timeout: float = 2.0) -> str | None:
     except Exception as exc:  # QMP's errors are many and all mean "no answer"
         log.debug("QMP query-status on %s failed: %s", folder.id, exc)
         return None
-    # The legacy client returns the "return" member of the reply.
     if isinstance(reply, dict) and reply.get("status"):
         return str(reply["status"])
     return None

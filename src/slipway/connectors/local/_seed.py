@@ -27,6 +27,7 @@ def write_seed(path: Path, *, instance_id: str, hostname: str, user_data: str) -
             joliet_path=f"/{name}",
         )
     partial = path.with_suffix(".part")
+    partial.touch(mode=0o600)  # user data may hold secrets: readable by the owner only
     try:
         iso.write(str(partial))
     finally:

@@ -26,6 +26,7 @@ from slipway.connectors.local import _process
 from slipway.connectors.local._accel import accelerator_args, choose_accelerator
 from slipway.connectors.local._layout import MachineFolder, write_json
 from slipway.connectors.local._seed import write_seed
+from slipway.connectors.local.images import LocalImages, StoreImages
 from slipway.domain.machines import (
     Capability,
     CloudImage,
@@ -45,7 +46,8 @@ __all__ = ["ImagePath", "LocalConnector"]
 log = logging.getLogger(__name__)
 
 ImagePath = Callable[[str], Path]
-"""Resolves a native image id of the local cloud to its qcow2 file."""
+"""Resolves a native image id of the local cloud to its qcow2 file (overrides
+the image store's own resolution)."""
 
 _HOST = "127.0.0.1"
 _PORT_ATTEMPTS = 3  # a free port can be taken between choosing it and QEMU binding it
@@ -77,6 +79,7 @@ class LocalConnector:
         cloud: str,
         data_dir: Path,
         *,
+        images: LocalImages | None = None,
         image_path: ImagePath | None = None,
         qemu: str = "qemu-system-x86_64",
         qemu_img: str = "qemu-img",
@@ -89,7 +92,8 @@ class LocalConnector:
         self.qemu = qemu
         self.qemu_img = qemu_img
         self._accelerator = accelerator
-        self._image_path = image_path or self._store_image_path
+        self.images_store = images or StoreImages(data_dir / "images")
+        self._image_path = image_path or self.images_store.path
         # Everything is supported: security groups become port forwards, client
         # tokens become machine ids, images go into the local image store.
         self.unsupported: Mapping[Capability, str] = {}
@@ -100,10 +104,6 @@ class LocalConnector:
     def _machines(self) -> Path:
         return self.data_dir / "machines"
 
-    @property
-    def _images(self) -> Path:
-        return self.data_dir / "images"
-
     def _group_file(self, name: str) -> Path:
         if not name or "/" in name or name.startswith("."):
             raise InputError(f"security group name {name!r} is not valid")
@@ -113,20 +113,6 @@ class LocalConnector:
         if not machine_id or "/" in machine_id or machine_id.startswith("."):
             raise NotFound(f"{self.cloud}: machine {machine_id!r} does not exist")
         return MachineFolder(self._machines / machine_id)
-
-    def _store_image_path(self, image_id: str) -> Path:
-        candidate = Path(image_id)
-        if candidate.is_absolute():
-            return candidate
-        folder = self._images / image_id
-        if folder.is_dir():
-            preferred = folder / "disk.qcow2"
-            if preferred.is_file():
-                return preferred
-            found = sorted(folder.glob("*.qcow2"))
-            if found:
-                return found[0]
-        return self._images / f"{image_id}.qcow2"
 
     @property
     def accelerator(self) -> str:
@@ -191,7 +177,9 @@ class LocalConnector:
         if spec.cpu < 1 or spec.ram_mb < 128:
             raise InputError(f"a local machine needs at least 1 CPU and 128 MB RAM, got {spec}")
         folder = MachineFolder(self._machines / self._machine_id(spec))
-        folder.root.mkdir(parents=True, exist_ok=True)
+        folder.root.parent.mkdir(parents=True, exist_ok=True)
+        # Private: the seed holds the user data, which may hold recipes with secrets.
+        folder.root.mkdir(mode=0o700, exist_ok=True)
         with self._locked(folder):
             record = folder.read()
             if record is None:
@@ -368,39 +356,13 @@ class LocalConnector:
         return result
 
     def images(self) -> list[CloudImage]:
-        found = []
-        for folder in sorted(p for p in self._images.glob("*") if p.is_dir()):
-            if not any(folder.glob("*.qcow2")):
-                continue
-            properties: dict[str, str] = {}
-            with contextlib.suppress(OSError, ValueError):
-                meta = json.loads((folder / "metadata.json").read_text())
-                properties = {str(k): str(v) for k, v in meta.get("properties", meta).items()}
-            found.append(CloudImage(folder.name, properties.get("name", folder.name), properties))
-        return found
+        return self.images_store.list()
 
     def upload_image(self, path: Path, name: str, properties: Mapping[str, str]) -> CloudImage:
-        """Put ``path`` in the local image store as ``<id>/disk.qcow2``, converted to
-        qcow2 if needed; it appears only once complete (written aside, then renamed)."""
+        """Put ``path`` in the local image store under ``name`` (converted to qcow2)."""
         if not path.is_file():
             raise NotFound(f"image file {path} does not exist")
-        image_id = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-.")
-        if not image_id:
-            raise InputError(f"image name {name!r} gives no usable id")
-        final = self._images / image_id
-        if final.exists():
-            raise CloudError(f"image {image_id} already exists", cloud=self.cloud)
-        partial = self._images / f".{image_id}.{uuid.uuid4().hex[:8]}.part"
-        partial.mkdir(parents=True)
-        try:
-            self._run_tool([self.qemu_img, "convert", "-O", "qcow2", str(path),
-                            str(partial / "disk.qcow2")])  # fmt: skip
-            write_json(partial / "metadata.json", {"name": name, "properties": dict(properties)})
-            partial.rename(final)
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
-        return CloudImage(image_id, name, {"name": name, **properties})
+        return self.images_store.add(path, name, properties)
 
     # -- security groups -------------------------------------------------------------
 

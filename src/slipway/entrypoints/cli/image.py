@@ -72,6 +72,8 @@ def build(
     from slipway.imagekit.recipe import DiskFormat, load_recipe
 
     parsed = load_recipe(recipe)
+    if store_as:  # find a taken name now, not after a minute of building
+        _store().ensure_free(store_as)
     wanted = tuple(dict.fromkeys(_format(f) for f in formats)) or parsed.formats
     if store_as and DiskFormat.QCOW2 not in wanted:
         wanted = (*wanted, DiskFormat.QCOW2)
@@ -133,6 +135,9 @@ def convert_cmd(
         None, help="Output file; default: SOURCE with the new suffix."
     ),
     to: str = typer.Option(..., "--to", "-t", help=f"Target format: {_FORMATS}."),
+    allow_external: bool = typer.Option(
+        False, "--allow-external", help="Follow a backing file or external extents (flattens)."
+    ),
     output: OutputOption = "table",  # type: ignore[assignment]
 ) -> None:
     """Convert an image between qcow2, raw, VMDK and OVA (compressed where possible)."""
@@ -145,7 +150,7 @@ def convert_cmd(
         raise InputError(
             f"{dest}: the output would overwrite the input", hint="name another output"
         )
-    image = open_image(source)
+    image = open_image(source, allow_external=allow_external)
     convert(image, dest, fmt, name=dest.stem)
     data = {
         "source": str(source),

@@ -16,7 +16,14 @@ from rich.table import Table
 from slipway.domain.runs import TERMINAL, KeepRunning, Run, RunState
 from slipway.domain.sizes import Size
 from slipway.entrypoints.cli.context import settings
-from slipway.entrypoints.cli.output import OutputFormat, OutputOption, console, emit, warn
+from slipway.entrypoints.cli.output import (
+    OutputFormat,
+    OutputOption,
+    console,
+    emit,
+    err_console,
+    warn,
+)
 from slipway.errors import InputError
 
 __all__ = ["register", "run_app"]
@@ -86,13 +93,14 @@ def _wait(rt: Any, run_id: str, until: frozenset[RunState], timeout: float) -> R
 
     start = time.monotonic()
     seen: RunState | None = None
-    with EmbeddedWorker(rt), console.status("") as status:
+    # Progress goes to stderr, so --output json keeps stdout clean.
+    with EmbeddedWorker(rt), err_console.status("") as status:
         while True:
             run: Run = rt.runs.get(run_id)
             elapsed = time.monotonic() - start
             if run.state is not seen:
                 style = _STYLE.get(run.state.value, "cyan")
-                console.print(
+                err_console.print(
                     f"[{style}]{run.state.value:<16}[/] {elapsed:6.1f} s  {escape(run.message)}"
                 )
                 seen = run.state
