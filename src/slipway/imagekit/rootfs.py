@@ -112,8 +112,9 @@ def bootstrap(
         f'--customize-hook=for f in {archives}/*.deb; do [ -e "$f" ] || continue; '
         f'[ -e {q(str(cache))}/"${{f##*/}}" ] || cp -l "$f" {q(str(cache))}/ 2>/dev/null '
         f'|| cp "$f" {q(str(cache))}/; done',
+        # --no-overwrite-dir: a file for /root must not make /root 0755.
         f"--customize-hook=tar -C {q(str(staging))} -c . | "
-        'tar -C "$1" -x --keep-directory-symlink --no-same-owner',
+        'tar -C "$1" -x --keep-directory-symlink --no-overwrite-dir --no-same-owner',
     ]
     for script in sorted(steps.iterdir()):
         hooks += [
@@ -182,6 +183,7 @@ def clean(rootfs: Path) -> list[str]:
         "root/.*_history",
         "home/*/.*_history",
         "root/.ssh",
+        "home/*/.ssh/authorized_keys*",
         "var/lib/dbus/machine-id",
         "etc/resolv.conf",
         "var/lib/systemd/random-seed",

@@ -57,3 +57,48 @@ def test_cloud_init_gets_nocloud_no_root_no_passwords_and_two_host_key_types() -
     assert cfg["manage_etc_hosts"] is True
     assert cfg["locale"] == "C.UTF-8"
     assert cfg["ssh_genkeytypes"] == ["ed25519", "ecdsa"]
+
+
+def test_clean_removes_keys_histories_logs_state_and_empties_machine_id(tmp_path: Path) -> None:
+    from slipway.imagekit.rootfs import clean
+
+    planted = [
+        "etc/ssh/ssh_host_ed25519_key",
+        "etc/ssh/ssh_host_ed25519_key.pub",
+        "root/.bash_history",
+        "root/.ssh/authorized_keys",
+        "home/debian/.zsh_history",
+        "home/debian/.ssh/authorized_keys",
+        "var/log/apt/history.log",
+        "var/log/journal/x/y",
+        "var/lib/cloud/instance/boot-finished",
+        "tmp/scratch",
+        "var/tmp/scratch",
+        "etc/shadow-",
+        "var/lib/apt/lists/deb.debian.org_Packages",
+        "etc/resolv.conf",
+    ]
+    kept = [
+        "etc/ssh/sshd_config",
+        "home/debian/.profile",
+        "home/debian/.ssh/config",
+        "var/lib/apt/lists/lock",
+    ]
+    for rel in planted + kept:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    (tmp_path / "etc/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
+    (tmp_path / "etc/shadow").write_text("root:$6$x$y:1:0:99999:7:::\n")
+    removed = clean(tmp_path)
+    assert sorted(removed) == sorted(
+        {
+            "/" + p
+            for p in planted
+            if not p.startswith(("var/log/journal", "var/lib/cloud", "root/.ssh"))
+        }
+        | {"/var/log/journal/x/y", "/var/lib/cloud/instance", "/root/.ssh"}
+    )
+    for rel in kept:
+        assert (tmp_path / rel).exists(), rel
+    assert (tmp_path / "etc/machine-id").read_bytes() == b""
+    assert (tmp_path / "etc/shadow").read_text().startswith("root:*:")

@@ -239,6 +239,16 @@ def import_cmd(
     )
 
 
+def _check_text(check: dict[str, Any] | None) -> str:
+    """One word for a stored check report: not checked, clean, or has errors."""
+    if check is None:
+        return "-"
+    if "has_errors" in check:
+        count = len(check.get("findings") or [])
+        return f"{'errors' if check['has_errors'] else 'ok'} ({count} findings)"
+    return str(check.get("status", "checked"))
+
+
 @image_app.command("list")
 def list_cmd(output: OutputOption = "table") -> None:  # type: ignore[assignment]
     """List the images in the local image store."""
@@ -252,8 +262,10 @@ def list_cmd(output: OutputOption = "table") -> None:  # type: ignore[assignment
             return
         table = Table("name", "format", "virtual", "file", "os", "check", "imported")
         for d in data:
-            os_text = " ".join((d["os"] or {}).values()) or "-"
-            check = "-" if d["check"] is None else str(d["check"].get("status", "checked"))
+            os_info = d["os"] or {}
+            keys = ("distribution", "version", "arch")
+            os_text = " ".join(str(os_info[k]) for k in keys if k in os_info) or "-"
+            check = _check_text(d["check"])
             table.add_row(
                 d["name"],
                 d["format"],
