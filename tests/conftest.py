@@ -95,3 +95,84 @@ def built_image() -> Path:
     if reason is not None:
         pytest.skip(f"cannot build the example image: {reason}")
     return cached_build(EXAMPLE_RECIPE)
+
+
+# -- the API and the dashboard ------------------------------------------------
+
+
+class WebWorld:
+    """A served catalog with users, a group, modules at every sharing level
+    and an API token per user, all on one in-memory store."""
+
+    PASSWORD = "correct horse battery"
+
+    def __init__(
+        self,
+        examples: list[LoadedDefinition],
+        *,
+        dashboard: bool = True,
+        database_url: str | None = None,
+    ) -> None:
+        from slipway.adapters.security.passwords import Argon2Hasher
+        from slipway.domain.modules import Right
+        from slipway.entrypoints.api.app import create_app
+        from slipway.entrypoints.api.deps import Services
+        from slipway.services.access import AccessService
+
+        store = MemoryStore()
+        engine = None
+        if database_url is not None:
+            from slipway.adapters.store.database import make_engine, migrate
+
+            engine = make_engine(database_url)
+            migrate(engine)
+
+        def uow() -> UnitOfWork:
+            if engine is not None:
+                from slipway.adapters.store.sql import SqlUnitOfWork
+
+                return SqlUnitOfWork(engine)
+            return MemoryUnitOfWork(store)
+
+        self.engine = engine
+
+        # Cheap parameters: these tests check who may log in, not hash strength.
+        self.access = AccessService(uow, Argon2Hasher(memory_kib=256, time_cost=1))
+        self.services = Services(lambda user: CatalogService(uow, user), self.access)
+        self.access.ensure_first_admin()
+        admin = self.services.catalog("admin")
+        for user in ("alice", "bob", "carol"):
+            admin.add_user(user)
+            self.access.set_password("admin", user, self.PASSWORD)
+        admin.add_group("team", ["carol"])
+        alice = self.services.catalog("alice")
+        alice.import_files(examples)
+        alice.copy("examples/images/debian-12", "alice/private")
+        alice.copy("examples/images/debian-12", "alice/team")
+        alice.copy("examples/images/debian-12", "alice/public")
+        alice.share(
+            "alice/team",
+            group="team",
+            group_rights=frozenset({Right.VIEW}),
+            public_rights=frozenset(),
+        )
+        alice.share(
+            "alice/public",
+            group=None,
+            group_rights=frozenset(),
+            public_rights=frozenset({Right.VIEW}),
+        )
+        self.tokens = {
+            user: self.access.create_token(user, "tests").token
+            for user in ("admin", "alice", "bob", "carol")
+        }
+        self.app = create_app(self.services, dashboard=dashboard)
+
+    def headers(self, user: str) -> dict[str, str]:
+        """Authorization for ``user``; none for "anonymous"."""
+        return {"Authorization": f"Bearer {self.tokens[user]}"} if user in self.tokens else {}
+
+
+@pytest.fixture
+def web_world(examples: list[LoadedDefinition]) -> WebWorld:
+    return WebWorld(examples)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from slipway.config import Settings
+from slipway.services.access import AccessService
 from slipway.services.catalog import CatalogService
 
 if TYPE_CHECKING:
@@ -21,11 +22,20 @@ if TYPE_CHECKING:
 
     from slipway.adapters.queue import HueyQueue
     from slipway.connectors.base import Connector
+    from slipway.entrypoints.api.deps import Services
     from slipway.imagekit.store import ImageStore
     from slipway.services.deploy import RunService
     from slipway.services.runner import Runner
 
-__all__ = ["Runtime", "catalog_service", "engine_for", "image_store", "runtime"]
+__all__ = [
+    "Runtime",
+    "access_service",
+    "catalog_service",
+    "engine_for",
+    "image_store",
+    "runtime",
+    "web_services",
+]
 
 
 @cache
@@ -70,6 +80,21 @@ def image_store(settings: Settings) -> ImageStore:
         ]
 
     return ImageStore(Path(settings.data_dir) / "images", users_of=users_of, checker=check_image)
+
+
+def access_service(settings: Settings) -> AccessService:
+    """Passwords, sessions and API tokens, with Argon2id password hashes."""
+    from slipway.adapters.security.passwords import Argon2Hasher
+
+    return AccessService(_unit_of_work(settings), Argon2Hasher())
+
+
+def web_services(settings: Settings) -> Services:
+    """What ``slipway serve`` runs on: the catalog as each user sees it, and access."""
+    from slipway.entrypoints.api.deps import Services
+
+    uow = _unit_of_work(settings)
+    return Services(catalog=lambda user: CatalogService(uow, user), access=access_service(settings))
 
 
 class Connectors:

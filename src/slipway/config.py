@@ -87,6 +87,12 @@ SETTINGS: tuple[Setting, ...] = (
         _default_public_key,
     ),
     Setting("worker_threads", "Threads per worker process that move runs along.", lambda _: "8"),
+    Setting(
+        "host",
+        "Address `slipway serve` listens on (0.0.0.0 for every interface).",
+        lambda _: "127.0.0.1",
+    ),
+    Setting("port", "TCP port `slipway serve` listens on.", lambda _: "8000"),
 )
 
 
@@ -98,10 +104,19 @@ class Settings:
     queue_url: str
     ssh_public_key: str
     worker_threads: str
+    host: str
+    port: str
 
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
+
+    @property
+    def port_number(self) -> int:
+        """``port`` as a number; a bad one is an input error naming the setting."""
+        if not self.port.isdigit() or not 1 <= int(self.port) <= 65535:
+            raise InputError(f"port must be a number from 1 to 65535, got {self.port!r}")
+        return int(self.port)
 
 
 def env_name(setting: Setting) -> str:

@@ -8,6 +8,7 @@
     │   └── ImageFileError            an image file that cannot be read (image kit)
     ├── NotFound                      a module, version, cloud, run … that does not exist (exit 3)
     ├── PermissionDenied              the acting user lacks a right; names it (exit 4)
+    │   └── NotAuthenticated          nobody is logged in, or the credentials are wrong
     ├── Conflict                      the action clashes with the current state (exit 5)
     ├── CloudError                    a cloud said no; carries the cloud's own message (exit 6)
     │   └── Unsupported               the cloud's connector cannot do this at all
@@ -29,6 +30,7 @@ __all__ = [
     "DefinitionErrors",
     "ImageFileError",
     "InputError",
+    "NotAuthenticated",
     "NotFound",
     "PermissionDenied",
     "SizeError",
@@ -53,7 +55,13 @@ class SlipwayError(Exception):
 
 
 class InputError(SlipwayError):
+    """Bad input; ``field`` names the request field at fault, when there is one."""
+
     exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None, field: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,10 @@ class NotFound(SlipwayError):
 
 class PermissionDenied(SlipwayError):
     exit_code = 4
+
+
+class NotAuthenticated(PermissionDenied):
+    pass
 
 
 class Conflict(SlipwayError):

@@ -19,10 +19,12 @@ from slipway.domain.diff import Change, diff_documents
 from slipway.domain.modules import Access, Kind, ModuleRef, ModuleVersion, Right, Rights
 from slipway.domain.sizes import Catalog, Flavor, Size
 from slipway.errors import Conflict, InputError, NotFound, PermissionDenied
+from slipway.services.access import check_user_name
 from slipway.services.definitions import Report, validate
 from slipway.services.modules import Module, Modules
-from slipway.services.ports import CatalogStore, DefinitionFile, UnitOfWork
+from slipway.services.ports import CatalogStore, DefinitionFile, ModuleQuery, UnitOfWork
 from slipway.services.resolve import ResolvedDefinition, chain_of, resolve_module
+from slipway.services.search import Page, refresh_facets
 from slipway.services.sizes import SizeRow, resolve_everywhere
 
 __all__ = ["CatalogService", "ImportResult", "Saved"]
@@ -98,6 +100,12 @@ class CatalogService:
         with self._uow() as uow:
             return self._viewable(uow.store, ref)
 
+    def rights_on(self, ref: str) -> frozenset[Right]:
+        """What the user may do with ``ref`` (view right needed to ask)."""
+        with self._uow() as uow:
+            version = self._viewable(uow.store, ref)
+            return self._access(uow.store).rights_on(version.rights)
+
     def resolve(
         self, ref: str, clouds: list[str] | None = None, *, right: Right = Right.VIEW
     ) -> ResolvedDefinition:
@@ -130,24 +138,49 @@ class CatalogService:
     ) -> list[tuple[ModuleVersion, list[str]]]:
         """Viewable modules of ``kinds`` with the clouds each has a native image
         for (after inheritance); only those with ``cloud`` when given."""
+        if cloud is not None:
+            with self._uow() as uow:
+                Modules(uow.store).cloud(cloud)  # an unknown cloud is an error, not an empty list
+        self.refresh_index()
+        page = self.search(kinds=kinds, cloud=cloud, limit=None)
+        return [(row.version, list(row.facets.clouds)) for row in page.items]
+
+    def search(
+        self,
+        *,
+        kinds: Sequence[Kind] = (Kind.IMAGE, Kind.COMPONENT),
+        text: str | None = None,
+        os: str | None = None,
+        cloud: str | None = None,
+        owner: str | None = None,
+        limit: int | None = 50,
+        offset: int = 0,
+    ) -> Page:
+        """One page, by name, of the latest versions the user may view that
+        match every filter given (``text``: in the name or description)."""
         with self._uow() as uow:
-            access = self._access(uow.store)
-            modules = Modules(uow.store)
-            if cloud is not None:
-                modules.cloud(cloud)  # an unknown cloud is an error, not an empty list
-            rows = []
-            for kind in kinds:
-                for version in uow.store.list_latest(kind):
-                    if not access.can(Right.VIEW, version.rights):
-                        continue
-                    clouds = sorted(
-                        resolve_module(modules, Module.from_store(version), clouds=[]).document.get(
-                            "native", {}
-                        )
-                    )
-                    if cloud is None or cloud in clouds:
-                        rows.append((version, clouds))
-            return sorted(rows, key=lambda row: row[0].name)
+            query = ModuleQuery(
+                tuple(kinds),
+                text or None,
+                os or None,
+                cloud or None,
+                owner or None,
+                self._access(uow.store),
+                limit,
+                offset,
+            )
+            items, total = uow.store.search(query)
+            return Page(list(items), total, limit, offset)
+
+    def refresh_index(self) -> int:
+        """Compute the search facets of modules saved before they existed."""
+        with self._uow() as uow:
+            names = uow.store.unindexed()
+            if not names:
+                return 0
+            count = refresh_facets(uow.store, names)
+            uow.commit()
+            return count
 
     def clouds(self) -> list[tuple[Cloud, Catalog]]:
         """Every cloud with its catalog, by name."""
@@ -241,6 +274,7 @@ class CatalogService:
             store.ensure_user(self.user, admin=not store.has_users())
 
     def add_user(self, name: str, *, admin: bool = False, groups: Sequence[str] = ()) -> None:
+        check_user_name(name)
         with self._uow() as uow:
             self._ensure_actor(uow.store)
             if not uow.store.is_admin(self.user):
@@ -312,6 +346,7 @@ class CatalogService:
                 result.saved.append(
                     Saved(file.name, file.kind, number, "new" if latest is None else "updated")
                 )
+            refresh_facets(store, [s.name for s in result.saved if s.status != "unchanged"])
             uow.commit()
             return result
 
@@ -342,6 +377,7 @@ class CatalogService:
                 content_hash=original.content_hash,
             )
             uow.store.add_version(copied)
+            refresh_facets(uow.store, [copied.name])
             uow.commit()
             return copied
 

@@ -6,12 +6,20 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
 from slipway.adapters.store.runs_memory import MemoryRunStore
-from slipway.domain.modules import Kind, ModuleVersion, Rights
+from slipway.domain.modules import Kind, ModuleVersion, Right, Rights
 from slipway.errors import Conflict, NotFound
+from slipway.services.ports import (
+    Facets,
+    ListedModule,
+    ModuleQuery,
+    SessionRecord,
+    TokenRecord,
+)
 
 __all__ = ["MemoryStore", "MemoryUnitOfWork"]
 
@@ -22,6 +30,10 @@ class MemoryStore:
         self.rights: dict[str, Rights] = {}
         self.users: dict[str, bool] = {}
         self.groups: dict[str, set[str]] = {}
+        self.facets: dict[str, Facets | None] = {}
+        self.passwords: dict[str, str] = {}
+        self.tokens: dict[str, TokenRecord] = {}  # by token hash
+        self.sessions: dict[str, SessionRecord] = {}  # by cookie hash
 
     def _with_rights(self, version: ModuleVersion) -> ModuleVersion:
         return replace(version, rights=self.rights[version.name])
@@ -51,6 +63,7 @@ class MemoryStore:
             raise Conflict(f"{version.name} is a {versions[0].kind}, not a {version.kind}")
         versions.append(copy.deepcopy(version))
         self.rights.setdefault(version.name, version.rights)
+        self.facets.setdefault(version.name, None)
 
     def set_rights(self, name: str, rights: Rights) -> None:
         if name not in self.modules:
@@ -86,6 +99,87 @@ class MemoryStore:
 
     def groups_of(self, user: str) -> frozenset[str]:
         return frozenset(g for g, members in self.groups.items() if user in members)
+
+    # -- search ---------------------------------------------------------------
+
+    def set_facets(self, name: str, facets: Facets) -> None:
+        if name not in self.modules:
+            raise NotFound(f"module {name} does not exist")
+        self.facets[name] = facets
+
+    def unindexed(self) -> Sequence[str]:
+        return sorted(name for name, facets in self.facets.items() if facets is None)
+
+    def children(self, name: str) -> Sequence[str]:
+        return sorted(n for n, f in self.facets.items() if f is not None and f.parent == name)
+
+    def _matches(self, query: ModuleQuery, version: ModuleVersion, facets: Facets) -> bool:
+        text = (query.text or "").lower()
+        viewer = query.viewer
+        return (
+            version.kind in query.kinds
+            and (text in version.name.lower() or text in facets.description.lower())
+            and (not query.os or facets.os == query.os)
+            and (not query.cloud or query.cloud in facets.clouds)
+            and (not query.owner or version.rights.owner == query.owner)
+            and (viewer is None or viewer.can(Right.VIEW, version.rights))
+        )
+
+    def search(self, query: ModuleQuery) -> tuple[Sequence[ListedModule], int]:
+        found = [
+            ListedModule(version, self.facets.get(name) or Facets())
+            for name in sorted(self.modules)
+            for version in [self._with_rights(self.modules[name][-1])]
+            if self._matches(query, version, self.facets.get(name) or Facets())
+        ]
+        end = None if query.limit is None else query.offset + query.limit
+        return found[query.offset : end], len(found)
+
+    # -- credentials ----------------------------------------------------------
+
+    def _require_user(self, name: str) -> None:
+        if name not in self.users:
+            raise NotFound(f"user {name} does not exist")
+
+    def set_password_hash(self, user: str, password_hash: str) -> None:
+        self._require_user(user)
+        self.passwords[user] = password_hash
+
+    def password_hash(self, user: str) -> str | None:
+        return self.passwords.get(user)
+
+    def has_passwords(self) -> bool:
+        return bool(self.passwords)
+
+    def add_token(self, user: str, name: str, token_hash: str, created_at: datetime) -> int:
+        self._require_user(user)
+        number = max((t.id for t in self.tokens.values()), default=0) + 1
+        self.tokens[token_hash] = TokenRecord(number, user, name, created_at)
+        return number
+
+    def token_user(self, token_hash: str) -> str | None:
+        found = self.tokens.get(token_hash)
+        return found.user if found else None
+
+    def tokens_of(self, user: str) -> Sequence[TokenRecord]:
+        return sorted((t for t in self.tokens.values() if t.user == user), key=lambda t: t.id)
+
+    def delete_token(self, user: str, token_id: int) -> bool:
+        for key, token in list(self.tokens.items()):
+            if token.id == token_id and token.user == user:
+                del self.tokens[key]
+                return True
+        return False
+
+    def add_session(self, token_hash: str, record: SessionRecord) -> None:
+        self._require_user(record.user)
+        self.sessions[token_hash] = record
+
+    def session_of(self, token_hash: str) -> SessionRecord | None:
+        return self.sessions.get(token_hash)
+
+    def delete_session(self, token_hash: str) -> None:
+        self.sessions.pop(token_hash, None)
 
 
 class MemoryUnitOfWork:

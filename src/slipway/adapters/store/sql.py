@@ -10,12 +10,14 @@ from typing import Self
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from slipway.adapters.store._sql_credentials import SqlCredentials
+from slipway.adapters.store._sql_search import SqlSearch
 from slipway.adapters.store.runs_sql import SqlRunStore
 from slipway.adapters.store.tables import GroupRow, MembershipRow, ModuleRow, UserRow, VersionRow
 from slipway.domain.modules import Kind, ModuleVersion, Rights, parse_rights
 from slipway.errors import Conflict, NotFound
 
-__all__ = ["SqlStore", "SqlUnitOfWork"]
+__all__ = ["SqlStore", "SqlUnitOfWork", "version_of"]
 
 
 def _rights(row: ModuleRow) -> Rights:
@@ -24,7 +26,7 @@ def _rights(row: ModuleRow) -> Rights:
     )
 
 
-def _version(module: ModuleRow, row: VersionRow) -> ModuleVersion:
+def version_of(module: ModuleRow, row: VersionRow) -> ModuleVersion:
     created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
     return ModuleVersion(
         name=module.name,
@@ -45,7 +47,7 @@ def _join(rights: frozenset[str]) -> str:
     return ",".join(sorted(rights))
 
 
-class SqlStore:
+class SqlStore(SqlSearch, SqlCredentials):
     def __init__(self, session: Session) -> None:
         self.session = session
 
@@ -59,7 +61,7 @@ class SqlStore:
         else:
             query = query.where(VersionRow.version == version)
         row = self.session.execute(query).one_or_none()
-        return _version(row[0], row[1]) if row else None
+        return version_of(row[0], row[1]) if row else None
 
     def latest(self, name: str) -> ModuleVersion | None:
         return self._at(name, None)
@@ -73,7 +75,7 @@ class SqlStore:
             .where(ModuleRow.name == name)
             .options(selectinload(ModuleRow.versions))
         ).one_or_none()
-        return [_version(module, v) for v in module.versions] if module else []
+        return [version_of(module, v) for v in module.versions] if module else []
 
     def list_latest(self, kind: Kind | None = None) -> Sequence[ModuleVersion]:
         query = (
@@ -84,7 +86,7 @@ class SqlStore:
         )
         if kind is not None:
             query = query.where(ModuleRow.kind == kind.value)
-        return [_version(m, v) for m, v in self.session.execute(query)]
+        return [version_of(m, v) for m, v in self.session.execute(query)]
 
     def add_version(self, version: ModuleVersion) -> None:
         module = self._module(version.name)

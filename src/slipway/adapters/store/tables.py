@@ -6,7 +6,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -17,6 +26,8 @@ __all__ = [
     "ModuleRow",
     "RunEventRow",
     "RunRow",
+    "SessionRow",
+    "TokenRow",
     "UserRow",
     "VersionRow",
 ]
@@ -35,6 +46,7 @@ class UserRow(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     admin: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
 
 
 class GroupRow(Base):
@@ -57,6 +69,10 @@ class MembershipRow(Base):
 
 class ModuleRow(Base):
     __tablename__ = "modules"
+    # Covers the rights check of a list, so counting matches reads no rows.
+    __table_args__ = (
+        Index("ix_modules_access", "kind", "owner", "public_rights", "group_name", "group_rights"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(400), unique=True)
@@ -66,6 +82,12 @@ class ModuleRow(Base):
     group_rights: Mapped[str] = mapped_column(String(40), default="")
     public_rights: Mapped[str] = mapped_column(String(40), default="")
     latest_version: Mapped[int] = mapped_column(Integer)
+    # Search facets of the latest version after inheritance; clouds is
+    # ",a,b," (NULL: not computed yet) so a cloud filter is one LIKE.
+    description: Mapped[str] = mapped_column(Text, default="")
+    os: Mapped[str] = mapped_column(String(100), default="", index=True)
+    clouds: Mapped[str | None] = mapped_column(Text)
+    parent: Mapped[str | None] = mapped_column(String(400), index=True)
     versions: Mapped[list[VersionRow]] = relationship(
         back_populates="module", order_by="VersionRow.version"
     )
@@ -119,3 +141,27 @@ class RunEventRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     state: Mapped[str] = mapped_column(String(20))
     message: Mapped[str] = mapped_column(Text, default="")
+
+
+class TokenRow(Base):
+    """An API token: only the SHA-256 of the token is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SessionRow(Base):
+    """A dashboard login: the SHA-256 of the cookie and the CSRF token."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

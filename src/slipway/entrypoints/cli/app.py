@@ -14,6 +14,8 @@ from slipway.entrypoints.cli import runs as run_commands
 from slipway.entrypoints.cli.context import Invocation
 from slipway.entrypoints.cli.image import image_app
 from slipway.entrypoints.cli.output import err_console
+from slipway.entrypoints.cli.serve import serve
+from slipway.entrypoints.cli.tokens import token_app
 from slipway.entrypoints.cli.users import group_app, user_app
 from slipway.errors import SlipwayError
 
@@ -43,6 +45,8 @@ def global_options(
     worker_threads: str | None = typer.Option(
         None, help="Threads per worker [env SLIPWAY_WORKER_THREADS]."
     ),
+    host: str | None = typer.Option(None, help="Address serve listens on [env SLIPWAY_HOST]."),
+    port: str | None = typer.Option(None, help="Port serve listens on [env SLIPWAY_PORT]."),
 ) -> None:
     """Define a VM image once, deploy it on any cloud, keep images clean and in sync."""
     ctx.obj = Invocation(
@@ -53,6 +57,8 @@ def global_options(
             "queue_url": queue_url,
             "ssh_public_key": ssh_public_key,
             "worker_threads": worker_threads,
+            "host": host,
+            "port": port,
         }
     )
 
@@ -63,6 +69,8 @@ run_commands.register(app)
 app.add_typer(image_app, name="image")
 app.add_typer(user_app, name="user")
 app.add_typer(group_app, name="group")
+app.add_typer(token_app, name="token")
+app.command("serve")(serve)
 
 # Sub-modules add their commands to the apps above when imported.
 from slipway.entrypoints.cli import image_inspect, sizes_refresh  # noqa: E402,F401

@@ -1,0 +1,73 @@
+"""``slipway token create|list|revoke`` and ``slipway user password``."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from typing import Annotated
+
+import typer
+
+from slipway.entrypoints.cli.context import settings
+from slipway.entrypoints.cli.output import console
+from slipway.entrypoints.cli.users import user_app
+from slipway.errors import InputError
+from slipway.services.access import AccessService
+
+__all__ = ["token_app"]
+
+token_app = typer.Typer(help="API tokens for the REST API.", no_args_is_help=True)
+
+
+def _access(ctx: typer.Context) -> AccessService:
+    from slipway.bootstrap import access_service
+
+    return access_service(settings(ctx))
+
+
+@token_app.command("create")
+def token_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
+) -> None:
+    """Create an API token for the acting user; it is shown once, only its hash is kept."""
+    made = _access(ctx).create_token(settings(ctx).user, name)
+    console.print(f"token {made.record.id} ({made.record.name}) for {made.record.user}:")
+    console.print(made.token, soft_wrap=True, highlight=False)
+    console.print("[dim]shown only now; send it as 'Authorization: Bearer <token>'[/]")
+
+
+@token_app.command("list")
+def token_list(ctx: typer.Context) -> None:
+    """The acting user's tokens (names and dates; the tokens themselves are not kept)."""
+    for token in _access(ctx).tokens(settings(ctx).user):
+        console.print(f"{token.id}\t{token.name}\t{token.created_at:%Y-%m-%d %H:%M}")
+
+
+@token_app.command("revoke")
+def token_revoke(ctx: typer.Context, token_id: int) -> None:
+    """Revoke one of the acting user's tokens."""
+    _access(ctx).revoke_token(settings(ctx).user, token_id)
+    console.print(f"revoked token {token_id}")
+
+
+@user_app.command("password")
+def user_password(
+    ctx: typer.Context,
+    name: str,
+    stdin: Annotated[bool, typer.Option("--stdin", help="Read the password from stdin.")] = False,
+    generate: Annotated[
+        bool, typer.Option("--generate", help="Make a random one and print it.")
+    ] = False,
+) -> None:
+    """Set a user's password for the dashboard (the user themself or an admin)."""
+    if stdin and generate:
+        raise InputError("--stdin and --generate exclude each other")
+    if generate:
+        password = secrets.token_urlsafe(12)
+    elif stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    _access(ctx).set_password(settings(ctx).user, name, password)
+    console.print(f"set the password of {name}" + (f": {password}" if generate else ""))

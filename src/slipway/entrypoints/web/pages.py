@@ -1,0 +1,195 @@
+"""The dashboard's pages: catalog, image page with the Deploy dialog, clouds.
+Server-rendered with Jinja2; htmx swaps the parts that change (catalog
+results, the dialog's flavor preview, diffs). Every page calls the same
+services as the API, acting as the logged-in user (or anonymous)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+
+from slipway.domain.diff import flatten
+from slipway.domain.modules import Kind, ModuleRef, Right
+from slipway.entrypoints.api.deps import actor, services
+from slipway.entrypoints.api.modules import module_ref
+from slipway.entrypoints.api.runs import not_available
+from slipway.entrypoints.web import session
+from slipway.entrypoints.web.session import login_url, page, require_form_csrf
+from slipway.errors import InputError
+from slipway.services.catalog import CatalogService
+
+__all__ = ["install"]
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 25
+DISTRIBUTIONS = ("almalinux", "centos", "debian", "fedora", "opensuse", "rocky", "ubuntu")
+Text = Annotated[str, Query(max_length=200)]
+
+
+def _catalog(request: Request) -> CatalogService:
+    return services(request).catalog(actor(request).user)
+
+
+def _compact(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+@router.get("/")
+def home() -> Response:
+    return RedirectResponse("/catalog", status_code=303)
+
+
+@router.get("/catalog", response_class=HTMLResponse)
+def catalog_page(
+    request: Request,
+    q: Text = "",
+    os: Text = "",
+    cloud: Text = "",
+    owner: Text = "",
+    kind: Text = "",
+    page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+) -> Response:
+    if kind not in ("", Kind.IMAGE, Kind.COMPONENT):
+        raise InputError(f"kind must be image or component, not {kind!r}", field="query.kind")
+    catalog = _catalog(request)
+    clouds = [c.name for c, _ in catalog.clouds()]
+    if cloud and cloud not in clouds:
+        raise InputError(f"unknown cloud {cloud!r}", field="query.cloud")
+    results = catalog.search(
+        kinds=(Kind(kind),) if kind else (Kind.IMAGE, Kind.COMPONENT),
+        text=q,
+        os=os,
+        cloud=cloud,
+        owner=owner,
+        limit=PAGE_SIZE,
+        offset=(page_number - 1) * PAGE_SIZE,
+    )
+    filters = {"q": q, "os": os, "cloud": cloud, "owner": owner, "kind": kind}
+    pages = max(1, -(-results.total // PAGE_SIZE))
+    context: dict[str, Any] = {
+        "results": results,
+        "filters": filters,
+        "page_number": page_number,
+        "pages": pages,
+        "query": "&".join(f"{k}={quote(v)}" for k, v in filters.items() if v),
+    }
+    if request.headers.get("hx-request") and request.headers.get("hx-target") == "results":
+        return page(request, "_results.html", **context)
+    return page(request, "catalog.html", clouds=clouds, distributions=DISTRIBUTIONS, **context)
+
+
+def _hierarchy(resolved: Any, label: str) -> list[dict[str, Any]]:
+    origin: dict[str, str] = resolved.resolved.origin
+    rows = []
+    for path, value in flatten(resolved.document).items():
+        source = origin.get(path) or next(
+            (origin[p] for p in sorted(origin, key=len, reverse=True) if path.startswith(p + ".")),
+            "",
+        )
+        rows.append(
+            {"path": path, "value": _compact(value), "origin": source, "own": source == label}
+        )
+    return rows
+
+
+@router.get("/images/{name:path}/-/deploy", response_class=HTMLResponse)
+def deploy_dialog(request: Request, name: str, cloud: Text = "") -> Response:
+    """The Deploy dialog, or (htmx) just its preview of ``cloud``."""
+    ref = module_ref(name)
+    catalog = _catalog(request)
+    version = catalog.show(str(ref))
+    rights = catalog.rights_on(str(ref))
+    resolved = catalog.resolve(str(ref))
+    clouds = sorted(resolved.targets)
+    chosen = cloud if cloud in clouds else (clouds[0] if clouds else "")
+    context: dict[str, Any] = {
+        "version": version,
+        "clouds": clouds,
+        "chosen": chosen,
+        "target": resolved.targets.get(chosen),
+        "can_deploy": Right.DEPLOY in rights and not actor(request).anonymous,
+    }
+    if request.headers.get("hx-target") == "deploy-preview":
+        return page(request, "_deploy_preview.html", **context)
+    return page(request, "_deploy.html", **context)
+
+
+@router.get("/images/{name:path}/-/diff", response_class=HTMLResponse)
+def diff_fragment(
+    request: Request,
+    name: str,
+    old: Annotated[int, Query(alias="from", ge=1, le=1_000_000)],
+    new: Annotated[int, Query(alias="to", ge=1, le=1_000_000)],
+) -> Response:
+    ref = module_ref(name, pinned=False)
+    before, after, changes = _catalog(request).diff(f"{ref.name}@{old}", f"{ref.name}@{new}")
+    rows = [
+        {"path": c.path, "action": c.action, "old": _compact(c.old), "new": _compact(c.new)}
+        for c in changes
+    ]
+    return page(request, "_diff.html", before=before, after=after, changes=rows)
+
+
+@router.post("/images/{name:path}/-/copy")
+async def copy_module(request: Request, name: str) -> Response:
+    _, form = await require_form_csrf(request)
+    destination = form.get("destination", "").strip()
+    try:
+        ModuleRef.parse(destination)
+    except ValueError as exc:
+        raise InputError(str(exc), field="destination") from None
+    copied = _catalog(request).copy(str(module_ref(name)), destination)
+    return RedirectResponse(f"/images/{copied.name}", status_code=303)
+
+
+@router.get("/images/{name:path}", response_class=HTMLResponse)
+def image_page(request: Request, name: str) -> Response:
+    ref = module_ref(name)
+    catalog = _catalog(request)
+    version = catalog.show(str(ref))
+    if version.kind not in (Kind.IMAGE, Kind.COMPONENT):
+        raise InputError(f"{version.label} is a {version.kind}, not an image or component")
+    resolved = catalog.resolve(str(ref))
+    history = catalog.history(version.name)
+    return page(
+        request,
+        "image.html",
+        version=version,
+        resolved=resolved,
+        hierarchy=_hierarchy(resolved, version.label),
+        history=list(reversed(history)),
+        rights=catalog.rights_on(str(ref)),
+        suggested_copy=f"{actor(request).user}/{version.name.rsplit('/', 1)[-1]}",
+    )
+
+
+@router.post("/runs")
+async def create_run(request: Request) -> Response:
+    """Confirm of the Deploy dialog. The deploy layer is not in this build."""
+    await require_form_csrf(request)
+    return not_available()
+
+
+@router.get("/clouds", response_class=HTMLResponse)
+def clouds_page(request: Request) -> Response:
+    return page(request, "clouds.html", clouds=_catalog(request).clouds())
+
+
+def _error_page(request: Request, status: int, detail: str, hint: str | None) -> Response:
+    if status == 401 and request.method == "GET":
+        return RedirectResponse(login_url(request), status_code=303)
+    return page(request, "error.html", status=status, code=status, detail=detail, hint=hint)
+
+
+def install(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.include_router(session.router)
+    app.include_router(router)
+    app.state.html_errors = _error_page
