@@ -11,9 +11,13 @@ from pathlib import Path
 import pytest
 
 from slipway.adapters.definitions.loader import LoadedDefinition, load_paths
+from slipway.adapters.keys import new_key_pair
 from slipway.adapters.store.memory import MemoryStore, MemoryUnitOfWork
 from slipway.adapters.store.runs_memory import MemoryRunStore
+from slipway.connectors.fake import FakeConnector
+from slipway.errors import CloudError
 from slipway.services.catalog import CatalogService
+from slipway.services.deploy import RunService
 from slipway.services.ports import UnitOfWork
 
 REPO = Path(__file__).resolve().parent.parent
@@ -100,6 +104,22 @@ def built_image() -> Path:
 # -- the API and the dashboard ------------------------------------------------
 
 
+class _PlainVault:
+    """Seals nothing: these tests look at runs, not at encryption."""
+
+    def seal(self, secret: str) -> str:
+        return secret
+
+    def open(self, sealed: str) -> str:
+        return sealed
+
+
+def _fake_local_cloud() -> FakeConnector:
+    from slipway.domain.machines import CloudImage
+
+    return FakeConnector("local", images=[CloudImage("debian-12-minimal", "debian")])
+
+
 class WebWorld:
     """A served catalog with users, a group, modules at every sharing level
     and an API token per user, all on one in-memory store."""
@@ -119,7 +139,7 @@ class WebWorld:
         from slipway.entrypoints.api.deps import Services
         from slipway.services.access import AccessService
 
-        store = MemoryStore()
+        store, run_store = MemoryStore(), MemoryRunStore()
         engine = None
         if database_url is not None:
             from slipway.adapters.store.database import make_engine, migrate
@@ -132,13 +152,28 @@ class WebWorld:
                 from slipway.adapters.store.sql import SqlUnitOfWork
 
                 return SqlUnitOfWork(engine)
-            return MemoryUnitOfWork(store)
+            return MemoryUnitOfWork(store, run_store)
 
         self.engine = engine
 
         # Cheap parameters: these tests check who may log in, not hash strength.
         self.access = AccessService(uow, Argon2Hasher(memory_kib=256, time_cost=1))
-        self.services = Services(lambda user: CatalogService(uow, user), self.access)
+        self.cloud, self.queued = _fake_local_cloud(), []
+        self.vault = _PlainVault()
+
+        def connectors(name: str) -> FakeConnector:
+            if name != "local":
+                raise CloudError("unreachable: connection refused", cloud=name)
+            return self.cloud
+
+        def runs(user: str) -> RunService:
+            return RunService(
+                uow, CatalogService(uow, user), connectors, self.vault, self, new_key_pair
+            )
+
+        self.uow = uow
+        self.connectors = connectors
+        self.services = Services(lambda user: CatalogService(uow, user), self.access, runs)
         self.access.ensure_first_admin()
         admin = self.services.catalog("admin")
         for user in ("alice", "bob", "carol"):
@@ -167,6 +202,9 @@ class WebWorld:
             for user in ("admin", "alice", "bob", "carol")
         }
         self.app = create_app(self.services, dashboard=dashboard)
+
+    def enqueue(self, run_id: str, delay: float = 0.0) -> None:
+        self.queued.append(run_id)
 
     def headers(self, user: str) -> dict[str, str]:
         """Authorization for ``user``; none for "anonymous"."""

@@ -20,6 +20,7 @@ from slipway.services.catalog import CatalogService
 if TYPE_CHECKING:
     from huey import Huey
 
+    from slipway.adapters.keys import Vault
     from slipway.adapters.queue import HueyQueue
     from slipway.connectors.base import Connector
     from slipway.entrypoints.api.deps import Services
@@ -94,7 +95,12 @@ def web_services(settings: Settings) -> Services:
     from slipway.entrypoints.api.deps import Services
 
     uow = _unit_of_work(settings)
-    return Services(catalog=lambda user: CatalogService(uow, user), access=access_service(settings))
+    rt = runtime(settings)
+    return Services(
+        catalog=lambda user: CatalogService(uow, user),
+        access=access_service(settings),
+        runs=rt.runs_for,
+    )
 
 
 class Connectors:
@@ -135,9 +141,30 @@ class Runtime:
     queue: HueyQueue
     huey: Huey
     connectors: Connectors
+    vault: Vault
+
+    def runs_for(self, user: str) -> RunService:
+        """The run service acting as ``user`` (the API serves many users)."""
+        from slipway.adapters.keys import new_key_pair
+        from slipway.services.deploy import RunService
+
+        uow = _unit_of_work(self.settings)
+        return RunService(
+            uow, CatalogService(uow, user), self.connectors, self.vault, self.queue, new_key_pair
+        )
+
+
+@cache
+def _runtime(settings: Settings) -> Runtime:
+    return _build_runtime(settings)
 
 
 def runtime(settings: Settings) -> Runtime:
+    """The process's runtime for ``settings``: one queue, one set of connectors."""
+    return _runtime(settings)
+
+
+def _build_runtime(settings: Settings) -> Runtime:
     from slipway.adapters.keys import Vault, new_key_pair
     from slipway.adapters.queue import HueyQueue, make_huey
     from slipway.adapters.ssh import SshProber
@@ -153,4 +180,4 @@ def runtime(settings: Settings) -> Runtime:
     huey = make_huey(settings.queue_url)
     queue = HueyQueue(huey, runner.advance)
     runs = RunService(uow, catalog, connectors, vault, queue, new_key_pair)
-    return Runtime(settings, catalog, runs, runner, queue, huey, connectors)
+    return Runtime(settings, catalog, runs, runner, queue, huey, connectors, vault)

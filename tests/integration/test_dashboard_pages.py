@@ -90,15 +90,13 @@ def test_the_deploy_dialog_previews_the_flavor_of_the_chosen_cloud(browser: Test
     assert "opens every port" in preview.text  # the managed group's warning
 
 
-def test_confirming_a_deploy_needs_csrf_and_says_it_is_not_in_this_build(
-    browser: TestClient,
-) -> None:
+def test_confirming_a_deploy_needs_csrf_and_opens_the_run_page(browser: TestClient) -> None:
     csrf = login(browser, "alice")
     form = {"module": "examples/images/debian-12", "cloud": "local"}
     assert browser.post("/runs", data=form).status_code == 403
     answer = browser.post("/runs", data={**form, "csrf_token": csrf})
-    assert answer.status_code == 501
-    assert answer.json()["detail"] == "deployment is not available in this build"
+    assert answer.status_code == 200 and "/runs/" in str(answer.url)
+    assert "pending" in answer.text
 
 
 def test_copy_from_the_image_page_makes_a_private_copy(browser: TestClient) -> None:

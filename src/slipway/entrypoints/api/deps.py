@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from slipway.errors import NotAuthenticated, PermissionDenied
 from slipway.services.access import ANONYMOUS, AccessService
 from slipway.services.catalog import CatalogService
+from slipway.services.deploy import RunService
 
 __all__ = [
     "SESSION_COOKIE",
@@ -36,6 +37,7 @@ class Services:
 
     catalog: Callable[[str], CatalogService]  # the catalog as one user sees it
     access: AccessService
+    runs: Callable[[str], RunService] | None = None  # None: this server cannot deploy
 
 
 @dataclass(frozen=True)

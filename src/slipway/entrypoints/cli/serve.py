@@ -48,4 +48,9 @@ def serve(
             f"[bold]{password}[/]\n(shown only now; change it with: "
             f"slipway user password {FIRST_ADMIN})"
         )
-    uvicorn.run(create_app(services), host=settings.host, port=port_number, log_level="info")
+    from slipway.bootstrap import runtime
+    from slipway.entrypoints.worker import EmbeddedWorker
+
+    # One process: the API, the dashboard and the workers that move runs along.
+    with EmbeddedWorker(runtime(settings), threads=int(settings.worker_threads)):
+        uvicorn.run(create_app(services), host=settings.host, port=port_number, log_level="info")

@@ -17,13 +17,15 @@ from starlette.responses import Response
 
 from slipway.domain.diff import flatten
 from slipway.domain.modules import Kind, ModuleRef, Right
+from slipway.domain.runs import TERMINAL
 from slipway.entrypoints.api.deps import actor, services
 from slipway.entrypoints.api.modules import module_ref
-from slipway.entrypoints.api.runs import not_available
+from slipway.entrypoints.api.runs import DEPLOY_UNAVAILABLE, not_available, run_service
 from slipway.entrypoints.web import session
 from slipway.entrypoints.web.session import login_url, page, require_form_csrf
-from slipway.errors import InputError
+from slipway.errors import InputError, NotAuthenticated, Unsupported
 from slipway.services.catalog import CatalogService
+from slipway.services.deploy import DeployRequest, RunService
 
 __all__ = ["install"]
 
@@ -172,9 +174,64 @@ def image_page(request: Request, name: str) -> Response:
 
 @router.post("/runs")
 async def create_run(request: Request) -> Response:
-    """Confirm of the Deploy dialog. The deploy layer is not in this build."""
+    """Confirm of the Deploy dialog: deploy, then show the run's page."""
+    who, form = await require_form_csrf(request)
+    runs = run_service(request, who.user)
+    if runs is None:
+        return not_available()
+    request_ = DeployRequest(form.get("module", ""), form.get("cloud", ""))
+    run, _ = runs.deploy(request_)
+    target = f"/runs/{run.id}"
+    if request.headers.get("HX-Request"):
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+def _runs(request: Request) -> RunService:
+    who = actor(request)
+    if who.anonymous:
+        raise NotAuthenticated("log in to see runs")
+    runs = run_service(request, who.user)
+    if runs is None:
+        raise Unsupported(DEPLOY_UNAVAILABLE, cloud="this server")
+    return runs
+
+
+@router.get("/runs", response_class=HTMLResponse)
+def runs_page(request: Request, part: Text = "") -> Response:
+    """The runs dashboard; ``?part=table`` is the live-refreshed table alone."""
+    found = _runs(request).list(limit=100)
+    template = "_runs_table.html" if part == "table" else "runs.html"
+    return page(request, template, runs=found)
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(request: Request, run_id: str, part: Text = "") -> Response:
+    runs = _runs(request)
+    run = runs.get(run_id)
+    links = {k: v for k, v in sorted(run.parameters.items()) if k.startswith("url.")}
+    params = {
+        k: v
+        for k, v in sorted(run.parameters.items())
+        if not k.startswith("url.") and k not in ("console.tail", "recipes.output")
+    }
+    template = "_run_live.html" if part == "live" else "run.html"
+    return page(
+        request,
+        template,
+        run=run,
+        events=runs.events(run_id),
+        links=links,
+        params=params,
+        final=run.state in TERMINAL,
+    )
+
+
+@router.post("/runs/{run_id}/terminate")
+async def terminate_run(request: Request, run_id: str) -> Response:
     await require_form_csrf(request)
-    return not_available()
+    _runs(request).terminate(run_id)
+    return RedirectResponse(f"/runs/{run_id}", status_code=303)
 
 
 @router.get("/clouds", response_class=HTMLResponse)

@@ -30,3 +30,9 @@ document.addEventListener("htmx:responseError", (event) => {
   target.textContent = text;
   target.hidden = false;
 });
+
+// Forms that destroy something ask first (Terminate on the run page).
+document.addEventListener("submit", (event) => {
+  const message = event.target.dataset.confirm;
+  if (message && !window.confirm(message)) event.preventDefault();
+});

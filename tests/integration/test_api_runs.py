@@ -1,0 +1,154 @@
+"""Runs through the REST API and the dashboard, on a fake local cloud: deploy,
+list, show, follow, terminate — and who may see what."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from slipway.services.runner import Runner
+from tests.conftest import WebWorld
+from tests.integration.test_api import call, problem
+from tests.integration.test_dashboard_pages import login
+from tests.unit.test_runs import FakeProber
+
+DEBIAN = {"module": "examples/images/debian-12", "cloud": "local"}
+
+
+@pytest.fixture
+def world(web_world: WebWorld) -> WebWorld:
+    return web_world
+
+
+@pytest.fixture
+def client(world: WebWorld) -> Iterator[TestClient]:
+    with TestClient(world.app) as test_client:
+        yield test_client
+
+
+def drive(world: WebWorld, run_id: str) -> None:
+    """What a worker would do: step the run until it rests."""
+    runner = Runner(world.uow, world.connectors, FakeProber(), world.vault, "test")
+    for _ in range(40):
+        if runner.advance(run_id) is None:
+            return
+
+
+def deploy(client: TestClient, world: WebWorld, user: str = "alice", **body: Any) -> Any:
+    response = call(client, world, user, "POST", "/api/runs", json={**DEBIAN, **body})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_a_deploy_is_queued_and_reaches_ready_with_its_links(
+    client: TestClient, world: WebWorld
+) -> None:
+    run = deploy(client, world)
+    assert run["state"] == "pending" and run["flavor"] == "small"
+    assert any("slipway_managed" in w for w in run["warnings"])
+    assert world.queued == [run["id"]]
+    drive(world, run["id"])
+    shown = call(client, world, "alice", "GET", f"/api/runs/{run['id']}").json()
+    assert shown["state"] == "ready"
+    assert shown["parameters"]["url.ssh"].startswith("ssh://debian@")
+    assert shown["parameters"]["guest.cpu"] == 2
+    assert [e["state"] for e in shown["events"]][-1] == "ready"
+
+
+def test_runs_are_listed_for_their_owner_only(client: TestClient, world: WebWorld) -> None:
+    run = deploy(client, world)
+    mine = call(client, world, "alice", "GET", "/api/runs").json()["runs"]
+    assert [r["id"] for r in mine] == [run["id"]]
+    assert call(client, world, "bob", "GET", "/api/runs").json()["runs"] == []
+    problem(call(client, world, "bob", "GET", f"/api/runs/{run['id']}"), 403)
+    problem(call(client, world, "bob", "POST", f"/api/runs/{run['id']}/terminate"), 403)
+    problem(call(client, world, "anonymous", "GET", "/api/runs"), 401)
+    everyone = call(client, world, "admin", "GET", "/api/runs?all=true").json()["runs"]
+    assert [r["id"] for r in everyone] == [run["id"]]
+    problem(call(client, world, "alice", "GET", "/api/runs?all=true"), 403)
+
+
+def test_listing_filters_by_state_and_pages(client: TestClient, world: WebWorld) -> None:
+    first, second = deploy(client, world), deploy(client, world)
+    drive(world, first["id"])
+    ready = call(client, world, "alice", "GET", "/api/runs?state=ready").json()["runs"]
+    assert [r["id"] for r in ready] == [first["id"]]
+    page = call(client, world, "alice", "GET", "/api/runs?limit=1&offset=1").json()["runs"]
+    assert len(page) == 1 and page[0]["id"] in (first["id"], second["id"])
+
+
+def test_terminate_releases_the_machine(client: TestClient, world: WebWorld) -> None:
+    run = deploy(client, world)
+    drive(world, run["id"])
+    assert len(world.cloud.list_machines({})) == 1
+    response = call(client, world, "alice", "POST", f"/api/runs/{run['id']}/terminate")
+    assert response.status_code == 202 and response.json()["state"] == "terminating"
+    drive(world, run["id"])
+    assert call(client, world, "alice", "GET", f"/api/runs/{run['id']}").json()["state"] == (
+        "terminated"
+    )
+    assert world.cloud.list_machines({}) == []
+
+
+def test_the_event_stream_follows_the_run_to_its_end(client: TestClient, world: WebWorld) -> None:
+    run = deploy(client, world, keep_running="never")
+    drive(world, run["id"])
+    response = call(client, world, "alice", "GET", f"/api/runs/{run['id']}/events")
+    assert response.headers["content-type"].startswith("text/event-stream")
+    states = [
+        line.split('"state": "')[1].split('"')[0]
+        for line in response.text.splitlines()
+        if line.startswith("data:")
+    ]
+    assert states[0] == "pending" and states[-1] == "terminated"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"cloud": "mars"}, 404, "unknown cloud 'mars'"),
+        ({"module": "examples/images/nothing"}, 404, "does not exist"),
+        ({"size": {"cpu": 64}}, 422, "closest is xlarge"),
+        ({"size": {"cpu": -1}}, 422, "body.size.cpu"),
+        ({"flavour": "big"}, 422, "body.flavour"),
+        ({"cloud": "ultimum"}, 502, "unreachable"),
+    ],
+)
+def test_bad_deploys_are_refused_and_create_nothing(
+    client: TestClient, world: WebWorld, body: dict[str, Any], status: int, words: str
+) -> None:
+    response = call(client, world, "alice", "POST", "/api/runs", json={**DEBIAN, **body})
+    assert response.status_code == status, response.text
+    assert words in response.text
+    assert call(client, world, "alice", "GET", "/api/runs").json()["runs"] == []
+    assert world.cloud.list_machines({}) == []
+
+
+def test_the_dashboard_shows_runs_and_their_page(client: TestClient, world: WebWorld) -> None:
+    run = deploy(client, world)
+    drive(world, run["id"])
+    csrf = login(client, "alice")
+    runs_page = client.get("/runs")
+    assert run["id"] in runs_page.text and "ready" in runs_page.text
+    run_page = client.get(f"/runs/{run['id']}")
+    assert "ssh://debian@" in run_page.text
+    assert "The guest sees" in run_page.text and "Terminate" in run_page.text
+    client.post(f"/runs/{run['id']}/terminate", data={"csrf_token": csrf})
+    assert call(client, world, "alice", "GET", f"/api/runs/{run['id']}").json()["state"] == (
+        "terminating"
+    )
+
+
+def test_the_deploy_dialog_starts_a_run_and_opens_its_page(
+    client: TestClient, world: WebWorld
+) -> None:
+    csrf = login(client, "alice")
+    response = client.post(
+        "/runs", data={"csrf_token": csrf, **DEBIAN}, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 204
+    run_id = response.headers["HX-Redirect"].removeprefix("/runs/")
+    assert call(client, world, "alice", "GET", f"/api/runs/{run_id}").json()["state"] == ("pending")
