@@ -36,8 +36,11 @@ def _boots(binary: str, accel: str, timeout: float) -> bool:
         disk = Path(tmp) / "boot.img"
         disk.write_bytes(_BOOT_SECTOR)
         serial = Path(tmp) / "serial.log"
+        # The same accelerator arguments as real machines (KVM with -cpu host):
+        # a probe that passes where real guests fail would be worse than none.
         command = [
-            binary, "-accel", accel, "-display", "none", "-nodefaults", "-no-user-config",
+            binary, *accelerator_args(accel), "-display", "none", "-nodefaults",
+            "-no-user-config",
             "-m", "16", "-serial", f"file:{serial}",
             "-drive", f"file={disk},format=raw,if=floppy",
         ]  # fmt: skip
@@ -71,12 +74,18 @@ def choose_accelerator(
         pass
     kvm_usable = os.access(kvm_device, os.R_OK | os.W_OK)
     accel = "kvm" if kvm_usable and _boots(binary, "kvm", timeout) else "tcg"
+    remember_accelerator(binary, cache, accel)
+    return accel
+
+
+def remember_accelerator(binary: str, cache: Path, accel: str) -> None:
+    """Record ``accel`` as the answer for ``binary`` in ``cache``."""
+    version = _qemu_version(binary)
     cache.parent.mkdir(parents=True, exist_ok=True)
     record = {"binary": binary, "version": version, "accelerator": accel, "probed": time.time()}
     partial = cache.with_suffix(".part")
     partial.write_text(json.dumps(record) + "\n")
     partial.replace(cache)
-    return accel
 
 
 def accelerator_args(accel: str) -> list[str]:

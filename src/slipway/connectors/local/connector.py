@@ -23,7 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from slipway.connectors.local import _process
-from slipway.connectors.local._accel import accelerator_args, choose_accelerator
+from slipway.connectors.local._accel import (
+    accelerator_args,
+    choose_accelerator,
+    remember_accelerator,
+)
 from slipway.connectors.local._layout import MachineFolder, write_json
 from slipway.connectors.local._seed import write_seed
 from slipway.connectors.local.images import LocalImages, StoreImages
@@ -292,6 +296,12 @@ class LocalConnector:
                 log.info("port taken while starting %s (attempt %d), retrying", folder.id, attempt)
                 continue
             folder.pidfile.unlink(missing_ok=True)
+            if self._accelerator == "kvm" and "kvm" in message.lower():
+                # KVM passed the probe but fails real guests: use TCG from now on.
+                log.warning("KVM failed to start %s (%s); falling back to TCG", folder.id, message)
+                self._accelerator = "tcg"
+                remember_accelerator(self.qemu, self.data_dir / "local-accelerator.json", "tcg")
+                continue
             raise CloudError(f"QEMU did not start: {message}", cloud=self.cloud)
         raise CloudError("QEMU did not start: no free host port for the forwards", cloud=self.cloud)
 
