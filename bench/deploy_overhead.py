@@ -202,6 +202,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    args.image = args.image.resolve()  # a backing file path must not be relative
     plain: list[float] = []
     ours: list[float] = []
     for round_ in range(args.rounds):
