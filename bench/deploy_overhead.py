@@ -48,7 +48,7 @@ def _free_port() -> int:
 
 def _seed(folder: Path, user_data: str) -> Path:
     iso = pycdlib.PyCdlib()
-    iso.new(interchange=3, joliet=3, rock_ridge="1.09", vol_ident="cidata")
+    iso.new(interchange_level=3, joliet=3, rock_ridge="1.09", vol_ident="cidata")
     for name, text in (("user-data", user_data), ("meta-data", "instance-id: bench\n")):
         data = text.encode()
         iso.add_fp(
