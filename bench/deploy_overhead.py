@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import os
 import shutil
 import signal
@@ -30,6 +31,10 @@ from pathlib import Path
 
 import paramiko
 import pycdlib
+
+# paramiko logs every refused handshake while the guest boots; we poll on purpose.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))

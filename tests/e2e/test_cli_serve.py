@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 
 SLIPWAY = [sys.executable, "-m", "slipway"]
 
