@@ -148,6 +148,27 @@ class Run:
     def expired(self, now: datetime) -> bool:
         return self.state in TRANSITIONAL - {RunState.TERMINATING} and now > self.deadline
 
+    def summary(self) -> dict[str, Any]:
+        """The run as plain data (what the CLI's and the API's JSON show);
+        the sealed key and the recipes stay out."""
+        return {
+            "id": self.id,
+            "owner": self.owner,
+            "module": self.module,
+            "cloud": self.cloud,
+            "state": self.state.value,
+            "step": self.step,
+            "message": self.message,
+            "keep_running": self.keep_running.value,
+            "machine_id": self.machine_id,
+            "flavor": self.target.get("flavor"),
+            "native_id": self.target.get("native_id"),
+            "created_at": self.created_at.isoformat(),
+            "deadline": self.deadline.isoformat(),
+            "parameters": self.parameters,
+            "timestamps": self.timestamps,
+        }
+
     @staticmethod
     def deadline_from(now: datetime, timeout_s: float) -> datetime:
         return now + timedelta(seconds=timeout_s)

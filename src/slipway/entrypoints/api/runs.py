@@ -51,23 +51,7 @@ class DeployBody(BaseModel):
 
 
 def run_json(run: Run) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "owner": run.owner,
-        "module": run.module,
-        "cloud": run.cloud,
-        "state": run.state.value,
-        "step": run.step,
-        "message": run.message,
-        "keep_running": run.keep_running.value,
-        "machine_id": run.machine_id,
-        "flavor": run.target.get("flavor"),
-        "native_id": run.target.get("native_id"),
-        "created_at": run.created_at.isoformat(),
-        "deadline": run.deadline.isoformat(),
-        "parameters": run.parameters,
-        "timestamps": run.timestamps,
-    }
+    return run.summary()
 
 
 def run_service(request: Request, user: str) -> RunService | None:

@@ -57,23 +57,7 @@ def parse_size(text: str) -> Size:
 
 
 def run_json(run: Run) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "owner": run.owner,
-        "module": run.module,
-        "cloud": run.cloud,
-        "state": run.state.value,
-        "step": run.step,
-        "message": run.message,
-        "keep_running": run.keep_running.value,
-        "machine_id": run.machine_id,
-        "created_at": run.created_at,
-        "deadline": run.deadline,
-        "parameters": run.parameters,
-        "timestamps": run.timestamps,
-        "flavor": run.target.get("flavor"),
-        "native_id": run.target.get("native_id"),
-    }
+    return run.summary()
 
 
 def _public_keys(path: str) -> tuple[str, ...]:
