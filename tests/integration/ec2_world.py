@@ -116,6 +116,8 @@ class Ec2World:
             queue_url=f"sqlite:///{tmp / 'queue.db'}",
             ssh_public_key="",
             worker_threads="4",
+            host="127.0.0.1",
+            port="8000",
         )
         self.engine = make_engine(database_url)
         migrate(self.engine)
@@ -138,7 +140,14 @@ class Ec2World:
             self.uow, self.catalog, self.connectors, self.vault, self.queue, new_key_pair
         )
         self.runtime = Runtime(
-            self.settings, self.catalog, self.runs, self.runner, self.queue, self.huey, self.ec2
+            self.settings,
+            self.catalog,
+            self.runs,
+            self.runner,
+            self.queue,
+            self.huey,
+            self.ec2,
+            self.vault,
         )
 
     def connectors(self, name: str) -> Connector:
