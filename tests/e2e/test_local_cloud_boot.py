@@ -20,6 +20,7 @@ from slipway.adapters.cloudinit import validate_user_data
 from slipway.connectors.registry import CloudDriver
 from slipway.domain.machines import RUN_TAG, MachineState, Rule
 from slipway.services.userdata import Recipes, build_user_data, parse_marker, readiness_command
+from tests.qemu_support import qemu_pids
 
 pytestmark = pytest.mark.slow
 
@@ -57,19 +58,6 @@ def _wait(what: str, check, timeout: float):  # type: ignore[no-untyped-def]
             return result
         time.sleep(2)
     raise AssertionError(f"{what}: not within {timeout:.0f} s")
-
-
-def _qemu_processes(data_dir: Path) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"qemu-system" in cmdline and str(data_dir).encode() in cmdline:
-                found.append(int(proc.name))
-    return found
 
 
 _CREATOR = """
@@ -158,6 +146,6 @@ def test_a_local_vm_boots_with_its_size_survives_a_crash_and_is_deleted(
         delete_started = time.monotonic()
         cloud.delete_machine(machine_id)
         print(f"delete {time.monotonic() - delete_started:.2f} s")
-    assert _qemu_processes(data_dir) == []
+    assert qemu_pids(data_dir) == []
     assert not (data_dir / "machines" / machine_id).exists()
     assert cloud.list_machines({}) == []

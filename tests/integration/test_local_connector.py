@@ -20,6 +20,7 @@ from slipway.connectors.local import LocalConnector, connect
 from slipway.connectors.local._accel import _BOOT_SECTOR, _MARKER, choose_accelerator
 from slipway.domain.machines import RUN_TAG, MachineSpec, MachineState, Rule
 from slipway.errors import CloudError, Conflict, NotFound
+from tests.qemu_support import qemu_pids
 
 pytestmark = pytest.mark.skipif(
     shutil.which("qemu-system-x86_64") is None or shutil.which("qemu-img") is None,
@@ -58,19 +59,6 @@ def _spec(token: str = "run-1/create", **kwargs: object) -> MachineSpec:
         "client_token": token,
     }
     return MachineSpec(**{**values, **kwargs})  # type: ignore[arg-type]
-
-
-def _qemu_pids(folder: Path) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"qemu-system" in cmdline and str(folder).encode() in cmdline:
-                found.append(int(proc.name))
-    return found
 
 
 def test_machine_runs_with_its_serial_console_and_forwards(cloud: LocalConnector, tmp_path):
@@ -132,7 +120,7 @@ def test_seed_is_an_iso_labelled_cidata_with_the_user_data(cloud, tmp_path):
 
 def test_qemu_gets_the_size_and_the_accelerator(cloud, tmp_path):
     machine = cloud.create_machine(_spec(cpu=2, ram_gb=0.5))
-    (pid,) = _qemu_pids(tmp_path / "machines" / machine.id)
+    (pid,) = qemu_pids(tmp_path / "machines" / machine.id)
     args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     assert args[args.index(b"-smp") + 1] == b"2"
     assert args[args.index(b"-m") + 1] == b"512"
@@ -165,17 +153,17 @@ def test_machines_outlive_the_connector_and_are_found_by_tags(tmp_path, base_ima
     assert found.id == machine_id
     assert found.state is MachineState.RUNNING
     cloud.delete_machine(found.id)
-    assert _qemu_pids(tmp_path / "machines" / machine_id) == []
+    assert qemu_pids(tmp_path / "machines" / machine_id) == []
     assert not (tmp_path / "machines" / machine_id).exists()
 
 
 def test_delete_is_idempotent_and_leaves_no_process(cloud, tmp_path):
     machine = cloud.create_machine(_spec())
     folder = tmp_path / "machines" / machine.id
-    assert len(_qemu_pids(folder)) == 1
+    assert len(qemu_pids(folder)) == 1
     cloud.delete_machine(machine.id)
     cloud.delete_machine(machine.id)
-    assert _qemu_pids(folder) == []
+    assert qemu_pids(folder) == []
     with pytest.raises(NotFound):
         cloud.get_machine(machine.id)
     assert cloud.list_machines({}) == []
@@ -184,15 +172,15 @@ def test_delete_is_idempotent_and_leaves_no_process(cloud, tmp_path):
 def test_a_qemu_that_ignores_quit_is_killed(cloud, tmp_path):
     machine = cloud.create_machine(_spec())
     folder = tmp_path / "machines" / machine.id
-    (pid,) = _qemu_pids(folder)
+    (pid,) = qemu_pids(folder)
     os.kill(pid, 19)  # SIGSTOP: QMP will not answer
     cloud.delete_machine(machine.id)
-    assert _qemu_pids(folder) == []
+    assert qemu_pids(folder) == []
 
 
 def test_a_machine_whose_qemu_died_is_stopped_and_still_deletable(cloud, tmp_path):
     machine = cloud.create_machine(_spec())
-    (pid,) = _qemu_pids(tmp_path / "machines" / machine.id)
+    (pid,) = qemu_pids(tmp_path / "machines" / machine.id)
     os.kill(pid, 9)
     for _ in range(100):
         if cloud.get_machine(machine.id).state is MachineState.STOPPED:
@@ -277,7 +265,7 @@ def test_a_create_interrupted_before_qemu_started_is_resumed(cloud, tmp_path):
     machine = cloud.create_machine(spec)
     assert machine.id == pending.id
     assert machine.state is MachineState.RUNNING
-    assert len(_qemu_pids(folder.root)) == 1
+    assert len(qemu_pids(folder.root)) == 1
 
 
 def test_concurrent_creates_with_one_token_start_one_machine(cloud, tmp_path):
@@ -286,4 +274,4 @@ def test_concurrent_creates_with_one_token_start_one_machine(cloud, tmp_path):
     with ThreadPoolExecutor(4) as pool:
         machines = list(pool.map(lambda _: cloud.create_machine(_spec()), range(4)))
     assert len({m.id for m in machines}) == 1
-    assert len(_qemu_pids(tmp_path / "machines" / machines[0].id)) == 1
+    assert len(qemu_pids(tmp_path / "machines" / machines[0].id)) == 1
