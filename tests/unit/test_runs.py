@@ -148,6 +148,14 @@ def test_a_deploy_reaches_ready_with_an_ssh_link_and_the_guest_size(world: World
     assert set(run.timestamps) >= {"pending", "provisioning", "booting", "ready"}
 
 
+def test_a_machine_running_at_once_is_seen_without_waiting_for_a_poll(world: World) -> None:
+    world.cloud.boot_polls = 0
+    world.prober.unreachable_polls = world.prober.running_polls = 0
+    run_id = world.deploy()
+    assert world.runner.advance(run_id) is None  # one pass: pending → ready
+    assert world.runs.get(run_id).state is RunState.READY
+
+
 def test_the_machine_carries_the_run_tag_and_the_run_key(world: World) -> None:
     run_id = world.deploy()
     world.drive(run_id)

@@ -129,7 +129,9 @@ class MachineSpec:
 
     ``ram_gb`` and ``disk_gb`` in GB (``disk_gb`` ``None``: the image's own
     size); ``client_token`` makes creation idempotent: creating twice with the
-    same token yields the same machine.
+    same token yields the same machine. ``first_attempt``: the caller knows
+    that nothing can have been created with this token yet (no earlier
+    attempt was made), so a connector may skip looking for such a machine.
     """
 
     name: str
@@ -142,6 +144,7 @@ class MachineSpec:
     security_groups: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
     client_token: str = ""
+    first_attempt: bool = False
 
     @property
     def ram_mb(self) -> int:

@@ -77,16 +77,25 @@ class Runner:
             uow.commit()
             run = uow.runs.get(run_id)
         delay: float | None = None
+        previous: RunState | None = None
         try:
             for _ in range(self._steps_in_a_row):
                 delay = None  # what a step that raises leaves: due at once, for the sweeper
                 if run is None or run.state in TERMINAL:
                     break
-                delay = self._step(run)
+                state = run.state
+                try:
+                    delay = self._step(run, first_attempt=previous is RunState.PENDING)
+                except Conflict:
+                    # Someone (a terminate request) changed the run: look again.
+                    # Saves are optimistic, so the run in hand is current otherwise.
+                    delay, previous = 0.0, None
+                    with self._uow() as uow:
+                        run = uow.runs.get(run_id)
+                    continue
+                previous = state
                 if delay != 0 or self._clock() - now > LEASE / 3:
                     break  # (a long chain hands over well before its lease ends)
-                with self._uow() as uow:
-                    run = uow.runs.get(run_id)
         finally:
             with self._uow() as uow:
                 due = None if delay is None else self._clock() + timedelta(seconds=delay)
@@ -94,7 +103,9 @@ class Runner:
                 uow.commit()
         return delay
 
-    def _step(self, run: Run) -> float | None:
+    def _step(self, run: Run, *, first_attempt: bool = False) -> float | None:
+        """``first_attempt``: the run has just left ``pending`` under this lease,
+        so provisioning cannot have created anything for it yet."""
         if run.expired(self._clock()):
             minutes = (run.deadline - run.created_at).total_seconds() / 60
             return self._fail(
@@ -102,7 +113,7 @@ class Runner:
             )
         handler = {
             RunState.PENDING: self._pending,
-            RunState.PROVISIONING: self._provision,
+            RunState.PROVISIONING: lambda run: self._provision(run, first_attempt),
             RunState.BOOTING: self._boot,
             RunState.CONTEXTUALIZING: self._contextualize,
             RunState.TERMINATING: self._terminate,
@@ -112,7 +123,7 @@ class Runner:
         try:
             return handler(run)
         except Conflict:
-            return 0.0  # someone (a terminate request) changed the run: look again
+            raise
         except SlipwayError as exc:
             log.info("run %s failed in %s: %s", run.id, run.state, exc.message)
             return self._fail(run, run.state.value, exc.message)
@@ -150,7 +161,7 @@ class Runner:
         self._move(run, RunState.PROVISIONING)
         return 0.0
 
-    def _provision(self, run: Run) -> float:
+    def _provision(self, run: Run, first_attempt: bool) -> float:
         connector = self._connectors(run.cloud)
         target = run.target
         for group in target["security_groups"]:
@@ -169,12 +180,13 @@ class Runner:
             security_groups=tuple(g["name"] for g in target["security_groups"]),
             tags={RUN_TAG: run.id, "slipway-owner": run.owner},
             client_token=run.id,
+            first_attempt=first_attempt,
         )
         machine = connector.create_machine(spec)
         run.machine_id = machine.id
         run.parameters["instance.id"] = machine.id
         self._move(run, RunState.BOOTING, f"machine {machine.id}")
-        return BOOT_POLL_S
+        return 0.0  # a first look at once: some clouds have the machine running already
 
     def _boot(self, run: Run) -> float:
         assert run.machine_id is not None

@@ -40,21 +40,28 @@ def _to_run(row: RunRow) -> Run:
     )
 
 
+def _changing(run: Run) -> dict[str, object]:
+    """The columns a step can change; the rest is written once, by ``add``."""
+    return {
+        "state": run.state.value,
+        "step": run.step,
+        "message": run.message,
+        "machine_id": run.machine_id,
+        "parameters": run.parameters,
+        "timestamps": run.timestamps,
+    }
+
+
 def _columns(run: Run) -> dict[str, object]:
     return {
         "owner": run.owner,
         "module": run.module,
         "cloud": run.cloud,
-        "state": run.state.value,
-        "step": run.step,
-        "message": run.message,
         "keep_running": run.keep_running.value,
-        "machine_id": run.machine_id,
         "target": run.target,
-        "parameters": run.parameters,
-        "timestamps": run.timestamps,
         "created_at": run.created_at,
         "deadline": run.deadline,
+        **_changing(run),
     }
 
 
@@ -74,7 +81,7 @@ class SqlRunStore:
         result = self.session.execute(
             update(RunRow)
             .where(RunRow.id == run.id, RunRow.version == run.version)
-            .values(version=run.version + 1, **_columns(run))
+            .values(version=run.version + 1, **_changing(run))
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Self
 
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, selectinload
 
 from slipway.adapters.store._sql_credentials import SqlCredentials
 from slipway.adapters.store._sql_search import SqlSearch
@@ -196,11 +196,12 @@ class SqlUnitOfWork:
     runs: SqlRunStore
 
     def __init__(self, engine: Engine) -> None:
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._engine = engine
         self._session: Session | None = None
 
     def __enter__(self) -> Self:
-        self._session = self._sessions()
+        # A plain Session: a sessionmaker per unit of work would build a class each time.
+        self._session = Session(self._engine, expire_on_commit=False)
         self.store = SqlStore(self._session)
         self.runs = SqlRunStore(self._session)
         return self

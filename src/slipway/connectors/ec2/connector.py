@@ -197,9 +197,12 @@ class Ec2Connector:
             if not token:
                 return _to_machine(self.client.run_instances(**kwargs)["Instances"][0])
             for attempt in range(1, self.create_attempts + 1):
-                existing = self._by_token(token)
-                if existing is not None:
-                    return existing
+                # moto ignores client tokens, and a token alone does not find an
+                # instance whose creation answer was lost: look for it by tag.
+                if attempt > 1 or not spec.first_attempt:
+                    existing = self._by_token(token)
+                    if existing is not None:
+                        return existing
                 try:
                     reply = self.create_client.run_instances(**kwargs)
                 except Exception as exc:
