@@ -71,7 +71,9 @@ class CatalogService:
                 else None,
             )
 
-    def _viewable(self, store: CatalogStore, ref: ModuleRef | str) -> ModuleVersion:
+    def _viewable(
+        self, store: CatalogStore, ref: ModuleRef | str, access: Access | None = None
+    ) -> ModuleVersion:
         if isinstance(ref, str):
             ref = _parse(ref)
         found = store.latest(ref.name) if ref.version is None else store.get(ref.name, ref.version)
@@ -86,7 +88,7 @@ class CatalogService:
                 f"module {ref.name} does not exist",
                 hint="slipway images list shows what the store holds",
             )
-        self._require(self._access(store), Right.VIEW, found)
+        self._require(access or self._access(store), Right.VIEW, found)
         return found
 
     # -- reading --------------------------------------------------------------
@@ -112,11 +114,11 @@ class CatalogService:
         """The effective definition of ``ref`` with its per-cloud targets; the
         user needs ``right`` on the module and view on its parents."""
         with self._uow() as uow:
-            version = self._viewable(uow.store, ref)
-            self._require(self._access(uow.store), right, version)
+            access = self._access(uow.store)
+            version = self._viewable(uow.store, ref, access)
+            self._require(access, right, version)
             modules = Modules(uow.store)
             module = Module.from_store(version)
-            access = self._access(uow.store)
             for link in chain_of(modules, module)[:-1]:
                 parent = modules.require(link.label)
                 assert parent.stored is not None

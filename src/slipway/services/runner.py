@@ -111,13 +111,14 @@ class Runner:
             return self._fail(
                 run, run.state.value, f"still {run.state} after the {minutes:g}-minute timeout"
             )
-        handler = {
+        handlers: dict[RunState, Callable[[Run], float | None]] = {
             RunState.PENDING: self._pending,
             RunState.PROVISIONING: lambda run: self._provision(run, first_attempt),
             RunState.BOOTING: self._boot,
             RunState.CONTEXTUALIZING: self._contextualize,
             RunState.TERMINATING: self._terminate,
-        }.get(run.state)
+        }
+        handler = handlers.get(run.state)
         if handler is None:
             return None
         try:
@@ -141,7 +142,13 @@ class Runner:
         self._save(run, run.move(state, self._clock(), message))
 
     def _fail(
-        self, run: Run, step: str, message: str, *, recipes_failed: bool = False
+        self,
+        run: Run,
+        step: str,
+        message: str,
+        *,
+        recipes_failed: bool = False,
+        events: tuple[RunEvent, ...] = (),
     ) -> float | None:
         """Fail the run; release its machine unless its recipes failed and the
         keep-running policy keeps failed machines (for debugging)."""
@@ -152,7 +159,7 @@ class Runner:
         keep = recipes_failed and run.keep_running.keeps(False)
         if not keep and connector is not None:
             self._release(connector, run)
-        self._save(run, run.fail(step, message, self._clock()))
+        self._save(run, *events, run.fail(step, message, self._clock()))
         return None
 
     # -- steps ---------------------------------------------------------------------------
@@ -188,7 +195,7 @@ class Runner:
         self._move(run, RunState.BOOTING, f"machine {machine.id}")
         return 0.0  # a first look at once: some clouds have the machine running already
 
-    def _boot(self, run: Run) -> float:
+    def _boot(self, run: Run) -> float | None:
         assert run.machine_id is not None
         machine = self._connectors(run.cloud).get_machine(run.machine_id)
         if machine.state in (MachineState.ERROR, MachineState.TERMINATED, MachineState.STOPPED):
@@ -227,8 +234,10 @@ class Runner:
             if changed:
                 self._save(run)
             return BOOT_POLL_S
-        self._move(run, RunState.CONTEXTUALIZING, "SSH answers")  # saves the address too
-        return 0.0
+        # The same look tells whether cloud-init is done: often it is by then.
+        return self._contextualize(
+            run, probe, run.move(RunState.CONTEXTUALIZING, self._clock(), "SSH answers")
+        )
 
     def _probe(self, run: Run) -> ProbeResult:
         return self._prober.probe(
@@ -238,9 +247,14 @@ class Runner:
             self._vault.open(run.target["sealed_key"]),
         )
 
-    def _contextualize(self, run: Run) -> float | None:
-        probe = self._probe(run)
+    def _contextualize(
+        self, run: Run, probe: ProbeResult | None = None, *events: RunEvent
+    ) -> float | None:
+        """Ready once cloud-init has finished and the recipes exited 0.
+        ``probe``: a look just taken; ``events``: moves not saved yet."""
+        probe = probe or self._probe(run)
         if not probe.finished:
+            self._save(run, *events)
             return CONTEXT_POLL_S
         if probe.cpu is not None:
             run.parameters["guest.cpu"] = probe.cpu
@@ -255,8 +269,12 @@ class Runner:
                 probe.step or "contextualizing",
                 probe.problem + (": " + " | ".join(tail) if tail else ""),
                 recipes_failed=True,
+                events=events,
             )
-        self._move(run, RunState.READY, "cloud-init finished and the recipes exited 0")
+        ready = run.move(
+            RunState.READY, self._clock(), "cloud-init finished and the recipes exited 0"
+        )
+        self._save(run, *events, ready)
         if not run.keep_running.keeps(True):
             self._move(run, RunState.TERMINATING, f"keep_running is {run.keep_running}")
             return 0.0

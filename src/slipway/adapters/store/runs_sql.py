@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from slipway.adapters.store.tables import RunEventRow, RunRow
@@ -20,7 +21,8 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _to_run(row: RunRow) -> Run:
+def _to_run(row: Any) -> Run:
+    """A run from a ``RunRow`` or a row of its table's columns."""
     return Run(
         id=row.id,
         owner=row.owner,
@@ -65,26 +67,48 @@ def _columns(run: Run) -> dict[str, object]:
     }
 
 
+# The statements a run's every step executes, built once: Core statements on
+# the session's connection, with the SET columns taken from the parameters'
+# keys (the ``b_`` parameters are the WHERE clause's). Building, caching and
+# ORM bookkeeping were most of a step's database time.
+_RUNS = cast(Table, RunRow.__table__)
+_ADD = insert(_RUNS)
+_GET = select(_RUNS).where(_RUNS.c.id == bindparam("b_id"))
+_SAVE = update(_RUNS).where(
+    _RUNS.c.id == bindparam("b_id"), _RUNS.c.version == bindparam("b_version")
+)
+_CLAIM = update(_RUNS).where(
+    _RUNS.c.id == bindparam("b_id"),
+    or_(
+        _RUNS.c.lease_until.is_(None),
+        _RUNS.c.lease_until < bindparam("b_now"),
+        _RUNS.c.lease_owner == bindparam("b_worker"),
+    ),
+)
+_RELEASE = update(_RUNS).where(
+    _RUNS.c.id == bindparam("b_id"), _RUNS.c.lease_owner == bindparam("b_worker")
+)
+_ADD_EVENT = insert(cast(Table, RunEventRow.__table__))
+
+
 class SqlRunStore:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    def _execute(self, statement: Any, parameters: dict[str, Any]) -> Any:
+        return self.session.connection().execute(statement, parameters)
+
     def add(self, run: Run) -> None:
-        self.session.add(RunRow(id=run.id, version=run.version, **_columns(run)))
-        self.session.flush()
+        self._execute(_ADD, {"id": run.id, "version": run.version, **_columns(run)})
 
     def get(self, run_id: str) -> Run | None:
-        row = self.session.get(RunRow, run_id, populate_existing=True)
+        row = self._execute(_GET, {"b_id": run_id}).one_or_none()
         return _to_run(row) if row else None
 
     def save(self, run: Run) -> None:
-        result = self.session.execute(
-            update(RunRow)
-            .where(RunRow.id == run.id, RunRow.version == run.version)
-            .values(version=run.version + 1, **_changing(run))
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        changes = {"version": run.version + 1, **_changing(run)}
+        result = self._execute(_SAVE, {"b_id": run.id, "b_version": run.version, **changes})
+        if result.rowcount != 1:
             raise Conflict(f"run {run.id} was changed by someone else meanwhile")
         run.version += 1
 
@@ -108,12 +132,15 @@ class SqlRunStore:
         return [_to_run(row) for row in rows]
 
     def add_event(self, event: RunEvent) -> None:
-        self.session.add(
-            RunEventRow(
-                run_id=event.run_id, at=event.at, state=event.state.value, message=event.message
-            )
+        self._execute(
+            _ADD_EVENT,
+            {
+                "run_id": event.run_id,
+                "at": event.at,
+                "state": event.state.value,
+                "message": event.message,
+            },
         )
-        self.session.flush()
 
     def events(self, run_id: str) -> Sequence[RunEvent]:
         rows = self.session.scalars(
@@ -122,27 +149,28 @@ class SqlRunStore:
         return [RunEvent(r.run_id, _aware(r.at), RunState(r.state), r.message) for r in rows]
 
     def claim(self, run_id: str, worker: str, now: datetime, until: datetime) -> bool:
-        result = self.session.execute(
-            update(RunRow)
-            .where(
-                RunRow.id == run_id,
-                or_(
-                    RunRow.lease_until.is_(None),
-                    RunRow.lease_until < now,
-                    RunRow.lease_owner == worker,
-                ),
-            )
-            .values(lease_owner=worker, lease_until=until)
-            .execution_options(synchronize_session=False)
+        result = self._execute(
+            _CLAIM,
+            {
+                "b_id": run_id,
+                "b_now": now,
+                "b_worker": worker,
+                "lease_owner": worker,
+                "lease_until": until,
+            },
         )
-        return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+        return result.rowcount == 1  # type: ignore[no-any-return]
 
     def release(self, run_id: str, worker: str, next_step_at: datetime | None) -> None:
-        self.session.execute(
-            update(RunRow)
-            .where(RunRow.id == run_id, RunRow.lease_owner == worker)
-            .values(lease_owner=None, lease_until=None, next_step_at=next_step_at)
-            .execution_options(synchronize_session=False)
+        self._execute(
+            _RELEASE,
+            {
+                "b_id": run_id,
+                "b_worker": worker,
+                "lease_owner": None,
+                "lease_until": None,
+                "next_step_at": next_step_at,
+            },
         )
 
     def clouds(self) -> Sequence[str]:
