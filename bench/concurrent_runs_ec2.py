@@ -197,6 +197,7 @@ class ReadyProber:
 def slipway(url: str, runs: int, threads: int, work: Path) -> tuple[float, dict[str, float]]:
     from tests.integration.ec2_world import AWS, Ec2World
 
+    from slipway.adapters.cloudinit import validate_user_data
     from slipway.entrypoints.worker import EmbeddedWorker
 
     world = Ec2World(
@@ -205,6 +206,7 @@ def slipway(url: str, runs: int, threads: int, work: Path) -> tuple[float, dict[
     world.catalog.resolve("examples/images/debian-12", clouds=[AWS])  # warm the catalog
     world.ec2(AWS)  # build the connector (boto3 session), outside the timing
     world.vault.seal("first use creates the vault key")
+    validate_user_data("#cloud-config\n{}\n")  # imports jsonschema, once per process
     deployed: list[str] = []
     start, cpu = time.perf_counter(), time.process_time()
     with EmbeddedWorker(world.runtime, threads=threads):
