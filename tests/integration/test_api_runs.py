@@ -3,6 +3,7 @@ list, show, follow, terminate — and who may see what."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -152,3 +153,23 @@ def test_the_deploy_dialog_starts_a_run_and_opens_its_page(
     assert response.status_code == 204
     run_id = response.headers["HX-Redirect"].removeprefix("/runs/")
     assert call(client, world, "alice", "GET", f"/api/runs/{run_id}").json()["state"] == ("pending")
+
+
+def test_the_run_page_stops_asking_for_updates_once_the_run_has_ended(
+    client: TestClient, world: WebWorld
+) -> None:
+    run = deploy(client, world)
+    drive(world, run["id"])
+    csrf = login(client, "alice")
+    client.post(f"/runs/{run['id']}/terminate", data={"csrf_token": csrf})
+    live = {"HX-Request": "true", "HX-Target": "run-live"}
+    # Opened while terminating: the live part polls and replaces itself.
+    page = client.get(f"/runs/{run['id']}").text
+    assert re.search(r'<div id="run-live"[^>]*hx-trigger="every 2s"[^>]*hx-swap="outerHTML"', page)
+    terminating = client.get(f"/runs/{run['id']}?part=live", headers=live).text
+    assert 'hx-trigger="every 2s"' in terminating
+    drive(world, run["id"])
+    # Ended: the part that replaces it carries no poll, so the browser stops asking.
+    ended = client.get(f"/runs/{run['id']}?part=live", headers=live).text
+    assert ended.lstrip().startswith('<div id="run-live"') and "terminated" in ended
+    assert "hx-trigger" not in ended
