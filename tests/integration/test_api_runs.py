@@ -161,13 +161,16 @@ def test_the_run_page_stops_asking_for_updates_once_the_run_has_ended(
     run = deploy(client, world)
     drive(world, run["id"])
     csrf = login(client, "alice")
-    client.post(f"/runs/{run['id']}/terminate", data={"csrf_token": csrf})
     live = {"HX-Request": "true", "HX-Target": "run-live"}
+    ready = client.get(f"/runs/{run['id']}?part=live", headers=live).text
+    assert ">Terminate</button>" in ready  # refreshed with the state, so never stale
+    client.post(f"/runs/{run['id']}/terminate", data={"csrf_token": csrf})
     # Opened while terminating: the live part polls and replaces itself.
     page = client.get(f"/runs/{run['id']}").text
     assert re.search(r'<div id="run-live"[^>]*hx-trigger="every 2s"[^>]*hx-swap="outerHTML"', page)
     terminating = client.get(f"/runs/{run['id']}?part=live", headers=live).text
     assert 'hx-trigger="every 2s"' in terminating
+    assert ">Terminate</button>" not in terminating  # the live part drops the button too
     drive(world, run["id"])
     # Ended: the part that replaces it carries no poll, so the browser stops asking.
     ended = client.get(f"/runs/{run['id']}?part=live", headers=live).text

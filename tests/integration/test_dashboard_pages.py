@@ -90,6 +90,16 @@ def test_the_deploy_dialog_previews_the_flavor_of_the_chosen_cloud(browser: Test
     assert "opens every port" in preview.text  # the managed group's warning
 
 
+def test_the_deploy_dialog_lists_clouds_in_the_same_order_on_the_page_and_on_change(
+    browser: TestClient,
+) -> None:
+    login(browser, "alice")
+    page = browser.get("/images/examples/images/debian-12").text
+    options = re.findall(r'<option value="([^"]+)"[^>]*>', page.split('id="deploy-dialog"')[1])
+    assert options == sorted(options) and len(options) > 1
+    assert re.search(rf'<option value="{options[0]}" selected>', page)
+
+
 def test_confirming_a_deploy_needs_csrf_and_opens_the_run_page(browser: TestClient) -> None:
     csrf = login(browser, "alice")
     form = {"module": "examples/images/debian-12", "cloud": "local"}
