@@ -81,6 +81,29 @@ def test_listing_filters_by_state_and_pages(client: TestClient, world: WebWorld)
     assert len(page) == 1 and page[0]["id"] in (first["id"], second["id"])
 
 
+def test_listing_filters_by_cloud(client: TestClient, world: WebWorld) -> None:
+    local = deploy(client, world)
+    with world.uow() as uow:  # the fake world reaches only "local": record one elsewhere
+        elsewhere = uow.runs.get(local["id"])
+        assert elsewhere is not None
+        elsewhere.id, elsewhere.cloud = "elsewhere01", "ultimum"
+        uow.runs.add(elsewhere)
+        uow.commit()
+
+    def listed(query: str, user: str = "alice") -> list[str]:
+        response = call(client, world, user, "GET", f"/api/runs?{query}")
+        assert response.status_code == 200, response.text
+        return [r["id"] for r in response.json()["runs"]]
+
+    assert listed("cloud=ultimum") == ["elsewhere01"]
+    assert listed("cloud=local") == [local["id"]]
+    assert listed("cloud=ultimum&state=ready") == []
+    assert listed("cloud=ultimum&all=true", "admin") == ["elsewhere01"]
+    assert listed("cloud=ultimum", "bob") == []
+    problem(call(client, world, "alice", "GET", "/api/runs?cloud=a%00b"), 422)
+    problem(call(client, world, "alice", "GET", f"/api/runs?cloud={'x' * 64}"), 422)
+
+
 def test_terminate_releases_the_machine(client: TestClient, world: WebWorld) -> None:
     run = deploy(client, world)
     drive(world, run["id"])

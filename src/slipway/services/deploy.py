@@ -230,9 +230,12 @@ class RunService:
         *,
         everyone: bool = False,
         states: Sequence[RunState] | None = None,
+        cloud: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[Run]:
+        """The user's runs (an admin's ``everyone``: all runs), newest first,
+        in any of ``states`` and on ``cloud`` when given."""
         with self._uow() as uow:
             if everyone and not uow.store.is_admin(self.user):
                 raise PermissionDenied(
@@ -240,7 +243,11 @@ class RunService:
                 )
             return list(
                 uow.runs.list(
-                    owner=None if everyone else self.user, states=states, limit=limit, offset=offset
+                    owner=None if everyone else self.user,
+                    states=states,
+                    cloud=cloud,
+                    limit=limit,
+                    offset=offset,
                 )
             )
 

@@ -204,7 +204,7 @@ class RunStore(Protocol):
         limit: int = 100,
         offset: int = 0,
     ) -> Sequence[Run]:
-        """Newest first."""
+        """Newest first; runs created in the same instant by id, descending."""
 
     def add_event(self, event: RunEvent) -> None: ...
 

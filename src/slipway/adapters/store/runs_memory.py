@@ -59,7 +59,7 @@ class MemoryRunStore:
             and (states is None or r.state in states)
             and (cloud is None or r.cloud == cloud)
         ]
-        found.sort(key=lambda r: (-r.created_at.timestamp(), r.id))
+        found.sort(key=lambda r: (r.created_at, r.id), reverse=True)
         return [copy.deepcopy(r) for r in found[offset : offset + limit]]
 
     def add_event(self, event: RunEvent) -> None:

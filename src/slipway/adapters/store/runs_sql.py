@@ -121,14 +121,20 @@ class SqlRunStore:
         limit: int = 100,
         offset: int = 0,
     ) -> Sequence[Run]:
-        query = select(RunRow).order_by(RunRow.created_at.desc(), RunRow.id)
+        page = select(RunRow.id)
         if owner is not None:
-            query = query.where(RunRow.owner == owner)
+            page = page.where(RunRow.owner == owner)
         if states is not None:
-            query = query.where(RunRow.state.in_([s.value for s in states]))
+            page = page.where(RunRow.state.in_([s.value for s in states]))
         if cloud is not None:
-            query = query.where(RunRow.cloud == cloud)
-        rows = self.session.scalars(query.limit(limit).offset(offset))
+            page = page.where(RunRow.cloud == cloud)
+        # Both keys descending, so each filter's index (tables.py) is read
+        # backwards in order and nothing is sorted. The page's ids come off
+        # that index alone, however deep the offset; only those rows are then
+        # read whole, JSON and all.
+        newest = (RunRow.created_at.desc(), RunRow.id.desc())
+        page = page.order_by(*newest).limit(limit).offset(offset)
+        rows = self.session.scalars(select(RunRow).where(RunRow.id.in_(page)).order_by(*newest))
         return [_to_run(row) for row in rows]
 
     def add_event(self, event: RunEvent) -> None:

@@ -112,12 +112,21 @@ class VersionRow(Base):
 
 class RunRow(Base):
     __tablename__ = "runs"
+    # One per list filter, each ending in the list's order (newest first, then
+    # id), so a page is read off an index, not sorted from every match.
+    __table_args__ = (
+        Index("ix_runs_newest", "created_at", "id"),
+        Index("ix_runs_owner_newest", "owner", "created_at", "id"),
+        Index("ix_runs_owner_state_newest", "owner", "state", "created_at", "id"),
+        Index("ix_runs_state_newest", "state", "created_at", "id"),
+        Index("ix_runs_cloud_newest", "cloud", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    owner: Mapped[str] = mapped_column(String(200), index=True)
+    owner: Mapped[str] = mapped_column(String(200))
     module: Mapped[str] = mapped_column(String(420))
-    cloud: Mapped[str] = mapped_column(String(63), index=True)
-    state: Mapped[str] = mapped_column(String(20), index=True)
+    cloud: Mapped[str] = mapped_column(String(63))
+    state: Mapped[str] = mapped_column(String(20))
     step: Mapped[str] = mapped_column(String(40), default="")
     message: Mapped[str] = mapped_column(Text, default="")
     keep_running: Mapped[str] = mapped_column(String(20))
@@ -125,7 +134,7 @@ class RunRow(Base):
     target: Mapped[dict[str, Any]] = mapped_column(Document)
     parameters: Mapped[dict[str, Any]] = mapped_column(Document)
     timestamps: Mapped[dict[str, Any]] = mapped_column(Document)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(100))

@@ -16,6 +16,7 @@ from slipway.domain.runs import TERMINAL, KeepRunning, Run, RunState
 from slipway.domain.sizes import MAX_CPU, MAX_DISK_GB, MAX_RAM_GB, Size
 from slipway.entrypoints.api.deps import LoggedIn, services
 from slipway.entrypoints.api.problems import problem_response
+from slipway.entrypoints.api.schemas import NO_NUL
 from slipway.services.deploy import DeployRequest, RunService
 
 __all__ = ["DEPLOY_UNAVAILABLE", "not_available", "router", "run_json", "run_service"]
@@ -88,6 +89,7 @@ def list_runs(
     request: Request,
     who: LoggedIn,
     state: Annotated[list[RunState] | None, Query()] = None,
+    cloud: Annotated[str | None, Query(max_length=63, pattern=NO_NUL)] = None,
     everyone: Annotated[bool, Query(alias="all")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -95,8 +97,10 @@ def list_runs(
     runs = run_service(request, who.user)
     if runs is None:
         return not_available()
-    found = runs.list(everyone=everyone, states=state, limit=limit, offset=offset)
-    return {"runs": [run_json(r) for r in found], "limit": limit, "offset": offset}
+    found = runs.list(everyone=everyone, states=state, cloud=cloud, limit=limit, offset=offset)
+    # Already plain JSON data: a JSONResponse skips FastAPI's jsonable_encoder,
+    # which walks every value again (4 ms of a 50-run page).
+    return JSONResponse({"runs": [run_json(r) for r in found], "limit": limit, "offset": offset})
 
 
 @router.get("/runs/{run_id}", summary="One run with its timeline")
@@ -109,7 +113,7 @@ def get_run(request: Request, run_id: Annotated[str, Field(max_length=40)], who:
         {"at": e.at.isoformat(), "state": e.state.value, "message": e.message}
         for e in runs.events(run_id)
     ]
-    return run_json(run) | {"events": events}
+    return JSONResponse(run_json(run) | {"events": events})
 
 
 @router.post(
