@@ -142,6 +142,31 @@ def test_invalid_user_data_is_rejected_naming_the_key(text, message):
         validate_user_data(text)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "#cloud-config\nruncmd: 3\npackages: [1, [2]]\nwrite_files: [{path: 4}]\n",
+        "#cloud-config\nusers: {name: 42}\nntp: {enabled: maybe}\napt: {sources: 3}\n",
+        "#cloud-config\nswap: {size: big}\nresize_rootfs: sometimes\nbootcmd: [[], {}]\n",
+    ],
+)
+def test_the_check_finds_what_cloud_inits_whole_schema_finds(text):
+    """The check skips the schema's parts for keys a document lacks; it must
+    report the same problems as a check against the whole schema."""
+    import jsonschema
+    import yaml
+
+    from slipway.adapters.cloudinit import _schema
+
+    whole = jsonschema.Draft4Validator(_schema()).iter_errors(yaml.safe_load(text))
+    expected = {".".join(map(str, e.absolute_path)) for e in whole}
+    assert expected
+    with pytest.raises(InputError) as info:
+        validate_user_data(text)
+    found = {p.split(":")[0] for p in str(info.value).split(": ", 1)[1].split("; ")}
+    assert found == expected
+
+
 def test_schema_errors_never_quote_the_users_values():
     with pytest.raises(InputError) as info:
         validate_user_data("#cloud-config\nusers: {name: 42, passwd: s3cret}\nruncmd: s3cret\n")
