@@ -197,6 +197,10 @@ def test_every_run_converges_to_ready_after_the_worker_was_killed(deployed: Env)
     assert len(deployed.qemu_processes()) == len(runs)
     machines = {r["machine_id"] for r in runs.values()}
     assert len(machines) == len(runs)
+    # The list filters as the user asks
+    on_exo = deployed.json("runs", "--state", "ready", "--cloud", "local-exo")
+    assert [r["id"] for r in on_exo] == [deployed.runs["exo"]]
+    assert deployed.json("runs", "--state", "failed", "--state", "pending") == []
 
 
 def test_each_guest_has_the_size_resolved_for_its_cloud(deployed: Env) -> None:

@@ -159,11 +159,18 @@ def deploy_cmd(
 def runs_cmd(
     ctx: typer.Context,
     everyone: Annotated[bool, typer.Option("--all", help="Everyone's (admins).")] = False,
+    state: Annotated[
+        list[RunState] | None, typer.Option(help="Only runs in this state (repeatable).")
+    ] = None,
+    cloud: Annotated[str | None, typer.Option(help="Only runs on this cloud.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many runs first.")] = 0,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Your runs, newest first."""
-    runs = _runtime(ctx).runs.list(everyone=everyone, limit=limit)
+    runs = _runtime(ctx).runs.list(
+        everyone=everyone, states=state or None, cloud=cloud, limit=limit, offset=offset
+    )
 
     def render(_: Any) -> None:
         table = Table("run", "state", "module", "cloud", "flavor", "ssh", "created", box=None)
