@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from slipway.entrypoints.web.pages import RUNS_PER_PAGE
 from slipway.services.runner import Runner
 from tests.conftest import WebWorld
 from tests.integration.test_api import call, problem
@@ -199,3 +200,15 @@ def test_the_run_page_stops_asking_for_updates_once_the_run_has_ended(
     ended = client.get(f"/runs/{run['id']}?part=live", headers=live).text
     assert ended.lstrip().startswith('<div id="run-live"') and "terminated" in ended
     assert "hx-trigger" not in ended
+
+
+def test_the_runs_dashboard_pages_fifty_runs_at_a_time(client: TestClient, world: WebWorld) -> None:
+    ids = [deploy(client, world)["id"] for _ in range(RUNS_PER_PAGE + 1)]
+    login(client, "alice")
+    first = client.get("/runs").text
+    assert sum(run_id in first for run_id in ids) == RUNS_PER_PAGE
+    assert ids[0] not in first and "Older →" in first and "Newer" not in first
+    second = client.get("/runs?page=2&part=table", headers={"HX-Request": "true"}).text
+    assert ids[0] in second and ids[-1] not in second and "← Newer" in second
+    assert "Older" not in second
+    assert client.get("/runs?page=0").status_code == 422

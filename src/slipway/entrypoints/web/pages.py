@@ -197,12 +197,24 @@ def _runs(request: Request) -> RunService:
     return runs
 
 
+RUNS_PER_PAGE = 50
+
+
 @router.get("/runs", response_class=HTMLResponse)
-def runs_page(request: Request, part: Text = "") -> Response:
-    """The runs dashboard; ``?part=table`` is the live-refreshed table alone."""
-    found = _runs(request).list(limit=100)
+def runs_page(
+    request: Request, part: Text = "", page_no: Annotated[int, Query(alias="page", ge=1)] = 1
+) -> Response:
+    """The runs dashboard, 50 runs a page; ``?part=table`` is the
+    live-refreshed table alone."""
+    found = _runs(request).list(limit=RUNS_PER_PAGE + 1, offset=(page_no - 1) * RUNS_PER_PAGE)
     template = "_runs_table.html" if part == "table" else "runs.html"
-    return page(request, template, runs=found)
+    return page(
+        request,
+        template,
+        runs=found[:RUNS_PER_PAGE],
+        page_no=page_no,
+        older=len(found) > RUNS_PER_PAGE,
+    )
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
