@@ -156,6 +156,18 @@ def test_a_machine_running_at_once_is_seen_without_waiting_for_a_poll(world: Wor
     assert world.runs.get(run_id).state is RunState.READY
 
 
+def test_waiting_for_cloud_init_writes_nothing_until_something_changes(world: World) -> None:
+    world.cloud.boot_polls = 0
+    world.prober.unreachable_polls, world.prober.running_polls = 0, 3
+    run_id = world.deploy()
+    world.runner.advance(run_id)  # → contextualizing: cloud-init still runs
+    assert world.runs.get(run_id).state is RunState.CONTEXTUALIZING
+    version = world.runs.get(run_id).version
+    world.clock.tick(3)
+    world.runner.advance(run_id)
+    assert world.runs.get(run_id).version == version  # a terminate request would not conflict
+
+
 def test_the_machine_carries_the_run_tag_and_the_run_key(world: World) -> None:
     run_id = world.deploy()
     world.drive(run_id)

@@ -124,7 +124,7 @@ class Runner:
         try:
             return handler(run)
         except Conflict:
-            raise
+            raise  # not a failure: ``advance`` reads the run again
         except SlipwayError as exc:
             log.info("run %s failed in %s: %s", run.id, run.state, exc.message)
             return self._fail(run, run.state.value, exc.message)
@@ -254,7 +254,8 @@ class Runner:
         ``probe``: a look just taken; ``events``: moves not saved yet."""
         probe = probe or self._probe(run)
         if not probe.finished:
-            self._save(run, *events)
+            if events:
+                self._save(run, *events)
             return CONTEXT_POLL_S
         if probe.cpu is not None:
             run.parameters["guest.cpu"] = probe.cpu
