@@ -54,31 +54,19 @@ RUN_STATES = {
     "contextualizing": 1,
     "terminating": 1,
 }
+_FORWARD = (
+    "pending",
+    "provisioning",
+    "booting",
+    "contextualizing",
+    "ready",
+    "terminating",
+    "terminated",
+)
 PATHS = {  # the states a run went through, in order
-    "pending": ("pending",),
-    "provisioning": ("pending", "provisioning"),
-    "booting": ("pending", "provisioning", "booting"),
-    "contextualizing": ("pending", "provisioning", "booting", "contextualizing"),
-    "ready": ("pending", "provisioning", "booting", "contextualizing", "ready"),
-    "terminating": (
-        "pending",
-        "provisioning",
-        "booting",
-        "contextualizing",
-        "ready",
-        "terminating",
-    ),
-    "terminated": (
-        "pending",
-        "provisioning",
-        "booting",
-        "contextualizing",
-        "ready",
-        "terminating",
-        "terminated",
-    ),
-    "failed": ("pending", "provisioning", "booting", "contextualizing", "failed"),
-    "cancelled": ("pending", "provisioning", "cancelled"),
+    **{state: _FORWARD[: n + 1] for n, state in enumerate(_FORWARD)},
+    "failed": (*_FORWARD[:4], "failed"),
+    "cancelled": (*_FORWARD[:2], "cancelled"),
 }
 # (label, who asks, query parameters); "runs" is the run owner's share of all.
 RUN_QUERIES: tuple[tuple[str, str, dict[str, Any]], ...] = (
