@@ -17,10 +17,9 @@ import pycdlib
 import pytest
 
 from slipway.connectors.local import LocalConnector, connect
-from slipway.connectors.local._accel import _BOOT_SECTOR, _MARKER, choose_accelerator
 from slipway.domain.machines import RUN_TAG, MachineSpec, MachineState, Rule
 from slipway.errors import CloudError, Conflict, NotFound
-from tests.qemu_support import qemu_pids
+from tests.qemu_support import BOOT_MARKER, BOOT_SECTOR, qemu_pids, sector_image
 
 pytestmark = pytest.mark.skipif(
     shutil.which("qemu-system-x86_64") is None or shutil.which("qemu-img") is None,
@@ -30,12 +29,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def base_image(tmp_path: Path) -> Path:
-    raw = tmp_path / "boot.raw"
-    raw.write_bytes(_BOOT_SECTOR.ljust(1024 * 1024, b"\0"))
-    image = tmp_path / "images" / "tiny.qcow2"  # the image store's layout, without metadata
-    image.parent.mkdir(parents=True)
-    subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(image)], check=True)
-    return image
+    # The image store's layout, without metadata.
+    return sector_image(BOOT_SECTOR, tmp_path / "images" / "tiny.qcow2")
 
 
 @pytest.fixture
@@ -79,10 +74,10 @@ def test_machine_runs_with_its_serial_console_and_forwards(cloud: LocalConnector
         {"protocol": "udp", "ports": "53", "source": "0.0.0.0/0"},
     ]}]  # fmt: skip
     for _ in range(100):
-        if _MARKER.decode() in cloud.console_log(machine.id):
+        if BOOT_MARKER.decode() in cloud.console_log(machine.id):
             break
         time.sleep(0.05)
-    assert _MARKER.decode() in cloud.console_log(machine.id, lines=5)
+    assert BOOT_MARKER.decode() in cloud.console_log(machine.id, lines=5)
 
 
 def test_overlay_is_copy_on_write_and_grown_to_the_disk_size(cloud, base_image, tmp_path):
@@ -230,24 +225,6 @@ def test_flavors_fit_this_host(cloud):
     flavors = cloud.flavors()
     assert flavors[0].cpu == 1
     assert max(f.cpu for f in flavors) <= (os.cpu_count() or 1)
-
-
-def test_accelerator_probe_falls_back_to_tcg_and_is_cached(tmp_path):
-    cache = tmp_path / "accel.json"
-    # A device nobody can open: the probe must not even try KVM.
-    assert choose_accelerator("qemu-system-x86_64", cache, kvm_device="/nonexistent") == "tcg"
-    record = json.loads(cache.read_text())
-    assert record["accelerator"] == "tcg"
-    record["accelerator"] = "kvm"
-    cache.write_text(json.dumps(record))
-    assert choose_accelerator("qemu-system-x86_64", cache) == "kvm"  # from the cache
-
-
-def test_accelerator_probe_only_picks_kvm_if_a_guest_boots(tmp_path):
-    accel = choose_accelerator("qemu-system-x86_64", tmp_path / "accel.json", timeout=5)
-    assert accel in ("kvm", "tcg")
-    if accel == "kvm":
-        assert os.access("/dev/kvm", os.R_OK | os.W_OK)
 
 
 def test_a_create_interrupted_before_qemu_started_is_resumed(cloud, tmp_path):

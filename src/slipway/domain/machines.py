@@ -166,6 +166,9 @@ class Machine:
     image_id: str = ""
     flavor: str = ""
     cloud_message: str = ""
+    notices: tuple[str, ...] = ()
+    """What the cloud did to the machine on its own (e.g. restarted it under
+    another accelerator), oldest first; each becomes an event on the run."""
 
     def service_port(self, guest_port: int) -> int:
         """Where ``guest_port`` is reached on ``address``: its forward, if any."""

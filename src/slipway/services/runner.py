@@ -198,12 +198,15 @@ class Runner:
     def _boot(self, run: Run) -> float | None:
         assert run.machine_id is not None
         machine = self._connectors(run.cloud).get_machine(run.machine_id)
+        notices = self._notices(run, machine.notices)
         if machine.state in (MachineState.ERROR, MachineState.TERMINATED, MachineState.STOPPED):
             raise CloudError(
                 f"the machine is {machine.state}: {machine.cloud_message}".rstrip(": "),
                 cloud=run.cloud,
             )
         if machine.state is not MachineState.RUNNING or not machine.address:
+            if notices:
+                self._save(run, *notices)
             return BOOT_POLL_S
         params = run.parameters
         if params.get("hostname") != machine.address:
@@ -231,13 +234,23 @@ class Runner:
             changed = False
         probe = self._probe(run)
         if not probe.reachable:
-            if changed:
-                self._save(run)
+            if changed or notices:
+                self._save(run, *notices)
             return BOOT_POLL_S
         # The same look tells whether cloud-init is done: often it is by then.
         return self._contextualize(
-            run, probe, run.move(RunState.CONTEXTUALIZING, self._clock(), "SSH answers")
+            run, probe, *notices, run.move(RunState.CONTEXTUALIZING, self._clock(), "SSH answers")
         )
+
+    def _notices(self, run: Run, notices: tuple[str, ...]) -> tuple[RunEvent, ...]:
+        """Events for what the cloud did to the machine that the run has not
+        recorded yet (``machine.notices`` counts those recorded)."""
+        seen = int(run.parameters.get("machine.notices", 0))
+        if len(notices) <= seen:
+            return ()
+        run.parameters["machine.notices"] = len(notices)
+        now = self._clock()
+        return tuple(RunEvent(run.id, now, run.state, text) for text in notices[seen:])
 
     def _probe(self, run: Run) -> ProbeResult:
         return self._prober.probe(

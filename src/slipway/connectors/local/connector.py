@@ -16,6 +16,8 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -24,12 +26,18 @@ from typing import Any
 
 from slipway.connectors.local import _process
 from slipway.connectors.local._accel import (
+    PROBE_TIMEOUT,
+    AcceleratorChoice,
+    ProbeOutcome,
     accelerator_args,
     choose_accelerator,
+    reached_user_space,
+    read_choice,
     remember_accelerator,
 )
 from slipway.connectors.local._layout import MachineFolder, write_json
 from slipway.connectors.local._seed import write_seed
+from slipway.connectors.local._watchdog import KvmWatch, settled
 from slipway.connectors.local.images import LocalImages, StoreImages
 from slipway.domain.machines import (
     Capability,
@@ -88,6 +96,8 @@ class LocalConnector:
         qemu: str = "qemu-system-x86_64",
         qemu_img: str = "qemu-img",
         accelerator: str = "auto",
+        kvm_watch: KvmWatch | None = None,
+        probe_timeout: float = PROBE_TIMEOUT,
     ) -> None:
         if accelerator not in ("auto", "kvm", "tcg"):
             raise InputError(f"accelerator must be auto, kvm or tcg, got {accelerator!r}")
@@ -95,7 +105,12 @@ class LocalConnector:
         self.data_dir = data_dir
         self.qemu = qemu
         self.qemu_img = qemu_img
-        self._accelerator = accelerator
+        self._choice: AcceleratorChoice | None = None
+        if accelerator != "auto":
+            self._choice = AcceleratorChoice(accelerator, "set in the configuration")
+        self._choice_lock = threading.Lock()
+        self._probe_timeout = probe_timeout
+        self.kvm_watch = kvm_watch or KvmWatch()
         self.images_store = images or StoreImages(data_dir / "images")
         self._image_path = image_path or self.images_store.path
         # Everything is supported: security groups become port forwards, client
@@ -119,12 +134,33 @@ class LocalConnector:
         return MachineFolder(self._machines / machine_id)
 
     @property
-    def accelerator(self) -> str:
-        if self._accelerator == "auto":
-            self._accelerator = choose_accelerator(
-                self.qemu, self.data_dir / "local-accelerator.json"
-            )
-        return self._accelerator
+    def _accelerator_cache(self) -> Path:
+        return self.data_dir / "local-accelerator.json"
+
+    def accelerator_choice(self) -> AcceleratorChoice | None:
+        """The accelerator machines start with and why, without probing:
+        ``None`` until the first machine (or ``probe_accelerator``) chose it."""
+        return self._choice or read_choice(self.qemu, self._accelerator_cache)
+
+    def probe_accelerator(self, guest: Path | None) -> AcceleratorChoice:
+        """Choose now (``slipway doctor``): try KVM with the Linux image
+        ``guest`` unless a final answer is cached."""
+        probe = None if guest is None else (lambda timeout: self._probe_kvm(guest, timeout))
+        return choose_accelerator(self.qemu, self._accelerator_cache, probe,
+                                  timeout=self._probe_timeout)  # fmt: skip
+
+    def _accelerator_for(self, base: Path) -> str:
+        """The accelerator a machine on ``base`` starts with; the first one
+        asked probes KVM with ``base`` itself."""
+        with self._choice_lock:
+            if self._choice is None or not self._choice.final:
+                self._choice = self.probe_accelerator(base)
+            return self._choice.accelerator
+
+    def _use_tcg_from_now_on(self, reason: str) -> None:
+        with self._choice_lock:
+            self._choice = AcceleratorChoice("tcg", reason)
+            remember_accelerator(self.qemu, self._accelerator_cache, self._choice)
 
     # -- translation -------------------------------------------------------------
 
@@ -158,6 +194,7 @@ class LocalConnector:
             image_id=record.get("image_id", ""),
             flavor=record.get("flavor", ""),
             cloud_message=message,
+            notices=tuple(record.get("notices", ())),
         )
 
     # -- machines ----------------------------------------------------------------
@@ -263,7 +300,7 @@ class LocalConnector:
                             for f in record["forwards"])  # fmt: skip
         return [
             self.qemu, "-name", f"slipway-{folder.id},process=slipway-{folder.id}",
-            *accelerator_args(self.accelerator),
+            *accelerator_args(record["accelerator"]),
             "-machine", "q35", "-smp", str(record["cpu"]), "-m", str(record["ram_mb"]),
             "-nodefaults", "-no-user-config", "-display", "none", "-vga", "none",
             # The seed goes in as a virtio disk: Debian's cloud kernel has no AHCI for -cdrom.
@@ -278,11 +315,14 @@ class LocalConnector:
 
     def _launch(self, folder: MachineFolder, record: dict[str, Any]) -> None:
         folder.qmp.parent.mkdir(parents=True, exist_ok=True)
+        if record.get("accelerator") not in ("kvm", "tcg"):
+            record["accelerator"] = self._accelerator_for(Path(record["base"]))
         for attempt in range(_PORT_ATTEMPTS):
             record["forwards"] = [
                 {"guest_port": port, "host": _HOST, "host_port": _free_port()}
                 for port in record["guest_ports"]
             ]
+            record["launched"] = time.time()
             write_json(folder.record, record)
             try:
                 result = _process.start(self._command(folder, record), folder)
@@ -296,11 +336,11 @@ class LocalConnector:
                 log.info("port taken while starting %s (attempt %d), retrying", folder.id, attempt)
                 continue
             folder.pidfile.unlink(missing_ok=True)
-            if self._accelerator == "kvm" and "kvm" in message.lower():
+            if record["accelerator"] == "kvm" and "kvm" in message.lower():
                 # KVM passed the probe but fails real guests: use TCG from now on.
                 log.warning("KVM failed to start %s (%s); falling back to TCG", folder.id, message)
-                self._accelerator = "tcg"
-                remember_accelerator(self.qemu, self.data_dir / "local-accelerator.json", "tcg")
+                record["accelerator"] = "tcg"
+                self._use_tcg_from_now_on(f"QEMU could not start a machine under KVM: {message}")
                 continue
             raise CloudError(f"QEMU did not start: {message}", cloud=self.cloud)
         raise CloudError("QEMU did not start: no free host port for the forwards", cloud=self.cloud)
@@ -310,7 +350,98 @@ class LocalConnector:
         record = folder.read()
         if record is None or record.get("cloud") != self.cloud:
             raise NotFound(f"{self.cloud}: machine {machine_id} does not exist")
-        return self._to_machine(folder, record)
+        machine = self._to_machine(folder, record)
+        if record.get("accelerator") == "kvm" and not record.get("settled"):
+            machine = self._watch(folder, record, machine)
+        return machine
+
+    # -- the KVM watchdog --------------------------------------------------------------
+
+    def _watch(self, folder: MachineFolder, record: dict[str, Any], machine: Machine) -> Machine:
+        """Restart a KVM machine whose guest is in trouble under TCG (see ``_watchdog``)."""
+        try:
+            stat = folder.console.stat()
+            size, last_output = stat.st_size, stat.st_mtime
+        except FileNotFoundError:
+            size, last_output = 0, None
+        if size and settled(self._console_tail(folder, 8192)):
+            with self._locked(folder):
+                current = folder.read()
+                if current is not None and current.get("accelerator") == "kvm":
+                    current["settled"] = True
+                    write_json(folder.record, current)
+            return machine
+        reason = self.kvm_watch.trouble(
+            machine.state,
+            machine.cloud_message,
+            console_bytes=size,
+            last_output=last_output,
+            launched=float(record.get("launched", record.get("created", 0.0))),
+            now=time.time(),
+        )
+        if reason is None:
+            return machine
+        with self._locked(folder):
+            current = folder.read()
+            if current is None:
+                raise NotFound(f"{self.cloud}: machine {folder.id} does not exist")
+            if current.get("accelerator") == "kvm":  # not restarted by another look meanwhile
+                self._restart_under_tcg(folder, current, reason)
+            return self._to_machine(folder, current)
+
+    def _restart_under_tcg(
+        self, folder: MachineFolder, record: dict[str, Any], reason: str
+    ) -> None:
+        """Same machine, same seed, a fresh overlay, TCG; remembered for the host."""
+        log.warning("%s: %s; restarting it under TCG", folder.id, reason)
+        _process.kill(folder)
+        folder.pidfile.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            folder.console.replace(folder.root / "console-kvm.log")  # kept to diagnose the host
+        folder.disk.unlink(missing_ok=True)
+        self._create_overlay(folder.disk, Path(record["base"]), record.get("disk_gb"))
+        record["accelerator"] = "tcg"
+        record["notices"] = [*record.get("notices", ()),
+                             f"{reason}; restarted it under TCG (software emulation)"]  # fmt: skip
+        self._use_tcg_from_now_on(f"a machine {reason}")
+        self._launch(folder, record)
+
+    def _probe_kvm(self, base: Path, timeout: float) -> ProbeOutcome:
+        """Boot ``base`` under KVM with a real machine's arguments until its
+        guest reaches user space, for at most ``timeout`` seconds."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        folder = MachineFolder(Path(tempfile.mkdtemp(prefix="probe-", dir=self.data_dir)))
+        try:
+            self._create_overlay(folder.disk, base, None)
+            write_seed(folder.seed, instance_id=folder.id, hostname="slipway-probe",
+                       user_data="#cloud-config\n{}\n")  # fmt: skip
+            record = {
+                "cpu": 1,
+                "ram_mb": 512,
+                "accelerator": "kvm",
+                "forwards": [{"guest_port": 22, "host": _HOST, "host_port": _free_port()}],
+            }
+            started = time.monotonic()
+            result = _process.start(self._command(folder, record), folder)
+            if result.returncode != 0:
+                return ProbeOutcome(False, f"did not start: {result.stderr.strip()}")
+            console = b""
+            while (elapsed := time.monotonic() - started) < timeout:
+                with contextlib.suppress(FileNotFoundError):
+                    console = folder.console.read_bytes()
+                if reached_user_space(console):
+                    return ProbeOutcome(True, f"reached user space in {elapsed:.1f} s")
+                if _process.pid_of(folder) is None:
+                    return ProbeOutcome(False, "stopped before reaching user space")
+                status = _process.qemu_status(folder, timeout=1.0)
+                if status in ("internal-error", "guest-panicked", "shutdown"):
+                    return ProbeOutcome(False, f"ended in QEMU's {status} state")
+                time.sleep(0.2)
+            said = "did not reach user space" if console else "printed nothing on its console"
+            return ProbeOutcome(False, f"{said} in {timeout:g} s")
+        finally:
+            _process.kill(folder, grace=1.0)
+            shutil.rmtree(folder.root, ignore_errors=True)
 
     def delete_machine(self, machine_id: str) -> None:
         folder = self._folder(machine_id)
@@ -339,14 +470,18 @@ class LocalConnector:
         folder = self._folder(machine_id)
         if folder.read() is None:
             raise NotFound(f"{self.cloud}: machine {machine_id} does not exist")
+        tail = self._console_tail(folder, 256 * max(lines, 1)).decode("utf-8", errors="replace")
+        return "\n".join(tail.replace("\r", "").splitlines()[-lines:])
+
+    @staticmethod
+    def _console_tail(folder: MachineFolder, size: int) -> bytes:
         try:
             with folder.console.open("rb") as console:
                 console.seek(0, os.SEEK_END)
-                console.seek(max(0, console.tell() - 256 * max(lines, 1)))
-                tail = console.read().decode("utf-8", errors="replace")
+                console.seek(max(0, console.tell() - size))
+                return console.read()
         except FileNotFoundError:
-            return ""
-        return "\n".join(tail.replace("\r", "").splitlines()[-lines:])
+            return b""
 
     # -- catalog and images --------------------------------------------------------
 

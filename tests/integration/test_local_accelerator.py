@@ -1,0 +1,175 @@
+"""The local cloud's accelerator with real QEMU: the probe never passes a guest
+that is not Linux reaching user space, and a machine that hangs under KVM is
+restarted under TCG — same machine, same run, an event saying why, nothing
+left behind.
+
+Whether KVM starts at all differs from host to host, so most tests use a
+stand-in QEMU that takes ``-accel kvm -cpu host`` and runs the guest under
+single-threaded TCG instead: a "KVM" machine that starts and whose guest
+behaves as the test's disk makes it, on any host. Real machines run
+multi-threaded TCG, so the command line tells the two apart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from slipway.adapters.definitions.loader import LoadedDefinition
+from slipway.connectors.local import LocalConnector
+from slipway.connectors.local._layout import MachineFolder
+from slipway.connectors.local._watchdog import KvmWatch
+from slipway.domain.machines import RUN_TAG, MachineSpec, MachineState
+from slipway.domain.runs import RunState
+from slipway.services.ports import UnitOfWork
+from tests.qemu_support import BOOT_SECTOR, SILENT_SECTOR, qemu_pids, sector_image
+from tests.unit.test_runs import World
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("qemu-system-x86_64") is None or shutil.which("qemu-img") is None,
+    reason="needs qemu-system-x86 and qemu-utils",
+)
+needs_kvm_device = pytest.mark.skipif(
+    not os.access("/dev/kvm", os.R_OK | os.W_OK), reason="needs a /dev/kvm this user can open"
+)
+KVM_STAND_IN = "tcg,thread=single"
+TCG = "-accel tcg,thread=multi"
+
+
+@pytest.fixture
+def kvm_stand_in(tmp_path: Path) -> str:
+    script = tmp_path / "qemu-kvm-stand-in"
+    script.write_text(
+        "#!/bin/sh\n"
+        'for a; do shift; case "$a" in\n'
+        f'  kvm) set -- "$@" {KVM_STAND_IN};; host) set -- "$@" qemu64;;\n'
+        '  *) set -- "$@" "$a";; esac; done\n'
+        'exec qemu-system-x86_64 "$@"\n'
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+@needs_kvm_device
+def test_the_probe_does_not_pass_a_guest_that_halts_after_real_mode(
+    tmp_path: Path, kvm_stand_in: str
+) -> None:
+    """The old probe's boot sector: it prints from real mode, never reaches Linux."""
+    guest = sector_image(BOOT_SECTOR, tmp_path / "images" / "real-mode.qcow2")
+    connector = LocalConnector("local", tmp_path, qemu=kvm_stand_in, probe_timeout=3)
+    choice = connector.probe_accelerator(guest)
+    assert choice.accelerator == "tcg"
+    assert choice.reason.startswith("a Linux guest under KVM did not reach user space in 3 s")
+    assert qemu_pids(tmp_path) == []
+    assert not list(tmp_path.glob("probe-*"))  # its overlay and seed are gone
+    cached = json.loads((tmp_path / "local-accelerator.json").read_text())
+    assert (cached["accelerator"], cached["final"]) == ("tcg", True)
+
+
+@needs_kvm_device
+def test_the_real_probe_on_this_host_says_why(tmp_path: Path) -> None:
+    guest = sector_image(BOOT_SECTOR, tmp_path / "images" / "real-mode.qcow2")
+    choice = LocalConnector("local", tmp_path, probe_timeout=3).probe_accelerator(guest)
+    assert choice.accelerator == "tcg"  # whatever KVM does here, this guest is no Linux
+    assert choice.reason.startswith("a Linux guest under KVM ")
+    assert qemu_pids(tmp_path) == []
+
+
+def _spec(token: str) -> MachineSpec:
+    return MachineSpec(
+        name=token,
+        image_id="silent",
+        flavor="c1-m0.5",
+        cpu=1,
+        ram_gb=0.25,
+        disk_gb=None,
+        user_data="#cloud-config\n",
+        tags={RUN_TAG: token},
+        client_token=token,
+    )
+
+
+def test_a_machine_silent_under_kvm_is_restarted_under_tcg(
+    tmp_path: Path, kvm_stand_in: str
+) -> None:
+    sector_image(SILENT_SECTOR, tmp_path / "images" / "silent.qcow2")
+    cloud = LocalConnector(
+        "local",
+        tmp_path,
+        qemu=kvm_stand_in,
+        accelerator="kvm",
+        kvm_watch=KvmWatch(first_output=2, stall=60),
+    )
+    machine = cloud.create_machine(_spec("run-1"))
+    folder = MachineFolder(tmp_path / "machines" / machine.id)
+    (pid,) = qemu_pids(folder.root)
+    assert KVM_STAND_IN in _cmdline(pid)
+    assert cloud.get_machine(machine.id).notices == ()  # within its bound: left alone
+
+    time.sleep(2.5)
+    restarted = cloud.get_machine(machine.id)
+    assert restarted.id == machine.id
+    assert restarted.state is MachineState.RUNNING
+    (notice,) = restarted.notices
+    assert "printed nothing on its serial console in 2 s" in notice
+    assert "restarted it under TCG" in notice
+    (new_pid,) = qemu_pids(folder.root)  # the KVM one is gone
+    assert new_pid != pid and TCG in _cmdline(new_pid)
+    assert (folder.root / "console-kvm.log").exists()
+    # The host remembers: the next machine starts under TCG at once.
+    assert cloud.accelerator_choice().accelerator == "tcg"  # type: ignore[union-attr]
+    second = cloud.create_machine(_spec("run-2"))
+    (second_pid,) = qemu_pids(tmp_path / "machines" / second.id)
+    assert TCG in _cmdline(second_pid)
+
+    for found in cloud.list_machines({}):
+        cloud.delete_machine(found.id)
+    assert qemu_pids(tmp_path) == []
+    assert list((tmp_path / "machines").iterdir()) == []
+
+
+def test_a_run_whose_machine_hangs_under_kvm_goes_on_under_tcg(
+    memory_uow: Callable[[], UnitOfWork],
+    examples: list[LoadedDefinition],
+    tmp_path: Path,
+    kvm_stand_in: str,
+) -> None:
+    world = World(memory_uow, examples, tmp_path)
+    sector_image(SILENT_SECTOR, tmp_path / "images" / "debian-12-minimal.qcow2")
+    world.cloud = LocalConnector(  # type: ignore[assignment]
+        "local",
+        tmp_path,
+        qemu=kvm_stand_in,
+        accelerator="kvm",
+        kvm_watch=KvmWatch(first_output=2, stall=60),
+    )
+    world.prober.unreachable_polls = 1000  # the silent guest never answers SSH
+    run_id = world.deploy()
+    world.runner.advance(run_id)
+    assert world.runs.get(run_id).state is RunState.BOOTING
+    time.sleep(2.5)
+    world.runner.advance(run_id)
+
+    run = world.runs.get(run_id)
+    assert run.state is RunState.BOOTING  # not failed: the same run goes on
+    (pid,) = qemu_pids(tmp_path / "machines")
+    assert TCG in _cmdline(pid)
+    notes = [e.message for e in world.runs.events(run_id) if "under TCG" in e.message]
+    assert len(notes) == 1 and "under KVM" in notes[0]
+    world.runner.advance(run_id)  # a later look does not repeat the event
+    assert len([e for e in world.runs.events(run_id) if "under TCG" in e.message]) == 1
+
+    world.runs.terminate(run_id)
+    world.drive(run_id)
+    assert world.runs.get(run_id).state is RunState.CANCELLED
+    assert qemu_pids(tmp_path) == []
