@@ -134,7 +134,7 @@ class WebWorld:
         database_url: str | None = None,
     ) -> None:
         from slipway.adapters.security.passwords import Argon2Hasher
-        from slipway.domain.modules import Right
+        from slipway.domain.modules import Kind, Right
         from slipway.entrypoints.api.app import create_app
         from slipway.entrypoints.api.deps import Services
         from slipway.services.access import AccessService
@@ -180,8 +180,15 @@ class WebWorld:
             admin.add_user(user)
             self.access.set_password("admin", user, self.PASSWORD)
         admin.add_group("team", ["carol"])
+        # Clouds are the operator's: the admin defines them (with their
+        # catalogs) for everyone; alice brings the images and components.
+        operators = [d for d in examples if d.kind in (Kind.CLOUD, Kind.CATALOG)]
+        admin.import_files(operators)
+        for cloud in operators:
+            admin.share(cloud.name, group=None, group_rights=frozenset(),
+                        public_rights=frozenset({Right.VIEW}))  # fmt: skip
         alice = self.services.catalog("alice")
-        alice.import_files(examples)
+        alice.import_files([d for d in examples if d not in operators])
         alice.copy("examples/images/debian-12", "alice/private")
         alice.copy("examples/images/debian-12", "alice/team")
         alice.copy("examples/images/debian-12", "alice/public")

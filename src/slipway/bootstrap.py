@@ -122,10 +122,13 @@ class Connectors:
         from slipway.connectors.registry import CloudDriver
 
         cloud, _ = self._catalog.flavors(name)
+        # The definition says which cloud (region, credentials' name); how to
+        # reach it is the operator's configuration alone.
         options: dict[str, Any] = {
-            "data_dir": self._settings.data_dir,
             "region": cloud.region,
-            **cloud.endpoint,
+            "credentials": cloud.credentials,
+            **self._settings.clouds.for_cloud(name),
+            "data_dir": self._settings.data_dir,
         }
         return CloudDriver.parse(cloud.driver).connect(name, options)
 

@@ -21,7 +21,14 @@ import platformdirs
 
 from slipway.errors import InputError
 
-__all__ = ["SETTINGS", "Setting", "Settings", "load_settings", "settings_markdown"]
+__all__ = [
+    "SETTINGS",
+    "CloudOptions",
+    "Setting",
+    "Settings",
+    "load_settings",
+    "settings_markdown",
+]
 
 
 def _data_dir() -> str:
@@ -96,6 +103,25 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
+OptionValue = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class CloudOptions:
+    """How the server reaches each cloud — connector options (binaries,
+    endpoints, profiles, accelerators) from the ``[clouds.NAME]`` tables of the
+    config file. Only the operator writes these; definitions never can."""
+
+    tables: tuple[tuple[str, tuple[tuple[str, OptionValue], ...]], ...] = ()
+
+    @classmethod
+    def of(cls, tables: Mapping[str, Mapping[str, OptionValue]]) -> CloudOptions:
+        return cls(tuple((name, tuple(sorted(o.items()))) for name, o in sorted(tables.items())))
+
+    def for_cloud(self, name: str) -> dict[str, OptionValue]:
+        return next((dict(options) for cloud, options in self.tables if cloud == name), {})
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: str
@@ -106,6 +132,7 @@ class Settings:
     worker_threads: str
     host: str
     port: str
+    clouds: CloudOptions = CloudOptions()
 
     @property
     def data_path(self) -> Path:
@@ -131,7 +158,7 @@ def _read_config_file(env: Mapping[str, str]) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML: {exc}") from exc
-    known = {s.name for s in SETTINGS}
+    known = {s.name for s in SETTINGS} | {"clouds"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise InputError(
@@ -139,9 +166,25 @@ def _read_config_file(env: Mapping[str, str]) -> dict[str, Any]:
             hint=f"known settings: {', '.join(sorted(known))}",
         )
     for key, value in data.items():
-        if not isinstance(value, str):
+        if key != "clouds" and not isinstance(value, str):
             raise InputError(f"{path}: {key}: expected a string, got {type(value).__name__}")
+    data["clouds"] = _cloud_tables(path, data.get("clouds", {}))
     return data
+
+
+def _cloud_tables(path: Path, clouds: Any) -> CloudOptions:
+    if not isinstance(clouds, dict):
+        raise InputError(f"{path}: clouds: expected tables like [clouds.local]")
+    for name, options in clouds.items():
+        if not isinstance(options, dict):
+            raise InputError(f"{path}: clouds.{name}: expected a table of connector options")
+        for key, value in options.items():
+            if not isinstance(value, OptionValue):
+                raise InputError(
+                    f"{path}: clouds.{name}.{key}: expected a string, number or boolean, "
+                    f"got {type(value).__name__}"
+                )
+    return CloudOptions.of(clouds)
 
 
 def load_settings(
@@ -151,6 +194,7 @@ def load_settings(
     env = os.environ if env is None else env
     values: dict[str, str] = {}
     from_file = _read_config_file(env)
+    clouds = from_file.pop("clouds", CloudOptions())
     for setting in SETTINGS:
         value = (
             (overrides or {}).get(setting.name)
@@ -158,10 +202,11 @@ def load_settings(
             or from_file.get(setting.name)
         )
         if value is None:
-            partial = Settings(**{**{f.name: "" for f in fields(Settings)}, **values})
+            blank = {f.name: "" for f in fields(Settings) if f.name != "clouds"}
+            partial = Settings(**{**blank, **values})  # type: ignore[arg-type]
             value = setting.default(partial)
         values[setting.name] = value
-    return Settings(**values)
+    return Settings(**values, clouds=clouds)
 
 
 def settings_markdown() -> str:

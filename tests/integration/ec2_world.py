@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from slipway.adapters.definitions.loader import LoadedDefinition, load_paths, load_text
+from slipway.adapters.definitions.loader import LoadedDefinition, load_paths
 from slipway.adapters.keys import Vault, new_key_pair
 from slipway.adapters.queue import HueyQueue, make_huey
 from slipway.adapters.store.database import make_engine, migrate
 from slipway.adapters.store.sql import SqlUnitOfWork
 from slipway.bootstrap import Connectors, Runtime
-from slipway.config import Settings
+from slipway.config import CloudOptions, Settings
 from slipway.connectors.base import Connector
 from slipway.connectors.fake import FakeConnector
 from slipway.domain.machines import CloudImage
@@ -37,22 +37,16 @@ AWS = "aws-eu-west-1"
 REGION = "eu-west-1"
 
 
-def aws_cloud(endpoint_url: str, **options: object) -> LoadedDefinition:
-    """The example cloud definition with its endpoint pointed at ``endpoint_url``;
-    the images, components, catalog and groups stay the examples' own."""
-    text = (EXAMPLES / "clouds" / f"{AWS}.yaml").read_text()
-    extra = "".join(f", {k}: {v}" for k, v in options.items())
-    text = text.replace("endpoint: {profile: default}", f"endpoint: {{profile: default, "
-                        f"endpoint_url: '{endpoint_url}'{extra}}}")  # fmt: skip
-    assert endpoint_url in text, "the example cloud's endpoint line changed"
-    return load_text(text, f"examples/clouds/{AWS}.yaml", f"examples/clouds/{AWS}")
+def aws_options(endpoint_url: str, **options: object) -> CloudOptions:
+    """The operator's configuration that points the example EC2 cloud at
+    ``endpoint_url`` (moto); the definition itself stays the example's."""
+    return CloudOptions.of({AWS: {"endpoint_url": endpoint_url, **options}})  # type: ignore[dict-item]
 
 
 def example_definitions() -> list[LoadedDefinition]:
-    """Every example but the EC2 cloud, which :func:`aws_cloud` points at moto."""
+    """Every example definition."""
     folders = ("images", "apps", "clouds", "catalogs", "security-groups")
-    loaded = load_paths([EXAMPLES / f for f in folders], REPO)
-    return [d for d in loaded if d.name != f"examples/clouds/{AWS}"]
+    return load_paths([EXAMPLES / f for f in folders], REPO)
 
 
 @dataclass(frozen=True)
@@ -118,14 +112,13 @@ class Ec2World:
             worker_threads="4",
             host="127.0.0.1",
             port="8000",
+            clouds=aws_options(endpoint_url, **(cloud_options or {})),
         )
         self.engine = make_engine(database_url)
         migrate(self.engine)
         self.uow = lambda: SqlUnitOfWork(self.engine)
         self.catalog = CatalogService(self.uow, "alice")
-        self.catalog.import_files(
-            [*example_definitions(), aws_cloud(endpoint_url, **(cloud_options or {}))]
-        )
+        self.catalog.import_files(example_definitions())
         self.ec2 = Connectors(self.settings, self.catalog)
         self.local = FakeConnector(
             "local", images=[CloudImage("debian-12-minimal", "debian")], boot_polls=1

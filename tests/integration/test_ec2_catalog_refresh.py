@@ -11,24 +11,20 @@ import sys
 from pathlib import Path
 
 from tests.integration.ec2_proxy import Ec2Proxy
-from tests.integration.ec2_world import AWS, EXAMPLES, aws_cloud
+from tests.integration.ec2_world import AWS, EXAMPLES
 
 
 def test_refresh_saves_the_instance_types_as_a_new_catalog_version(
     tmp_path: Path, ec2_proxy: Ec2Proxy
 ) -> None:
     shutil.copytree(EXAMPLES, tmp_path / "examples")
-    cloud = aws_cloud(ec2_proxy.url)
-    cloud_file = tmp_path / "examples" / "clouds" / f"{AWS}.yaml"
-    text = cloud_file.read_text()
-    cloud_file.write_text(
-        text.replace("endpoint: {profile: default}", f"endpoint: {cloud.document['endpoint']}")
-    )
+    config = tmp_path / "config.toml"  # the operator points the cloud at moto
+    config.write_text(f'[clouds.{AWS}]\nendpoint_url = "{ec2_proxy.url}"\n')
     env = {
         **os.environ,
         "SLIPWAY_DATA_DIR": str(tmp_path / "data"),
         "SLIPWAY_USER": "alice",
-        "SLIPWAY_CONFIG": str(tmp_path / "none.toml"),
+        "SLIPWAY_CONFIG": str(config),
     }
     env.pop("SLIPWAY_DATABASE_URL", None)
 

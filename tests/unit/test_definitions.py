@@ -133,16 +133,27 @@ def test_a_component_must_point_at_an_image(tree: Path, alice: CatalogService) -
     assert error.location.key == "image"
 
 
-def test_credentials_in_a_cloud_definition_are_refused(tree: Path, alice: CatalogService) -> None:
-    cloud = tree / "examples" / "clouds" / "ultimum.yaml"
-    cloud.write_text(
-        cloud.read_text().replace(
-            "{clouds_yaml: ultimum}", "{clouds_yaml: ultimum, password: hunter2}"
-        )
-    )
+def test_a_cloud_definition_cannot_say_how_the_server_reaches_the_cloud(
+    tree: Path, alice: CatalogService
+) -> None:
+    """Binaries, endpoints and passwords are the operator's configuration: a
+    definition naming a program for the server to run is refused."""
+    cloud = tree / "examples" / "clouds" / "local.yaml"
+    cloud.write_text(cloud.read_text() + "endpoint: {qemu: /tmp/evil.sh, password: hunter2}\n")
     error = only_error(tree, alice)
-    assert "credentials never go in a definition" in str(error)
-    assert "hunter2" not in str(error)
+    assert "'endpoint' is not allowed" in str(error)
+    assert "operator" in str(error)
+    assert "hunter2" not in str(error) and "evil" not in str(error)
+
+
+@pytest.mark.parametrize("image_id", ["/tmp/evil.qcow2", "../../etc/passwd", "..", "A B"])
+def test_a_local_native_image_id_names_an_image_store_entry(
+    tree: Path, alice: CatalogService, image_id: str
+) -> None:
+    write(tree, "sneaky", GOOD_IMAGE.replace("debian-12-minimal", f"'{image_id}'"))
+    error = only_error(tree, alice)
+    assert error.location.key == "native.local.id"
+    assert "not a local image store name" in str(error)
 
 
 def test_all_problems_of_a_tree_are_reported_together(tree: Path, alice: CatalogService) -> None:

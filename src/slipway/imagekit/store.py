@@ -19,7 +19,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -28,13 +27,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from slipway.domain.clouds import LOCAL_IMAGE_ID
 from slipway.errors import Conflict, InputError, NotFound
 from slipway.imagekit.convert import open_image, qemu_convert
 from slipway.imagekit.recipe import DiskFormat
 
 __all__ = ["Checker", "ImageStore", "StoredImage", "UsersOf", "copy_with_sha512"]
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_NAME = LOCAL_IMAGE_ID  # an entry's name is the local cloud's native image id
 _CHUNK = 4 * 1024 * 1024
 
 UsersOf = Callable[[str], Sequence[str]]

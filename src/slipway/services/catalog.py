@@ -71,6 +71,14 @@ class CatalogService:
                 else None,
             )
 
+    def _require_admin(self, access: Access, what: str) -> None:
+        """Clouds are the operator's: only admins define, change or copy them."""
+        if not access.admin:
+            raise PermissionDenied(
+                f"{what} is an admin's right; {self.user} is not an admin",
+                hint="ask an admin of this Slipway to add the cloud",
+            )
+
     def _viewable(
         self, store: CatalogStore, ref: ModuleRef | str, access: Access | None = None
     ) -> ModuleVersion:
@@ -313,6 +321,9 @@ class CatalogService:
             for file in files:
                 latest = store.latest(file.name)
                 digest = content_hash(file.document)
+                changed = latest is None or latest.content_hash != digest
+                if file.kind is Kind.CLOUD and changed:
+                    self._require_admin(access, f"defining or changing the cloud {file.name}")
                 if latest is not None and latest.content_hash != digest:
                     # Re-importing an unchanged module writes nothing, so needs no right.
                     self._require(access, Right.EDIT, latest)
@@ -360,6 +371,8 @@ class CatalogService:
             raise InputError(f"the destination {destination!r} cannot name a version")
         with self._uow() as uow:
             original = self._viewable(uow.store, source)
+            if original.kind is Kind.CLOUD:
+                self._require_admin(self._access(uow.store), f"copying the cloud {original.name}")
             if uow.store.latest(target.name) is not None:
                 raise Conflict(
                     f"{target.name} already exists", hint="choose another name for the copy"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from slipway.domain.clouds import local_image_id_problem
 from slipway.domain.modules import INHERITED, Kind, ModuleRef
 from slipway.domain.sizes import UnknownInstanceType
 from slipway.errors import DefinitionError, DefinitionErrors, NotFound, SlipwayError
@@ -89,6 +90,12 @@ def _check_definition(modules: Modules, module: Module, report: Report) -> None:
                 catalog.name, instance_type, [f.name for f in catalog.flavors]
             )
             errors.append(module.error(str(exc), "clouds", cloud, "instance_type"))
+    for cloud, native in (doc.get("native") or {}).items():
+        image_id = native.get("id") if isinstance(native, dict) else None
+        if cloud in clouds and clouds[cloud][0].driver == "local" and isinstance(image_id, str):
+            problem = local_image_id_problem(image_id)
+            if problem:
+                errors.append(module.error(problem, "native", cloud, "id"))
     for reference_key in ("parent", "image"):
         reference = doc.get(reference_key)
         if isinstance(reference, str):

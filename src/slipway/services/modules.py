@@ -168,7 +168,7 @@ def cloud_from(module: Module) -> Cloud:
         image_upload=capabilities.get("image_upload", True),
         module=module.label,
         description=doc.get("description", ""),
-        endpoint=dict(doc.get("endpoint") or {}),
+        credentials=doc.get("credentials", ""),
     )
 
 

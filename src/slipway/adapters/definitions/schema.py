@@ -11,7 +11,6 @@ needs (an absent key inherits).
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -23,7 +22,6 @@ __all__ = ["MODELS", "normalise"]
 
 Inherited = Literal["inherited"]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-_SECRET_KEY = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
 
 
 class _Strict(BaseModel):
@@ -145,27 +143,33 @@ class CapabilitiesDoc(_Strict):
 
 
 class CloudDoc(_Strict):
+    """Which cloud this is; how the server reaches it is the operator's
+    configuration (``[clouds.NAME]`` in config.toml), never a definition's."""
+
     kind: Literal["cloud"]
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=63)]
     description: str | None = None
     driver: Literal[CLOUD_DRIVERS]  # type: ignore[valid-type]
-    region: str | None = None
-    endpoint: dict[str, str | int | bool] | None = None
+    region: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=63)] | None = (
+        None
+    )
+    credentials: (
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$", max_length=128)] | None
+    ) = None
     capabilities: CapabilitiesDoc | None = None
     catalog: Name
 
-    @field_validator("endpoint")
+    @model_validator(mode="before")
     @classmethod
-    def _no_inline_credentials(
-        cls, endpoint: dict[str, str | int | bool] | None
-    ) -> dict[str, str | int | bool] | None:
-        for key in endpoint or {}:
-            if _SECRET_KEY.search(key):
-                raise ValueError(
-                    f"{key!r} looks like a credential; credentials never go in a definition: "
-                    "name a clouds.yaml entry (clouds_yaml: NAME) or a profile instead"
-                )
-        return endpoint
+    def _no_connector_options(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "endpoint" in value:
+            raise ValueError(
+                "'endpoint' is not allowed: how Slipway reaches a cloud (endpoints, "
+                "binaries, folders, profiles) is set by the operator in config.toml "
+                "([clouds.NAME]); a cloud definition names its credentials only "
+                "(credentials: NAME)"
+            )
+        return value
 
 
 class RuleDoc(_Strict):

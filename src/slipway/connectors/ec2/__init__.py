@@ -18,9 +18,11 @@ DEFAULT_MAX_ATTEMPTS = 8
 
 
 def connect(cloud: str, options: Mapping[str, Any]) -> Ec2Connector:
-    """An EC2 connector. ``options``: ``region`` (required), ``endpoint_url``,
-    ``profile`` (an AWS profile; ``default`` or none: boto3's usual chain,
-    environment first — never inline keys), ``subnet_id``, ``max_attempts``
+    """An EC2 connector. ``options``: ``region`` (required), ``credentials``
+    (the AWS profile the cloud definition names; ``default`` or none: boto3's
+    usual chain, environment first — never inline keys) and, from the
+    operator's configuration only, ``profile`` (overrides it), ``endpoint_url``,
+    ``subnet_id``, ``max_attempts``
     (retry mode ``standard``, default 8), ``connect_timeout`` and
     ``read_timeout`` (seconds, default 10 and 30)."""
     import boto3
@@ -42,7 +44,7 @@ def connect(cloud: str, options: Mapping[str, Any]) -> Ec2Connector:
     # "default" is what boto3 reads when no profile is named, after the
     # environment; naming it explicitly would fail where only AWS_* variables
     # hold the credentials (CI, containers).
-    profile = options.get("profile") or None
+    profile = options.get("profile") or options.get("credentials") or None
     if profile == "default":
         profile = None
     with translated(cloud, "connect"):

@@ -13,10 +13,11 @@ __all__ = ["ImagePath", "LocalConnector", "LocalImages", "StoreImages", "connect
 
 
 def connect(cloud: str, options: Mapping[str, Any]) -> LocalConnector:
-    """A local cloud. ``options``: ``data_dir`` (required), ``images`` (a
-    :class:`LocalImages`; default the image store in ``<data_dir>/images``),
-    ``image_path`` (a callable image id -> qcow2 path, overriding the store's),
-    ``accelerator`` (auto | kvm | tcg), ``qemu`` and ``qemu_img`` (binaries)."""
+    """A local cloud. ``options`` (the operator's, never a definition's):
+    ``data_dir`` (required), ``images`` (a :class:`LocalImages`; default the
+    image store in ``<data_dir>/images``), ``image_path`` (a callable image id
+    -> qcow2 path, overriding the store's), ``accelerator`` (auto | kvm |
+    tcg), ``qemu`` and ``qemu_img`` (binaries)."""
     return LocalConnector(
         cloud,
         Path(options["data_dir"]),

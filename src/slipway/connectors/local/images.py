@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
+from slipway.domain.clouds import local_image_id_problem
 from slipway.domain.machines import CloudImage
+from slipway.errors import InputError
 
 __all__ = ["LocalImages", "StoreImages"]
 
@@ -30,8 +32,8 @@ class LocalImages(Protocol):
 
 
 class StoreImages:
-    """:class:`LocalImages` on the image kit's store in ``root``. An absolute
-    path given as image id is taken as the file itself."""
+    """:class:`LocalImages` on the image kit's store in ``root``. An image id
+    is a store entry's name, never a path."""
 
     def __init__(self, root: Path) -> None:
         from slipway.imagekit.store import ImageStore  # lazily: only the local cloud needs it
@@ -39,8 +41,10 @@ class StoreImages:
         self.store = ImageStore(root)
 
     def path(self, image_id: str) -> Path:
-        candidate = Path(image_id)
-        return candidate if candidate.is_absolute() else self.store.image_path(image_id)
+        problem = local_image_id_problem(image_id)
+        if problem:
+            raise InputError(f"native image id {problem}", hint="slipway image list shows them")
+        return self.store.image_path(image_id)
 
     def list(self) -> list[CloudImage]:
         return [
