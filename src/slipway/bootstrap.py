@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from slipway.config import Settings
+from slipway.domain.clouds import Cloud
 from slipway.services.access import AccessService
 from slipway.services.catalog import CatalogService
 
@@ -32,6 +34,8 @@ __all__ = [
     "Runtime",
     "access_service",
     "catalog_service",
+    "cloud_details",
+    "connector_options",
     "engine_for",
     "image_store",
     "runtime",
@@ -100,6 +104,7 @@ def web_services(settings: Settings) -> Services:
         catalog=lambda user: CatalogService(uow, user),
         access=access_service(settings),
         runs=rt.runs_for,
+        cloud_details=cloud_details(settings),
     )
 
 
@@ -122,15 +127,35 @@ class Connectors:
         from slipway.connectors.registry import CloudDriver
 
         cloud, _ = self._catalog.flavors(name)
-        # The definition says which cloud (region, credentials' name); how to
-        # reach it is the operator's configuration alone.
-        options: dict[str, Any] = {
-            "region": cloud.region,
-            "credentials": cloud.credentials,
-            **self._settings.clouds.for_cloud(name),
-            "data_dir": self._settings.data_dir,
-        }
-        return CloudDriver.parse(cloud.driver).connect(name, options)
+        return CloudDriver.parse(cloud.driver).connect(
+            name, connector_options(self._settings, cloud)
+        )
+
+
+def connector_options(settings: Settings, cloud: Cloud) -> dict[str, Any]:
+    """The definition says which cloud (region, credentials' name); how to
+    reach it is the operator's configuration alone."""
+    return {
+        "region": cloud.region,
+        "credentials": cloud.credentials,
+        **settings.clouds.for_cloud(cloud.name),
+        "data_dir": settings.data_dir,
+    }
+
+
+def cloud_details(settings: Settings) -> Callable[[Cloud], dict[str, str]]:
+    """What a cloud's definition cannot tell: for a local cloud, the
+    accelerator its machines start with and why. Never probes, never
+    connects to a remote cloud."""
+
+    def details(cloud: Cloud) -> dict[str, str]:
+        if cloud.driver != "local":
+            return {}
+        from slipway.connectors.local import connect
+
+        return connect(cloud.name, connector_options(settings, cloud)).details()
+
+    return details
 
 
 @dataclass

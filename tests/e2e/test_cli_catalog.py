@@ -226,3 +226,24 @@ def test_deploy_refuses_bad_requests_with_their_exit_codes(imported: Cli) -> Non
     )
     assert "closest is xlarge" in done.stderr
     assert imported.json("runs") == []
+
+
+def test_clouds_list_says_which_accelerator_the_local_cloud_uses_and_why(imported: Cli) -> None:
+    def local() -> dict[str, str]:
+        clouds = imported.json("clouds", "list")
+        return next(c for c in clouds if c["name"] == "local")["details"]  # type: ignore[union-attr]
+
+    assert local()["accelerator"] == "not chosen yet"
+    config = Path(imported.env["SLIPWAY_CONFIG"])
+    config.write_text('[clouds.local]\naccelerator = "tcg"\n')
+    assert local() == {"accelerator": "tcg", "accelerator_reason": "set in the configuration"}
+    shown = imported("clouds", "list").stdout
+    assert "local: accelerator tcg (set in the configuration)" in shown
+    assert (
+        next(
+            c
+            for c in imported.json("clouds", "list")
+            if c["name"] == "ultimum"  # type: ignore[union-attr]
+        )["details"]
+        == {}
+    )

@@ -249,6 +249,24 @@ def test_clouds_flavors_and_sizes(client: TestClient, world: WebWorld) -> None:
     problem(call(client, world, "anonymous", "GET", "/api/clouds/nowhere/flavors"), 404)
 
 
+def test_the_clouds_endpoint_shows_the_local_accelerator_and_why(world: WebWorld) -> None:
+    from dataclasses import replace
+
+    from slipway.entrypoints.api.app import create_app
+
+    def details(cloud: Any) -> dict[str, str]:
+        if cloud.driver != "local":
+            return {}
+        return {"accelerator": "tcg", "accelerator_reason": "/dev/kvm is missing or not usable"}
+
+    app = create_app(replace(world.services, cloud_details=details), dashboard=False)
+    with TestClient(app) as client:
+        clouds = {c["name"]: c for c in client.get("/api/clouds").json()}
+    assert clouds["local"]["details"]["accelerator"] == "tcg"
+    assert "kvm" in clouds["local"]["details"]["accelerator_reason"]
+    assert clouds["ultimum"]["details"] == {}
+
+
 def test_users_groups_passwords_and_tokens(client: TestClient, world: WebWorld) -> None:
     me = call(client, world, "carol", "GET", "/api/me").json()
     assert me == {"user": "carol", "admin": False, "groups": ["team"], "anonymous": False}

@@ -38,3 +38,20 @@ def test_every_setting_has_a_command_line_option() -> None:
 
 def test_the_configuration_doc_shows_the_current_table() -> None:
     assert settings_markdown() in (REPO / "docs" / "configuration.md").read_text()
+
+
+def test_connector_options_come_from_the_operators_cloud_tables(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[clouds.local]\naccelerator = "tcg"\n[clouds.aws]\nmax_attempts = 3\n')
+    settings = load_settings({"SLIPWAY_CONFIG": str(config)})
+    assert settings.clouds.for_cloud("local") == {"accelerator": "tcg"}
+    assert settings.clouds.for_cloud("aws") == {"max_attempts": 3}
+    assert settings.clouds.for_cloud("other") == {}
+    hash(settings)  # one runtime per settings: they stay hashable
+
+
+def test_a_cloud_option_that_is_not_a_plain_value_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[clouds.local]\nqemu = ["a", "b"]\n')
+    with pytest.raises(InputError, match=r"clouds\.local\.qemu: expected a string"):
+        load_settings({"SLIPWAY_CONFIG": str(config)})

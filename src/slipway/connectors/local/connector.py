@@ -142,6 +142,17 @@ class LocalConnector:
         ``None`` until the first machine (or ``probe_accelerator``) chose it."""
         return self._choice or read_choice(self.qemu, self._accelerator_cache)
 
+    def details(self) -> dict[str, str]:
+        """The accelerator and why, for ``slipway clouds list``."""
+        choice = self.accelerator_choice()
+        if choice is None:
+            return {
+                "accelerator": "not chosen yet",
+                "accelerator_reason": "tried when the first machine starts; "
+                "slipway doctor tries it now",
+            }
+        return {"accelerator": choice.accelerator, "accelerator_reason": choice.reason}
+
     def probe_accelerator(self, guest: Path | None) -> AcceleratorChoice:
         """Choose now (``slipway doctor``): try KVM with the Linux image
         ``guest`` unless a final answer is cached."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from slipway.domain.sizes import MAX_CPU, MAX_DISK_GB, MAX_RAM_GB, Size, sorted_flavors
-from slipway.entrypoints.api.deps import Catalog
+from slipway.entrypoints.api.deps import Catalog, services
 from slipway.entrypoints.api.schemas import CloudOut, FlavorOut, PickOut
 
 __all__ = ["router"]
@@ -25,8 +25,11 @@ class SizeRowOut(BaseModel):
 
 
 @router.get("/clouds", summary="Every cloud with its driver, capabilities and catalog")
-def clouds(catalog: Catalog) -> list[CloudOut]:
-    return [CloudOut.of(cloud, len(found.flavors)) for cloud, found in catalog.clouds()]
+def clouds(catalog: Catalog, request: Request) -> list[CloudOut]:
+    details = services(request).cloud_details
+    return [
+        CloudOut.of(cloud, len(found.flavors), details(cloud)) for cloud, found in catalog.clouds()
+    ]
 
 
 @router.get("/clouds/{name}/flavors", summary="A cloud's flavors, smallest first")

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from slipway.domain.clouds import Cloud
 from slipway.errors import NotAuthenticated, PermissionDenied
 from slipway.services.access import ANONYMOUS, AccessService
 from slipway.services.catalog import CatalogService
@@ -38,6 +39,7 @@ class Services:
     catalog: Callable[[str], CatalogService]  # the catalog as one user sees it
     access: AccessService
     runs: Callable[[str], RunService] | None = None  # None: this server cannot deploy
+    cloud_details: Callable[[Cloud], dict[str, str]] = lambda _: {}
 
 
 @dataclass(frozen=True)

@@ -216,9 +216,14 @@ class CloudOut(BaseModel):
     image_upload: bool
     catalog: str
     flavors: int
+    details: dict[str, str] = Field(
+        default_factory=dict,
+        description="What the definition cannot tell, e.g. a local cloud's "
+        "accelerator and accelerator_reason",
+    )
 
     @classmethod
-    def of(cls, cloud: Cloud, flavors: int) -> CloudOut:
+    def of(cls, cloud: Cloud, flavors: int, details: dict[str, str] | None = None) -> CloudOut:
         return cls(
             name=cloud.name,
             driver=cloud.driver,
@@ -228,6 +233,7 @@ class CloudOut(BaseModel):
             image_upload=cloud.image_upload,
             catalog=cloud.catalog,
             flavors=flavors,
+            details=details or {},
         )
 
 

@@ -9,10 +9,11 @@ import yaml
 from rich.markup import escape
 from rich.table import Table
 
+from slipway.bootstrap import cloud_details
 from slipway.domain.modules import Kind, ModuleRef
 from slipway.domain.sizes import FlavorPick, Size, sorted_flavors
 from slipway.entrypoints.cli.catalog import _version_json
-from slipway.entrypoints.cli.context import catalog
+from slipway.entrypoints.cli.context import catalog, settings
 from slipway.entrypoints.cli.output import OutputFormat, OutputOption, console, emit, warn
 from slipway.errors import InputError
 from slipway.services.resolve import ResolvedDefinition
@@ -175,6 +176,12 @@ def sizes_list(
                 "-" if f["price"] is None else f"{f['price']:g}",
             )
         console.print(table)
+        for c in data:
+            if "accelerator" in c["details"]:
+                console.print(
+                    f"{escape(c['name'])}: accelerator {escape(c['details']['accelerator'])} "
+                    f"({escape(c['details']['accelerator_reason'])})"
+                )
 
     emit(data, output, render)
 
@@ -254,7 +261,9 @@ clouds_app = typer.Typer(help="The clouds Slipway knows.", no_args_is_help=True)
 
 @clouds_app.command("list")
 def clouds_list(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE) -> None:
-    """Every cloud with its driver, region, capabilities and catalog."""
+    """Every cloud with its driver, region, capabilities and catalog; for a
+    local cloud, the accelerator and why it was chosen."""
+    details = cloud_details(settings(ctx))
     data: list[dict[str, Any]] = [
         {
             "name": c.name,
@@ -265,6 +274,7 @@ def clouds_list(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE) -
             "catalog": cat.name,
             "flavors": len(cat.flavors),
             "module": c.module,
+            "details": details(c),
         }
         for c, cat in catalog(ctx).clouds()
     ]
@@ -291,6 +301,12 @@ def clouds_list(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE) -
                 str(c["flavors"]),
             )
         console.print(table)
+        for c in data:
+            if "accelerator" in c["details"]:
+                console.print(
+                    f"{escape(c['name'])}: accelerator {escape(c['details']['accelerator'])} "
+                    f"({escape(c['details']['accelerator_reason'])})"
+                )
 
     emit(data, output, render)
 
