@@ -3,6 +3,7 @@ here, from a :class:`~slipway.config.Settings` passed in explicitly."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -22,6 +23,7 @@ from slipway.services.catalog import CatalogService
 if TYPE_CHECKING:
     from huey import Huey
 
+    from slipway.adapters.host import HostCheck
     from slipway.adapters.keys import Vault
     from slipway.adapters.queue import HueyQueue
     from slipway.connectors.base import Connector
@@ -37,6 +39,7 @@ __all__ = [
     "cloud_details",
     "connector_options",
     "engine_for",
+    "host_checks",
     "image_store",
     "runtime",
     "web_services",
@@ -156,6 +159,100 @@ def cloud_details(settings: Settings) -> Callable[[Cloud], dict[str, str]]:
         return connect(cloud.name, connector_options(settings, cloud)).details()
 
     return details
+
+
+BASE_IMAGE = "debian-12-minimal"
+"""The local cloud's base image: what ``scripts/demo`` builds and deploys."""
+
+
+def host_checks(settings: Settings) -> list[tuple[str, Callable[[], list[HostCheck]]]]:
+    """``slipway doctor``'s checks, each named for a progress line; run in order."""
+    from slipway.adapters import host
+    from slipway.connectors.local import connect
+    from slipway.imagekit.store import ImageStore
+    from slipway.imagekit.tools import PACKAGES
+
+    data = Path(settings.data_dir)
+    local = {**settings.clouds.for_cloud("local"), "data_dir": settings.data_dir}
+    qemu = str(local.get("qemu", "qemu-system-x86_64"))
+    base = ImageStore(data / "images").image_path(BASE_IMAGE)
+
+    def tools() -> list[HostCheck]:
+        found = []
+        for tool, package in PACKAGES.items():
+            runs_machines = tool in ("qemu-img", "qemu-system-x86_64")
+            found.append(host.check_tool(
+                qemu if tool == "qemu-system-x86_64" else tool, package,
+                needed_for="local machines" if runs_machines else "building images",
+                blocking=runs_machines or not base.is_file(),
+            ))  # fmt: skip
+        return found
+
+    def accelerator() -> list[HostCheck]:
+        connector = connect("local", local)
+        guest = base if base.is_file() else None
+
+        def choose() -> tuple[str, str]:
+            choice = connector.probe_accelerator(guest, fresh=True)
+            return choice.accelerator, choice.reason
+
+        return host.check_accelerators(qemu, choose)
+
+    def base_image() -> list[HostCheck]:
+        if base.is_file():
+            size = base.stat().st_size / 1024**2
+            return [host.HostCheck("base image", host.Status.OK, f"{BASE_IMAGE} ({size:.0f} MB)")]
+        return [host.HostCheck(
+            "base image", host.Status.WARNING, f"{BASE_IMAGE} is not in the local image store yet",
+            "scripts/demo builds it (about a minute): slipway image build "
+            f"examples/recipes/{BASE_IMAGE}.yaml --store {BASE_IMAGE}",
+        )]  # fmt: skip
+
+    def database() -> list[HostCheck]:
+        return [host.check_database(settings.database_url, _open_database)]
+
+    def queue() -> list[HostCheck]:
+        return [host.check_queue(settings.queue_url, _ping_queue)]
+
+    return [
+        ("tools", tools),
+        ("base image", base_image),
+        ("accelerator (boots the base image under KVM)", accelerator),
+        ("free space", lambda: [host.check_free_space(data)]),
+        ("database", database),
+        ("task queue", queue),
+    ]
+
+
+def _open_database(url: str) -> None:
+    from sqlalchemy import text
+
+    from slipway.adapters.store.database import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    finally:
+        engine.dispose()
+
+
+def _ping_queue(url: str) -> None:
+    if url.startswith("sqlite:///"):
+        import sqlite3
+
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as connection:
+            connection.execute("SELECT 1")
+        return
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+    try:
+        client.ping()
+    finally:
+        client.close()
 
 
 @dataclass

@@ -99,12 +99,14 @@ def choose_accelerator(
     *,
     timeout: float = PROBE_TIMEOUT,
     kvm_device: str = "/dev/kvm",
+    fresh: bool = False,
 ) -> AcceleratorChoice:
     """KVM if a Linux guest really boots under it (``probe``), else TCG.
 
     ``probe`` is ``None`` when there is no Linux image to try: TCG then, and
-    the choice is not final, so the next call with a probe asks again."""
-    cached = read_choice(binary, cache)
+    the choice is not final, so the next call with a probe asks again.
+    ``fresh``: ask again even when an answer is cached."""
+    cached = None if fresh else read_choice(binary, cache)
     if cached is not None and (cached.final or probe is None):
         return cached
     if not os.access(kvm_device, os.R_OK | os.W_OK):

@@ -62,6 +62,7 @@ ImagePath = Callable[[str], Path]
 the image store's own resolution)."""
 
 _HOST = "127.0.0.1"
+_CONFIGURED = "set in the configuration"
 _PORT_ATTEMPTS = 3  # a free port can be taken between choosing it and QEMU binding it
 
 
@@ -107,7 +108,7 @@ class LocalConnector:
         self.qemu_img = qemu_img
         self._choice: AcceleratorChoice | None = None
         if accelerator != "auto":
-            self._choice = AcceleratorChoice(accelerator, "set in the configuration")
+            self._choice = AcceleratorChoice(accelerator, _CONFIGURED)
         self._choice_lock = threading.Lock()
         self._probe_timeout = probe_timeout
         self.kvm_watch = kvm_watch or KvmWatch()
@@ -153,19 +154,24 @@ class LocalConnector:
             }
         return {"accelerator": choice.accelerator, "accelerator_reason": choice.reason}
 
-    def probe_accelerator(self, guest: Path | None) -> AcceleratorChoice:
-        """Choose now (``slipway doctor``): try KVM with the Linux image
-        ``guest`` unless a final answer is cached."""
+    def probe_accelerator(self, guest: Path | None, *, fresh: bool = False) -> AcceleratorChoice:
+        """Choose: try KVM with the Linux image ``guest`` unless a final
+        answer is cached (``fresh``: even then, as ``slipway doctor`` does)."""
+        if self._choice is not None and self._choice.reason == _CONFIGURED:
+            return self._choice
         probe = None if guest is None else (lambda timeout: self._probe_kvm(guest, timeout))
-        return choose_accelerator(self.qemu, self._accelerator_cache, probe,
-                                  timeout=self._probe_timeout)  # fmt: skip
+        choice = choose_accelerator(self.qemu, self._accelerator_cache, probe,
+                                    timeout=self._probe_timeout, fresh=fresh)  # fmt: skip
+        self._choice = choice
+        return choice
 
     def _accelerator_for(self, base: Path) -> str:
         """The accelerator a machine on ``base`` starts with; the first one
         asked probes KVM with ``base`` itself."""
         with self._choice_lock:
             if self._choice is None or not self._choice.final:
-                self._choice = self.probe_accelerator(base)
+                self.probe_accelerator(base)
+            assert self._choice is not None
             return self._choice.accelerator
 
     def _use_tcg_from_now_on(self, reason: str) -> None:

@@ -12,6 +12,7 @@ from slipway.entrypoints.cli import catalog as catalog_commands
 from slipway.entrypoints.cli import resolve as resolve_commands
 from slipway.entrypoints.cli import runs as run_commands
 from slipway.entrypoints.cli.context import Invocation
+from slipway.entrypoints.cli.doctor import doctor
 from slipway.entrypoints.cli.image import image_app
 from slipway.entrypoints.cli.output import err_console
 from slipway.entrypoints.cli.serve import serve
@@ -71,6 +72,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(group_app, name="group")
 app.add_typer(token_app, name="token")
 app.command("serve")(serve)
+app.command("doctor")(doctor)
 
 # Sub-modules add their commands to the apps above when imported.
 from slipway.entrypoints.cli import image_inspect, sizes_refresh  # noqa: E402,F401
