@@ -441,7 +441,8 @@ class LocalConnector:
             started = time.monotonic()
             result = _process.start(self._command(folder, record), folder)
             if result.returncode != 0:
-                return ProbeOutcome(False, f"did not start: {result.stderr.strip()}")
+                said = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[0]
+                return ProbeOutcome(False, f"did not start ({said.removeprefix(self.qemu + ': ')})")
             console = b""
             while (elapsed := time.monotonic() - started) < timeout:
                 with contextlib.suppress(FileNotFoundError):
