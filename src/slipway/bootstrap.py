@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import threading
 from collections.abc import Callable
@@ -168,7 +169,7 @@ BASE_IMAGE = "debian-12-minimal"
 def host_checks(settings: Settings) -> list[tuple[str, Callable[[], list[HostCheck]]]]:
     """``slipway doctor``'s checks, each named for a progress line; run in order."""
     from slipway.adapters import host
-    from slipway.connectors.local import connect
+    from slipway.connectors.local import available_accelerators, connect
     from slipway.imagekit.store import ImageStore
     from slipway.imagekit.tools import PACKAGES
 
@@ -196,7 +197,9 @@ def host_checks(settings: Settings) -> list[tuple[str, Callable[[], list[HostChe
             choice = connector.probe_accelerator(guest, fresh=True)
             return choice.accelerator, choice.reason
 
-        return host.check_accelerators(qemu, choose)
+        if shutil.which(qemu) is None:
+            return []  # the tools' check says so
+        return host.check_accelerators(available_accelerators(qemu), choose)
 
     def base_image() -> list[HostCheck]:
         if base.is_file():

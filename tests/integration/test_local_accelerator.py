@@ -27,6 +27,7 @@ from slipway.connectors.local._layout import MachineFolder
 from slipway.connectors.local._watchdog import KvmWatch
 from slipway.domain.machines import RUN_TAG, MachineSpec, MachineState
 from slipway.domain.runs import RunState
+from slipway.errors import ToolError
 from slipway.services.ports import UnitOfWork
 from tests.qemu_support import BOOT_SECTOR, SILENT_SECTOR, qemu_pids, sector_image
 from tests.unit.test_runs import World
@@ -173,3 +174,23 @@ def test_a_run_whose_machine_hangs_under_kvm_goes_on_under_tcg(
     world.drive(run_id)
     assert world.runs.get(run_id).state is RunState.CANCELLED
     assert qemu_pids(tmp_path) == []
+
+
+def test_a_host_where_qemu_can_run_no_guest_is_refused_before_anything_is_created(
+    tmp_path: Path,
+) -> None:
+    qemu = tmp_path / "qemu-without-tcg"
+    qemu.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1 $2" = "-accel help" ]; then\n'
+        '  printf "Accelerators supported:\\nkvm\\n"; exit 0\n'
+        "fi\n"
+        'echo "qemu-without-tcg: failed to initialize kvm: Permission denied" >&2; exit 1\n'
+    )
+    qemu.chmod(0o755)
+    sector_image(SILENT_SECTOR, tmp_path / "images" / "silent.qcow2")
+    cloud = LocalConnector("local", tmp_path, qemu=str(qemu), probe_timeout=2)
+    with pytest.raises(ToolError, match="can run no guest here") as refused:
+        cloud.create_machine(_spec("run-1"))
+    assert "apt-get install qemu-system-x86" in (refused.value.hint or "")
+    assert not (tmp_path / "machines").exists() or not list((tmp_path / "machines").iterdir())

@@ -6,10 +6,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from slipway.connectors.local._accel import available_accelerators
 from slipway.connectors.local.connector import ImagePath, LocalConnector
 from slipway.connectors.local.images import LocalImages, StoreImages
 
-__all__ = ["ImagePath", "LocalConnector", "LocalImages", "StoreImages", "connect"]
+__all__ = [
+    "ImagePath",
+    "LocalConnector",
+    "LocalImages",
+    "StoreImages",
+    "available_accelerators",
+    "connect",
+]
 
 
 def connect(cloud: str, options: Mapping[str, Any]) -> LocalConnector:

@@ -27,6 +27,7 @@ __all__ = [
     "AcceleratorChoice",
     "ProbeOutcome",
     "accelerator_args",
+    "available_accelerators",
     "choose_accelerator",
     "reached_user_space",
     "read_choice",
@@ -77,6 +78,17 @@ def _qemu_version(binary: str) -> str:
     except OSError:
         return ""
     return result.stdout.splitlines()[0] if result.stdout else ""
+
+
+def available_accelerators(binary: str) -> set[str]:
+    """The accelerators ``binary`` was built with (``-accel help``); empty
+    when it cannot be run."""
+    try:
+        listed = subprocess.run([binary, "-accel", "help"], capture_output=True, text=True,
+                                timeout=10, check=False).stdout  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    return set(re.findall(r"^\s*(\w+)\s*$", listed, re.MULTILINE)) - {"Accelerators"}
 
 
 def read_choice(binary: str, cache: Path) -> AcceleratorChoice | None:

@@ -30,6 +30,7 @@ from slipway.connectors.local._accel import (
     AcceleratorChoice,
     ProbeOutcome,
     accelerator_args,
+    available_accelerators,
     choose_accelerator,
     reached_user_space,
     read_choice,
@@ -171,6 +172,16 @@ class LocalConnector:
         with self._choice_lock:
             if self._choice is None or not self._choice.final:
                 self.probe_accelerator(base)
+                assert self._choice is not None
+                if self._choice.accelerator == "tcg" and "tcg" not in available_accelerators(
+                    self.qemu
+                ):
+                    raise ToolError(
+                        self.qemu,
+                        f"can run no guest here: not under KVM ({self._choice.reason}), "
+                        "and it has no software emulation (TCG)",
+                        hint="apt-get install qemu-system-x86; slipway doctor says more",
+                    )
             assert self._choice is not None
             return self._choice.accelerator
 
@@ -235,6 +246,9 @@ class LocalConnector:
         if spec.cpu < 1 or spec.ram_mb < 128:
             raise InputError(f"a local machine needs at least 1 CPU and 128 MB RAM, got {spec}")
         folder = MachineFolder(self._machines / self._machine_id(spec))
+        if folder.read() is None:
+            # Before anything is created: the image exists and QEMU can run it here.
+            self._accelerator_for(self._base_image(spec.image_id))
         folder.root.parent.mkdir(parents=True, exist_ok=True)
         # Private: the seed holds the user data, which may hold recipes with secrets.
         folder.root.mkdir(mode=0o700, exist_ok=True)
@@ -252,12 +266,7 @@ class LocalConnector:
         """Overlay, seed, rules and the record; undone if anything fails."""
         try:
             groups = [self._read_group(name) for name in spec.security_groups]
-            base = self._image_path(spec.image_id)
-            if not base.is_file():
-                raise CloudError(
-                    f"image {spec.image_id} is not in the local image store ({base} is missing)",
-                    cloud=self.cloud,
-                )
+            base = self._base_image(spec.image_id)
             self._create_overlay(folder.disk, base, spec.disk_gb)
             write_seed(folder.seed, instance_id=folder.id, hostname=spec.name,
                        user_data=spec.user_data)  # fmt: skip
@@ -285,6 +294,14 @@ class LocalConnector:
             shutil.rmtree(folder.root, ignore_errors=True)
             raise
         return record
+
+    def _base_image(self, image_id: str) -> Path:
+        base = self._image_path(image_id)
+        if not base.is_file():
+            # The id only: the server's folders are nobody else's business.
+            raise CloudError(f"image {image_id} is not in the local image store",
+                             cloud=self.cloud)  # fmt: skip
+        return base
 
     def _read_group(self, name: str) -> SecurityGroup:
         try:
