@@ -73,7 +73,7 @@ app.add_typer(token_app, name="token")
 app.command("serve")(serve)
 
 # Sub-modules add their commands to the apps above when imported.
-from slipway.entrypoints.cli import image_inspect, sizes_refresh  # noqa: E402,F401
+from slipway.entrypoints.cli import image_inspect, image_test, sizes_refresh  # noqa: E402,F401
 
 
 def main() -> None:
