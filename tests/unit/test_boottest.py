@@ -215,7 +215,7 @@ def test_checks_that_cannot_run_as_root_fail_each_with_what_sudo_said() -> None:
     )
     report = tester.test(IMAGE)
     assert report.failure is not None and report.failure.check == "root-fs"
-    assert report.failure.detail == "cannot run the checks as root: sudo: a password is required"
+    assert report.failure.detail == "cannot run them as root: sudo: a password is required"
 
 
 def test_ctrl_c_while_waiting_deletes_the_machine() -> None:

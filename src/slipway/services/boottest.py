@@ -390,10 +390,8 @@ class BootTester:
         results = evaluate(out.stdout, disk_bytes=disk, login_user=boot.login_user)
         if not sections:
             said = (out.stderr or out.stdout).strip()[:300] or f"exit status {out.exit_status}"
-            results = [
-                CheckResult(r.name, CheckStatus.FAILED, f"cannot run the checks as root: {said}")
-                for r in results
-            ]
+            why = "the connection dropped" if out.exit_status == -1 else "cannot run them as root"
+            results = [CheckResult(r.name, CheckStatus.FAILED, f"{why}: {said}") for r in results]
         boot.rows.update((r.name, r) for r in results)
 
     # -- cleaning up -------------------------------------------------------------------
