@@ -30,12 +30,16 @@ if TYPE_CHECKING:
     from slipway.connectors.base import Connector
     from slipway.entrypoints.api.deps import Services
     from slipway.imagekit.store import ImageStore
+    from slipway.services.boottest import BootImage, BootTester
     from slipway.services.deploy import RunService
     from slipway.services.runner import Runner
 
 __all__ = [
+    "IMAGE_TEST_CLOUD",
     "Runtime",
     "access_service",
+    "boot_image",
+    "boot_tester",
     "catalog_service",
     "cloud_details",
     "connector_options",
@@ -89,6 +93,33 @@ def image_store(settings: Settings) -> ImageStore:
         ]
 
     return ImageStore(Path(settings.data_dir) / "images", users_of=users_of, checker=check_image)
+
+
+IMAGE_TEST_CLOUD = "image-test"
+"""The local cloud ``image test`` boots on: machines under the same data
+folder, but a cloud of their own, which no run's reconcile ever claims."""
+
+
+def boot_image(settings: Settings, image: str) -> BootImage:
+    """``image`` (a qcow2 file or a stored image's name) as ``image test`` boots it."""
+    from slipway.imagekit.bootable import find_bootable
+    from slipway.imagekit.store import ImageStore
+
+    return find_bootable(image, ImageStore(Path(settings.data_dir) / "images"))
+
+
+def boot_tester(settings: Settings, accelerator: str = "auto") -> BootTester:
+    """``image test`` on the local cloud under the data folder, with the
+    accelerator the local cloud chooses (or the one given: auto, kvm, tcg)."""
+    from slipway.adapters.keys import new_key_pair
+    from slipway.adapters.ssh_login import SshLogin
+    from slipway.connectors.local import LocalConnector
+    from slipway.services.boottest import BootTester
+
+    connector = LocalConnector(IMAGE_TEST_CLOUD, Path(settings.data_dir), accelerator=accelerator)
+    return BootTester(
+        connector, SshLogin(), new_key_pair, accelerator=lambda: connector.accelerator
+    )
 
 
 def access_service(settings: Settings) -> AccessService:

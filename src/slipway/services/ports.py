@@ -18,10 +18,14 @@ from slipway.errors import DefinitionError
 
 __all__ = [
     "CatalogStore",
+    "CommandOutput",
     "DefinitionFile",
     "Facets",
+    "GuestLogin",
+    "GuestShell",
     "KeyPair",
     "ListedModule",
+    "Login",
     "ModuleQuery",
     "PasswordHasher",
     "ProbeResult",
@@ -296,3 +300,41 @@ class Queue(Protocol):
     """Runs ``advance(run_id)`` on some worker, now or after ``delay`` seconds."""
 
     def enqueue(self, run_id: str, delay: float = 0.0) -> None: ...
+
+
+@dataclass(frozen=True)
+class CommandOutput:
+    """What a command run on a machine printed, and its exit status (-1: the
+    connection failed before the command ended; ``stderr`` then says why)."""
+
+    exit_status: int
+    stdout: str
+    stderr: str = ""
+
+
+class GuestShell(Protocol):
+    """A logged-in shell on a machine."""
+
+    def run(self, command: str, timeout: float) -> CommandOutput:
+        """Run ``command`` (a shell line); give up after ``timeout`` seconds
+        without output."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Login:
+    """One attempt to log in over SSH: ``shell`` when it worked; ``answered``
+    when an SSH server spoke at all (so a refusal is the key's, not the
+    network's); ``problem`` in words otherwise."""
+
+    shell: GuestShell | None
+    answered: bool = False
+    problem: str = ""
+
+
+class GuestLogin(Protocol):
+    """Logs in to a machine over SSH with a private key."""
+
+    def login(self, host: str, port: int, user: str, private_key: str) -> Login: ...

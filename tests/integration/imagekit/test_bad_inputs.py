@@ -50,6 +50,7 @@ EXPECTED = {
         ["image", "convert", "{file}", "{out}/x.raw", "--to", "raw"],
         ["image", "compact", "{file}", "{out}/x.qcow2"],
         ["image", "import", "{file}", "--name", "x"],
+        ["image", "test", "{file}"],
     ],
 )
 def test_unreadable_images_are_refused_with_exit_2(
@@ -64,6 +65,7 @@ def test_unreadable_images_are_refused_with_exit_2(
     assert "Traceback" not in proc.stderr
     assert not out.exists() or not any(out.iterdir())
     assert not (tmp_path / "data" / "images" / "x.json").exists()
+    assert not (tmp_path / "data" / "machines").exists()
 
 
 @pytest.mark.parametrize(

@@ -75,7 +75,7 @@ app.command("serve")(serve)
 app.command("doctor")(doctor)
 
 # Sub-modules add their commands to the apps above when imported.
-from slipway.entrypoints.cli import image_inspect, sizes_refresh  # noqa: E402,F401
+from slipway.entrypoints.cli import image_inspect, image_test, sizes_refresh  # noqa: E402,F401
 
 
 def main() -> None:

@@ -5,8 +5,9 @@ Heavy imports stay inside the commands so ``slipway --help`` starts fast.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,13 +18,33 @@ if TYPE_CHECKING:
     from slipway.imagekit.recipe import DiskFormat
     from slipway.imagekit.store import ImageStore
 
-__all__ = ["image_app"]
+__all__ = ["Accelerator", "AcceleratorOption", "TimeoutOption", "image_app"]
 
 image_app = typer.Typer(
     help="Build, check, sanitise, compact, convert and store VM images.", no_args_is_help=True
 )
 
 _FORMATS = "qcow2, raw, vmdk or ova"
+
+
+class Accelerator(StrEnum):
+    AUTO = "auto"
+    KVM = "kvm"
+    TCG = "tcg"
+
+
+AcceleratorOption = Annotated[
+    Accelerator,
+    typer.Option(
+        help="QEMU accelerator of the boot test: auto is the local cloud's own choice "
+        "(KVM only where a guest really boots with it, else TCG).",
+        case_sensitive=False,
+    ),
+]
+TimeoutOption = Annotated[
+    float,
+    typer.Option(help="Seconds the boot test waits for the boot, SSH and cloud-init."),
+]
 
 
 def _format(text: str) -> DiskFormat:
@@ -57,9 +78,22 @@ def build(
     store_as: str | None = typer.Option(
         None, "--store", help="Also import the qcow2 into the local image store under this name."
     ),
+    test: bool = typer.Option(
+        False,
+        "--test",
+        help="Boot-test the qcow2 (slipway image test); store it only if it passes.",
+    ),
+    timeout: Annotated[
+        float, typer.Option("--test-timeout", help="Seconds the boot test may take.")
+    ] = 600.0,
+    accelerator: AcceleratorOption = Accelerator.AUTO,
     output: OutputOption = "table",  # type: ignore[assignment]
 ) -> None:
-    """Build a clean image from a recipe (needs root: mmdebstrap --mode=root)."""
+    """Build a clean image from a recipe (needs root: mmdebstrap --mode=root).
+
+    Exit status: 0 when built (and, with --test, when every check passed), 1 when
+    the boot test failed: the image is then not stored.
+    """
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from slipway.imagekit.build import BuildPhase, build_image
@@ -69,7 +103,7 @@ def build(
     if store_as:  # find a taken name now, not after a minute of building
         _store(ctx).ensure_free(store_as)
     wanted = tuple(dict.fromkeys(_format(f) for f in formats)) or parsed.formats
-    if store_as and DiskFormat.QCOW2 not in wanted:
+    if (store_as or test) and DiskFormat.QCOW2 not in wanted:
         wanted = (*wanted, DiskFormat.QCOW2)
     cache = settings(ctx).data_path / "cache" / "packages"
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
@@ -96,7 +130,20 @@ def build(
         "rootfs_bytes": result.rootfs_bytes,
         "seconds": {k: round(v, 1) for k, v in result.seconds.items()},
     }
-    if store_as:
+    passed = True
+    if test:
+        from slipway.entrypoints.cli.image_test import run_boot_test
+
+        report = run_boot_test(
+            ctx,
+            str(result.outputs["qcow2"]),
+            timeout=timeout,
+            login_user="slipway",
+            accelerator=accelerator,
+        )
+        data["test"] = report.to_dict()
+        passed = report.passed
+    if store_as and passed:
         entry = _store(ctx).import_file(
             result.outputs["qcow2"],
             store_as,
@@ -118,8 +165,16 @@ def build(
         )
         if "stored_as" in d:
             console.print(f"stored as: {d['stored_as']}")
+        if "test" in d:
+            from slipway.entrypoints.cli.image_test import render_boot_test
+
+            render_boot_test(d["test"])
+            if store_as and not d["test"]["passed"]:
+                console.print(f"not stored as {store_as}: the boot test failed")
 
     emit(data, output, render)
+    if not passed:
+        raise typer.Exit(1)
 
 
 @image_app.command("convert")
