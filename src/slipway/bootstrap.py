@@ -114,12 +114,32 @@ def boot_tester(settings: Settings, accelerator: str = "auto") -> BootTester:
     from slipway.adapters.keys import new_key_pair
     from slipway.adapters.ssh_login import SshLogin
     from slipway.connectors.local import LocalConnector
+    from slipway.imagekit.store import ImageStore
     from slipway.services.boottest import BootTester
 
-    connector = LocalConnector(IMAGE_TEST_CLOUD, Path(settings.data_dir), accelerator=accelerator)
-    return BootTester(
-        connector, SshLogin(), new_key_pair, accelerator=lambda: connector.accelerator
+    store = ImageStore(Path(settings.data_dir) / "images")
+
+    def image_path(image_id: str) -> Path:
+        # The operator's own command may boot any file they name; the local
+        # cloud that runs deploys only ever boots store entries.
+        path = Path(image_id)
+        return path if path.is_absolute() else store.image_path(image_id)
+
+    local = settings.clouds.for_cloud("local")
+    connector = LocalConnector(
+        IMAGE_TEST_CLOUD,
+        Path(settings.data_dir),
+        image_path=image_path,
+        accelerator=accelerator if accelerator != "auto" else str(local.get("accelerator", "auto")),
+        qemu=str(local.get("qemu", "qemu-system-x86_64")),
+        qemu_img=str(local.get("qemu_img", "qemu-img")),
     )
+
+    def chosen() -> str:
+        choice = connector.accelerator_choice()
+        return choice.accelerator if choice else ""
+
+    return BootTester(connector, SshLogin(), new_key_pair, accelerator=chosen)
 
 
 def access_service(settings: Settings) -> AccessService:

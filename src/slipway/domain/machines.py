@@ -11,6 +11,7 @@ from enum import StrEnum
 
 __all__ = [
     "RUN_TAG",
+    "BootImage",
     "Capability",
     "CloudImage",
     "Machine",
@@ -186,3 +187,14 @@ class CloudImage:
     name: str
     properties: dict[str, str] = field(default_factory=dict)
     ready: bool = True
+
+
+@dataclass(frozen=True)
+class BootImage:
+    """The image to boot: ``image_id`` as the local cloud knows it (a store
+    name, or the absolute path of a qcow2 file), its virtual size in bytes,
+    and ``label``, what the user called it."""
+
+    image_id: str
+    virtual_size: int
+    label: str

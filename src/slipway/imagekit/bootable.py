@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from slipway.domain.machines import BootImage
 from slipway.errors import ImageFileError, NotFound
 from slipway.imagekit.convert import open_image
 from slipway.imagekit.recipe import DiskFormat
 from slipway.imagekit.store import ImageStore
-from slipway.services.boottest import BootImage
 
 __all__ = ["find_bootable"]
 

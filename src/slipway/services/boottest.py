@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from slipway.connectors.base import Connector
-from slipway.domain.machines import Machine, MachineSpec, MachineState
+from slipway.domain.machines import BootImage, Machine, MachineSpec, MachineState
 from slipway.errors import InputError, NotFound, SlipwayError
 from slipway.services.boot_console import BootWatch, Verdict, strip_colours
 from slipway.services.guest_checks import (
@@ -81,17 +81,6 @@ class Phase(StrEnum):
     CLOUD_INIT = "waiting for cloud-init to finish"
     CHECKING = "checking inside the machine"
     CLEANING = "deleting the machine"
-
-
-@dataclass(frozen=True)
-class BootImage:
-    """The image to boot: ``image_id`` as the local cloud knows it (a store
-    name, or the absolute path of a qcow2 file), its virtual size in bytes,
-    and ``label``, what the user called it."""
-
-    image_id: str
-    virtual_size: int
-    label: str
 
 
 @dataclass(frozen=True)
