@@ -112,13 +112,6 @@ def test_declared_and_managed_groups_get_their_rules_on_ec2(
     sqlite_world: Ec2World, moto_client: Any
 ) -> None:
     world = sqlite_world
-    # Someone opened an extra port on "web" by hand: the deploy takes it away again.
-    web = moto_client.create_security_group(GroupName="web", Description="by hand")["GroupId"]
-    moto_client.authorize_security_group_ingress(
-        GroupId=web,
-        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
-                        "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
-    )  # fmt: skip
     nginx = world.deploy("examples/apps/nginx")
     debian = world.deploy("examples/images/debian-12")
     assert world.drive(nginx) is RunState.READY
