@@ -74,21 +74,21 @@ class CatalogService:
     def _viewable(
         self, store: CatalogStore, ref: ModuleRef | str, access: Access | None = None
     ) -> ModuleVersion:
+        """The module ``ref`` names; one the user may not view is answered
+        exactly as one that does not exist."""
         if isinstance(ref, str):
             ref = _parse(ref)
-        found = store.latest(ref.name) if ref.version is None else store.get(ref.name, ref.version)
-        if found is None:
-            if ref.version is not None and store.latest(ref.name) is not None:
-                latest = store.latest(ref.name)
-                assert latest is not None
-                raise NotFound(
-                    f"{ref.name} has no version {ref.version} (latest is {latest.version})"
-                )
+        latest = store.latest(ref.name)
+        if latest is None or not (access or self._access(store)).can(Right.VIEW, latest.rights):
             raise NotFound(
                 f"module {ref.name} does not exist",
                 hint="slipway images list shows what the store holds",
             )
-        self._require(access or self._access(store), Right.VIEW, found)
+        if ref.version is None:
+            return latest
+        found = store.get(ref.name, ref.version)
+        if found is None:
+            raise NotFound(f"{ref.name} has no version {ref.version} (latest is {latest.version})")
         return found
 
     # -- reading --------------------------------------------------------------

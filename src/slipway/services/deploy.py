@@ -209,11 +209,10 @@ class RunService:
     # -- reading ------------------------------------------------------------------
 
     def _visible(self, uow: UnitOfWork, run_id: str) -> Run:
+        """The run; someone else's is answered as one that does not exist."""
         run = uow.runs.get(run_id)
-        if run is None:
+        if run is None or (run.owner != self.user and not uow.store.is_admin(self.user)):
             raise NotFound(f"run {run_id} does not exist", hint="slipway runs lists your runs")
-        if run.owner != self.user and not uow.store.is_admin(self.user):
-            raise PermissionDenied(f"run {run_id} belongs to {run.owner}")
         return run
 
     def get(self, run_id: str) -> Run:
