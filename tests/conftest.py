@@ -122,7 +122,9 @@ def _fake_local_cloud() -> FakeConnector:
 
 class WebWorld:
     """A served catalog with users, a group, modules at every sharing level
-    and an API token per user, all on one in-memory store."""
+    and an API token per user, all on one in-memory store. The admin imported
+    the examples and shares them with everyone, as a site would; alice owns
+    copies of debian-12 kept private, shared with the team and public."""
 
     PASSWORD = "correct horse battery"
 
@@ -180,8 +182,15 @@ class WebWorld:
             admin.add_user(user)
             self.access.set_password("admin", user, self.PASSWORD)
         admin.add_group("team", ["carol"])
+        admin.import_files(examples)
+        for example in examples:
+            admin.share(
+                example.name,
+                group=None,
+                group_rights=frozenset(),
+                public_rights=frozenset({Right.VIEW, Right.DEPLOY}),
+            )
         alice = self.services.catalog("alice")
-        alice.import_files(examples)
         alice.copy("examples/images/debian-12", "alice/private")
         alice.copy("examples/images/debian-12", "alice/team")
         alice.copy("examples/images/debian-12", "alice/public")

@@ -256,7 +256,13 @@ def test_clouds_flavors_and_sizes(client: TestClient, world: WebWorld) -> None:
 
 def test_users_groups_passwords_and_tokens(client: TestClient, world: WebWorld) -> None:
     me = call(client, world, "carol", "GET", "/api/me").json()
-    assert me == {"user": "carol", "admin": False, "groups": ["team"], "anonymous": False}
+    assert me == {
+        "user": "carol",
+        "admin": False,
+        "groups": ["team"],
+        "editor_of": [],
+        "anonymous": False,
+    }
     assert call(client, world, "anonymous", "GET", "/api/me").json()["anonymous"] is True
     new = {"name": "dave", "password": "long enough", "groups": ["team"]}
     problem(call(client, world, "bob", "POST", "/api/users", json=new), 403)

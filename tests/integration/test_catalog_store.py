@@ -132,12 +132,13 @@ def test_group_rights_apply_to_members_only(seeded: Callable[[str], CatalogServi
     alice.add_user("carol")
     alice.add_group("team", ["bob"])
     alice.import_files([image()])
-    alice.share(
-        "alice/images/mine",
-        group="team",
-        group_rights=frozenset({Right.EDIT}),
-        public_rights=frozenset(),
-    )
+    for name in ("alice/images/mine", "examples/clouds/local", "examples/catalogs/local"):
+        alice.share(
+            name,
+            group="team",
+            group_rights=frozenset({Right.EDIT}),
+            public_rights=frozenset(),
+        )
     seeded("bob").import_files([image(cpu=3)])
     assert seeded("bob").show("alice/images/mine").version == 2
     with pytest.raises(NotFound):

@@ -87,9 +87,11 @@ def chain_of(modules: Modules, module: Module) -> list[ChainLink]:
         chain = build_chain(module.link(), lookup)
     except MissingParent as exc:
         child = by_label[exc.link.label]
-        raise child.error(
-            f"{exc.key} {exc.reference!r} does not exist",
+        raise modules.missing(
+            child,
             exc.key,
+            exists=f"{exc.key} {exc.reference!r} does not exist",
+            refused=f"{exc.key} {exc.reference!r} names no module {modules.who} may view",
             hint="import it first, or fix the name",
         ) from None
     except InheritanceCycle as exc:
@@ -113,7 +115,8 @@ def resolve_module(
 ) -> ResolvedDefinition:
     """Resolve ``module`` (an image or component) against ``modules``.
 
-    ``clouds`` limits the targets to those clouds (all native clouds by default).
+    ``clouds`` limits the targets to those clouds (by default every cloud it
+    has a native image for that the viewer may use).
     """
     if module.kind not in (Kind.IMAGE, Kind.COMPONENT):
         raise InputError(f"{module.label} is a {module.kind}; only images and components resolve")
@@ -125,7 +128,9 @@ def resolve_module(
     size = effective_size(resolved.document)
     targets: dict[str, CloudTarget] = {}
     native = resolved.document.get("native", {})
-    for name in clouds if clouds is not None else sorted(native):
+    if clouds is None:
+        clouds = sorted(c for c in native if c in modules.clouds())
+    for name in clouds:
         targets[name] = _target(modules, resolved.document, name, size)
     return ResolvedDefinition(module, resolved, size, targets)
 
