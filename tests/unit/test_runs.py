@@ -186,7 +186,9 @@ def test_a_component_opens_its_port_and_gets_a_service_link(world: World) -> Non
     run = world.runs.get(run_id)
     assert run.parameters["url.service.http"].startswith("http://")
     assert run.target["flavor"] == "large"  # cpu 2, ram 4 on the local catalog
-    assert {g["name"] for g in run.target["security_groups"]} == {"web"}
+    # The examples' web group, as alice (who imported them) owns it on the cloud.
+    assert {g["name"] for g in run.target["security_groups"]} == {"slipway:alice:web"}
+    assert world.cloud.check_security_group("slipway:alice:web") is not None
 
 
 def test_a_size_override_picks_another_flavor(world: World) -> None:

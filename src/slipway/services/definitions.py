@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from slipway.domain.modules import INHERITED, Kind, ModuleRef
+from slipway.domain.security import MANAGED_GROUP
 from slipway.domain.sizes import UnknownInstanceType
 from slipway.errors import (
     DefinitionError,
@@ -132,6 +133,7 @@ def _check_definition(modules: Modules, module: Module, report: Report) -> None:
     resolved = resolve_module(modules, module, clouds=[])
     for key, message in effective_size(resolved.document).problems():
         raise module.error(message, "size", key)
+    modules.security_groups(module, resolved.document.get("security_groups"))
     natives = [c for c in resolved.document.get("native", {}) if c in clouds]
     full = resolve_module(modules, module, clouds=natives)
     for target in full.targets.values():
@@ -146,9 +148,15 @@ def _check_nothing(modules: Modules, module: Module, report: Report) -> None:
 
 
 def _check_security_group(modules: Modules, module: Module, report: Report) -> None:
+    """A group's name is its owner's to give once; other owners may use it too."""
     name = module.document["name"]
-    for other in modules.of_kind(Kind.SECURITY_GROUP):
-        if other.name != module.name and other.document["name"] == name:
+    if name == MANAGED_GROUP:
+        raise module.error(
+            f"{MANAGED_GROUP} is Slipway's default group and cannot be declared", "name"
+        )
+    owner = modules.owner_of(module)
+    for other in modules.groups_named(owner, name):
+        if other.name != module.name and modules.owner_of(other) == owner:
             raise module.error(
                 f"security group {name!r} is also declared by {other.source}", "name"
             )

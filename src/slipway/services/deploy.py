@@ -188,7 +188,7 @@ class RunService:
             if plan.action is GroupAction.MUST_EXIST:
                 if Capability.SECURITY_GROUPS in connector.unsupported:
                     continue
-                if connector.check_security_group(plan.group) is None:
+                if connector.check_security_group(plan.on_cloud) is None:
                     raise NotFound(
                         f"security group {plan.group!r} does not exist on {target.cloud.name}",
                         hint="create it there, or declare it in Slipway (kind: security-group) "
@@ -196,7 +196,7 @@ class RunService:
                     )
             groups.append(
                 {
-                    "name": plan.group,
+                    "name": plan.on_cloud,  # what the cloud calls it: the owner's own group
                     "action": plan.action.value,
                     "rules": [
                         {"protocol": r.protocol, "ports": r.ports, "source": r.source}

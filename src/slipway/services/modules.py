@@ -20,7 +20,7 @@ from slipway.domain.clouds import Cloud
 from slipway.domain.inheritance import ChainLink
 from slipway.domain.machines import Rule
 from slipway.domain.modules import Access, Kind, ModuleRef, ModuleVersion, Right, Rights
-from slipway.domain.security import GroupDefinition
+from slipway.domain.security import MANAGED_GROUP, MANAGED_PREFIX, GroupDefinition
 from slipway.domain.sizes import Catalog, Flavor
 from slipway.errors import DefinitionError, NotFound, RefusedReference
 from slipway.services.ports import CatalogStore, DefinitionFile
@@ -87,7 +87,7 @@ class Modules:
         self._access: dict[str, Access] = {viewer.user: viewer} if viewer else {}
         self._clouds: dict[str, tuple[Cloud, Module]] | None = None
         self._catalogs: dict[str, Catalog] = {}
-        self._groups: dict[str, GroupDefinition] | None = None
+        self._groups: list[Module] | None = None
 
     @property
     def who(self) -> str:
@@ -222,13 +222,93 @@ class Modules:
             self._catalogs[ref] = Catalog(module.label, flavors, module.document.get("source", ""))
         return self._catalogs[ref]
 
-    def declared_groups(self) -> dict[str, GroupDefinition]:
+    def _declared(self) -> list[Module]:
+        """Every declared security group, files over store, whoever may view it."""
         if self._groups is None:
-            self._groups = {
-                m.document["name"]: security_group_from(m)
-                for m in self.of_kind(Kind.SECURITY_GROUP)
-            }
+            found = {m.name: m for m in self.files.values() if m.kind is Kind.SECURITY_GROUP}
+            if self.store is not None:
+                for stored in self.store.list_latest(Kind.SECURITY_GROUP):
+                    found.setdefault(stored.name, Module.from_store(stored))
+            self._groups = [found[name] for name in sorted(found)]
         return self._groups
+
+    def groups_named(self, owner: str, name: str) -> list[Module]:
+        """The declarations ``name`` means in ``owner``'s scope: their own; else
+        those of admins that ``owner`` may view (the site's groups). Nobody
+        else's: a bare name never reaches another user's group, so publishing
+        a group cannot change the firewall of anyone else's definitions."""
+        named = [m for m in self._declared() if m.document["name"] == name]
+        own = [m for m in named if self.owner_of(m) == owner]
+        if own:
+            return own
+        access = self.access_of(owner)
+        return [
+            m
+            for m in named
+            if self.access_of(self.owner_of(m)).admin and access.can(Right.VIEW, self.rights_of(m))
+        ]
+
+    def security_groups(
+        self, module: Module, names: Sequence[str] | None
+    ) -> dict[str, GroupDefinition]:
+        """The declared groups among ``names`` (``module``'s effective list),
+        in the module's own scope: a bare name (``db``) as :meth:`groups_named`
+        finds it for the module's owner; a module name (``alice/groups/db``)
+        that exact declaration, which the viewer must be able to view."""
+        owner = self.owner_of(module)
+        found: dict[str, GroupDefinition] = {}
+        for index, name in enumerate(names or ()):
+            if name == MANAGED_GROUP:
+                continue
+            if name.startswith(MANAGED_PREFIX):
+                raise module.error(
+                    f"{name!r}: names starting with {MANAGED_PREFIX!r} are those Slipway gives "
+                    "declared groups on a cloud; name the group as it is declared",
+                    "security_groups",
+                    index,
+                )
+            if "/" in name:
+                found[name] = self._group_module(module, name, index)
+                continue
+            declared = self.groups_named(owner, name)
+            if len(declared) > 1:
+                sources = ", ".join(m.label for m in declared)
+                raise module.error(
+                    f"security group {name!r} is declared by more than one module ({sources})",
+                    "security_groups",
+                    index,
+                    hint="name the one you mean by its module name",
+                )
+            if declared:
+                found[name] = security_group_from(declared[0], self.owner_of(declared[0]))
+        return found
+
+    def _group_module(self, module: Module, reference: str, index: int) -> GroupDefinition:
+        try:
+            ref = ModuleRef.parse(reference)
+        except ValueError as exc:
+            raise module.error(str(exc), "security_groups", index) from None
+        if ref.version is not None:
+            # A cloud holds one set of rules per group: the latest.
+            raise module.error(
+                f"{reference!r}: a security group is named without @version",
+                "security_groups",
+                index,
+            )
+        target = self.get(ref)
+        if target is None:
+            raise self.missing(
+                module,
+                "security_groups",
+                index,
+                exists=f"security group {reference!r} does not exist",
+                refused=f"security group {reference!r} names no module {self.who} may view",
+            )
+        if target.kind is not Kind.SECURITY_GROUP:
+            raise module.error(
+                f"{reference!r} is a {target.kind}, not a security group", "security_groups", index
+            )
+        return security_group_from(target, self.owner_of(target))
 
 
 def cloud_from(module: Module) -> Cloud:
@@ -247,11 +327,13 @@ def cloud_from(module: Module) -> Cloud:
     )
 
 
-def security_group_from(module: Module) -> GroupDefinition:
+def security_group_from(module: Module, owner: str) -> GroupDefinition:
     doc = module.document
     rules: Sequence[Rule] = tuple(
         # "any" in a file is the empty port range of a Rule: every port.
         Rule(r["protocol"], "" if r["ports"] == "any" else str(r["ports"]), r["source"])
         for r in doc.get("rules", ())
     )
-    return GroupDefinition(doc["name"], tuple(rules), doc.get("description", ""))
+    return GroupDefinition(
+        doc["name"], tuple(rules), doc.get("description", ""), owner, module.label
+    )

@@ -18,7 +18,7 @@ from slipway.domain.inheritance import (
     resolve_chain,
 )
 from slipway.domain.modules import Kind, ModuleRef
-from slipway.domain.security import GroupPlan, plan_security_groups
+from slipway.domain.security import GroupDefinition, GroupPlan, plan_security_groups
 from slipway.domain.sizes import FlavorPick, NoFlavorFits, Size, UnknownInstanceType, resolve_size
 from slipway.errors import InputError, NotFound
 from slipway.services.modules import Module, Modules
@@ -130,12 +130,21 @@ def resolve_module(
     native = resolved.document.get("native", {})
     if clouds is None:
         clouds = sorted(c for c in native if c in modules.clouds())
+    groups = (
+        modules.security_groups(module, resolved.document.get("security_groups")) if clouds else {}
+    )
     for name in clouds:
-        targets[name] = _target(modules, resolved.document, name, size)
+        targets[name] = _target(modules, resolved.document, name, size, groups)
     return ResolvedDefinition(module, resolved, size, targets)
 
 
-def _target(modules: Modules, document: dict[str, Any], name: str, size: Size) -> CloudTarget:
+def _target(
+    modules: Modules,
+    document: dict[str, Any],
+    name: str,
+    size: Size,
+    declared: dict[str, GroupDefinition],
+) -> CloudTarget:
     cloud = modules.cloud(name)
     native = document.get("native", {}).get(name)
     if native is None:
@@ -146,9 +155,7 @@ def _target(modules: Modules, document: dict[str, Any], name: str, size: Size) -
     instance_type = document.get("clouds", {}).get(name, {}).get("instance_type")
     groups = tuple(
         plan_security_groups(
-            document.get("security_groups"),
-            {cloud.name: cloud.security_groups},
-            modules.declared_groups(),
+            document.get("security_groups"), {cloud.name: cloud.security_groups}, declared
         )
     )
     common: dict[str, Any] = {
