@@ -122,7 +122,9 @@ def _fake_local_cloud() -> FakeConnector:
 
 class WebWorld:
     """A served catalog with users, a group, modules at every sharing level
-    and an API token per user, all on one in-memory store."""
+    and an API token per user, all on one in-memory store. The admin imported
+    the examples and shares them with everyone, as a site would; alice owns
+    copies of debian-12 kept private, shared with the team and public."""
 
     PASSWORD = "correct horse battery"
 
@@ -134,7 +136,7 @@ class WebWorld:
         database_url: str | None = None,
     ) -> None:
         from slipway.adapters.security.passwords import Argon2Hasher
-        from slipway.domain.modules import Kind, Right
+        from slipway.domain.modules import Right
         from slipway.entrypoints.api.app import create_app
         from slipway.entrypoints.api.deps import Services
         from slipway.services.access import AccessService
@@ -180,15 +182,15 @@ class WebWorld:
             admin.add_user(user)
             self.access.set_password("admin", user, self.PASSWORD)
         admin.add_group("team", ["carol"])
-        # Clouds are the operator's: the admin defines them (with their
-        # catalogs) for everyone; alice brings the images and components.
-        operators = [d for d in examples if d.kind in (Kind.CLOUD, Kind.CATALOG)]
-        admin.import_files(operators)
-        for cloud in operators:
-            admin.share(cloud.name, group=None, group_rights=frozenset(),
-                        public_rights=frozenset({Right.VIEW}))  # fmt: skip
+        admin.import_files(examples)
+        for example in examples:
+            admin.share(
+                example.name,
+                group=None,
+                group_rights=frozenset(),
+                public_rights=frozenset({Right.VIEW, Right.DEPLOY}),
+            )
         alice = self.services.catalog("alice")
-        alice.import_files([d for d in examples if d not in operators])
         alice.copy("examples/images/debian-12", "alice/private")
         alice.copy("examples/images/debian-12", "alice/team")
         alice.copy("examples/images/debian-12", "alice/public")

@@ -8,7 +8,9 @@
     │   └── ImageFileError            an image file that cannot be read (image kit)
     ├── NotFound                      a module, version, cloud, run … that does not exist (exit 3)
     ├── PermissionDenied              the acting user lacks a right; names it (exit 4)
-    │   └── NotAuthenticated          nobody is logged in, or the credentials are wrong
+    │   ├── NotAuthenticated          nobody is logged in, or the credentials are wrong
+    │   └── RefusedReference          a definition names a module its importer may not view:
+    │                                 names file, line and key, as a DefinitionError does
     ├── Conflict                      the action clashes with the current state (exit 5)
     ├── CloudError                    a cloud said no; carries the cloud's own message (exit 6)
     │   └── Unsupported               the cloud's connector cannot do this at all
@@ -33,6 +35,7 @@ __all__ = [
     "NotAuthenticated",
     "NotFound",
     "PermissionDenied",
+    "RefusedReference",
     "SizeError",
     "SlipwayError",
     "ToolError",
@@ -141,6 +144,45 @@ class PermissionDenied(SlipwayError):
 
 class NotAuthenticated(PermissionDenied):
     pass
+
+
+class RefusedReference(PermissionDenied):
+    """A reference (``parent``, ``image``, ``catalog``, a cloud, a security
+    group) that names no module the importer may view. Whether that module
+    does not exist or is not shared with them, the message is the same, so a
+    refusal tells nobody what others keep. ``str()`` reads ``file:line: key:
+    what is wrong``; ``errors`` holds every refusal of one import."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str,
+        line: int | None = None,
+        key: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.location = Location(file, line, key)
+        self.problem = message
+        super().__init__(f"{self.location}: {message}", hint=hint)
+        self.errors: list[RefusedReference] = [self]
+
+    @classmethod
+    def together(cls, refused: Sequence[RefusedReference]) -> RefusedReference:
+        """One error reporting every refusal in ``refused`` (at least one)."""
+        first = refused[0]
+        if len(refused) == 1:
+            return first
+        combined = cls(
+            first.problem,
+            file=first.location.file,
+            line=first.location.line,
+            key=first.location.key,
+            hint=first.hint,
+        )
+        combined.errors = list(refused)
+        combined.message = "\n".join(str(e) for e in refused)
+        return combined
 
 
 class Conflict(SlipwayError):

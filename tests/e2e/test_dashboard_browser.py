@@ -61,7 +61,7 @@ def served(world: WebWorld, examples: list[LoadedDefinition]) -> Iterator[str]:
     text = (REPO / "examples/images/debian-12.yaml").read_text()
     text = text.replace("image build", "image build from examples/recipes")
     changed = load_text(text, debian.file, debian.name)
-    world.services.catalog("alice").import_files([changed], "say which recipe builds it")
+    world.services.catalog("admin").import_files([changed], "say which recipe builds it")
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(world.app, host="127.0.0.1", port=port, log_level="warning")

@@ -65,8 +65,8 @@ def test_runs_are_listed_for_their_owner_only(client: TestClient, world: WebWorl
     mine = call(client, world, "alice", "GET", "/api/runs").json()["runs"]
     assert [r["id"] for r in mine] == [run["id"]]
     assert call(client, world, "bob", "GET", "/api/runs").json()["runs"] == []
-    problem(call(client, world, "bob", "GET", f"/api/runs/{run['id']}"), 403)
-    problem(call(client, world, "bob", "POST", f"/api/runs/{run['id']}/terminate"), 403)
+    problem(call(client, world, "bob", "GET", f"/api/runs/{run['id']}"), 404)
+    problem(call(client, world, "bob", "POST", f"/api/runs/{run['id']}/terminate"), 404)
     problem(call(client, world, "anonymous", "GET", "/api/runs"), 401)
     everyone = call(client, world, "admin", "GET", "/api/runs?all=true").json()["runs"]
     assert [r["id"] for r in everyone] == [run["id"]]

@@ -39,7 +39,7 @@ def test_anonymous_visitors_see_public_images_and_can_log_in(browser: TestClient
     page = browser.get("/catalog?q=alice")
     assert "alice/public" in page.text and "alice/private" not in page.text
     assert 'href="/login' in page.text
-    assert browser.get("/images/alice/private").status_code == 403
+    assert browser.get("/images/alice/private").status_code == 404
 
 
 def test_a_wrong_password_or_a_missing_csrf_cookie_logs_nobody_in(browser: TestClient) -> None:

@@ -164,6 +164,15 @@ def test_security_groups_are_brought_to_exactly_the_declared_rules(ec2_proxy: Ec
     assert [g["GroupName"] for g in groups] == ["web"]
 
 
+def test_a_group_slipway_did_not_make_is_left_as_it_is(ec2_proxy: Ec2Proxy) -> None:
+    cloud = _connect(ec2_proxy)
+    cloud.client.create_security_group(GroupName="made-by-hand", Description="not Slipway's")
+    with pytest.raises(CloudError, match="made-by-hand was not made by Slipway"):
+        cloud.ensure_security_group("made-by-hand", [Rule("tcp", "0-65535")])
+    group = cloud.check_security_group("made-by-hand")
+    assert group is not None and group.rules == ()
+
+
 def test_managed_group_opens_everything(ec2_proxy: Ec2Proxy) -> None:
     cloud = _connect(ec2_proxy)
     cloud.ensure_security_group("slipway_managed", [Rule("all"), Rule("all", source="::/0")])

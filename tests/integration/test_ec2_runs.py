@@ -112,7 +112,7 @@ def test_declared_and_managed_groups_get_their_rules_on_ec2(
     sqlite_world: Ec2World, moto_client: Any
 ) -> None:
     world = sqlite_world
-    # Someone opened an extra port on "web" by hand: the deploy takes it away again.
+    # Someone made a group "web" by hand: it is theirs, and Slipway leaves it be.
     web = moto_client.create_security_group(GroupName="web", Description="by hand")["GroupId"]
     moto_client.authorize_security_group_ingress(
         GroupId=web,
@@ -124,17 +124,18 @@ def test_declared_and_managed_groups_get_their_rules_on_ec2(
     assert world.drive(nginx) is RunState.READY
     assert world.drive(debian) is RunState.READY
 
-    assert _group_rules(moto_client, "web") == {
+    assert _group_rules(moto_client, "slipway:alice:web") == {
         ("tcp", "22", "0.0.0.0/0"),
         ("tcp", "80", "0.0.0.0/0"),
         ("tcp", "22", "::/0"),
         ("tcp", "80", "::/0"),
     }  # as examples/security-groups/web.yaml says
+    assert _group_rules(moto_client, "web") == {("tcp", "5432", "0.0.0.0/0")}
     assert _group_rules(moto_client, "slipway_managed") == {
         (r.protocol, r.ports or "any", r.source) for r in MANAGED_RULES
     }
     (instance,) = world.instances(**{RUN_TAG: nginx})
-    assert [g["GroupName"] for g in instance["SecurityGroups"]] == ["web"]
+    assert [g["GroupName"] for g in instance["SecurityGroups"]] == ["slipway:alice:web"]
     assert instance["InstanceType"] == "t3.medium"  # cpu 2, ram 4
     run = world.runs.get(nginx)
     assert run.parameters["url.service.http"] == f"http://{instance['PublicIpAddress']}:80/"

@@ -41,6 +41,9 @@ def alice(
     first = service("alice")
     first.import_files(examples)
     first.add_user("bob")
+    # bob may use the local catalog: what stops him is that clouds are an admin's.
+    first.share("examples/catalogs/local", group=None, group_rights=frozenset(),
+                public_rights=frozenset({Right.VIEW}))  # fmt: skip
     return first
 
 

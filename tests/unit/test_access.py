@@ -46,7 +46,7 @@ def test_the_first_start_makes_an_admin_with_a_password_once(access: AccessServi
     assert password is not None and len(password) >= 16
     assert access.ensure_first_admin() is None
     assert access.login(FIRST_ADMIN, password).user == FIRST_ADMIN
-    assert access.whoami(FIRST_ADMIN) == (True, frozenset())
+    assert access.whoami(FIRST_ADMIN) == (True, frozenset(), frozenset())
 
 
 def test_only_hashes_are_stored(access: AccessService, store: MemoryStore) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from slipway.adapters.definitions.loader import load_paths
+from slipway.domain.modules import Right
 from slipway.errors import DefinitionError, DefinitionErrors, PermissionDenied
 from slipway.services.catalog import CatalogService
 from tests.conftest import EXAMPLES
@@ -204,10 +205,19 @@ def test_someone_elses_module_cannot_be_overwritten_by_import(
 ) -> None:
     files = load_paths([tree / "examples"], tree)
     service("alice").import_files(files)
+    service("alice").share(
+        "examples/images/debian-12",
+        group=None,
+        group_rights=frozenset(),
+        public_rights=frozenset({Right.VIEW}),
+    )
     write(tree, "debian-12", GOOD_IMAGE)
     changed = load_paths([tree / "examples"], tree)
-    with pytest.raises(PermissionDenied, match="bob lacks the edit right on examples/images"):
+    with pytest.raises(PermissionDenied) as refused:
         service("bob").import_files(changed)
+    assert "bob lacks the edit right on examples/images/debian-12" in str(refused.value)
+    # Those bob may not view are answered as if they did not exist.
+    assert "bob cannot create examples/apps/nginx, " in str(refused.value)
     assert service("alice").history("examples/images/debian-12")[-1].version == 1
 
 

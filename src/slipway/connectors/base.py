@@ -74,7 +74,9 @@ class Connector(Protocol):
         ...
 
     def ensure_security_group(self, name: str, rules: Sequence[Rule]) -> SecurityGroup:
-        """Create the group or bring its ingress rules to exactly ``rules``."""
+        """Create the group or bring its ingress rules to exactly ``rules``.
+        A group of that name that Slipway did not create is never changed:
+        that is a ``CloudError``."""
         ...
 
     def check_security_group(self, name: str) -> SecurityGroup | None:

@@ -63,6 +63,7 @@ class FakeConnector:
         self._flavors = list(flavors)
         self._images = {i.id: i for i in images}
         self._groups: dict[str, SecurityGroup] = {}
+        self._foreign: set[str] = set()  # groups made by someone other than Slipway
         self._machines: dict[str, _Record] = {}
         self._by_token: dict[str, str] = {}
         self._ids = itertools.count(1)
@@ -148,6 +149,11 @@ class FakeConnector:
     def ensure_security_group(self, name: str, rules: Sequence[Rule]) -> SecurityGroup:
         with self._lock:
             self._enter("ensure_security_group")
+            if name in self._foreign:
+                raise CloudError(
+                    f"security group {name} was not made by Slipway, which leaves it as it is",
+                    cloud=self.cloud,
+                )
             group = SecurityGroup(name, tuple(dict.fromkeys(rules)), id=f"sg-{name}")
             self._groups[name] = group
             return group
@@ -174,6 +180,16 @@ class FakeConnector:
             return "\n".join(record.console[-lines:])
 
     # -- test controls -----------------------------------------------------------
+
+    def add_foreign_group(self, name: str, rules: Sequence[Rule]) -> None:
+        """A group someone made on the cloud by hand, outside Slipway."""
+        with self._lock:
+            self._groups[name] = SecurityGroup(name, tuple(rules), id=f"sg-{name}")
+            self._foreign.add(name)
+
+    def spec_of(self, machine_id: str) -> MachineSpec:
+        """What the machine was created from (its groups, tags …)."""
+        return self._machines[machine_id].spec
 
     def set_console(self, machine_id: str, text: str) -> None:
         self._machines[machine_id].console = text.splitlines()

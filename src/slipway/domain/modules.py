@@ -21,6 +21,7 @@ __all__ = [
     "ModuleVersion",
     "Right",
     "Rights",
+    "namespace_of",
     "parse_rights",
 ]
 
@@ -87,6 +88,13 @@ class ModuleRef:
         return self.name if self.version is None else f"{self.name}@{self.version}"
 
 
+def namespace_of(name: str) -> str | None:
+    """The namespace a module name lives in: its first path segment
+    (``alice`` for ``alice/images/web``); None for a name without a ``/``."""
+    namespace, slash, _ = name.partition("/")
+    return namespace if slash else None
+
+
 @dataclass(frozen=True)
 class Rights:
     """Owner, group and public, each with view, edit or deploy; the owner has every right."""
@@ -99,11 +107,22 @@ class Rights:
 
 @dataclass(frozen=True)
 class Access:
-    """Who is acting: a user, the groups they are in, and whether they are an admin."""
+    """Who is acting: a user, the groups they are in, the groups whose
+    namespace they edit, and whether they are an admin."""
 
     user: str
     groups: frozenset[str] = frozenset()
     admin: bool = False
+    editor_of: frozenset[str] = frozenset()
+
+    def may_create(self, name: str) -> bool:
+        """Whether the user may create a module called ``name``: in their own
+        namespace (``USER/…``), in that of a group they are an editor of
+        (``GROUP/…``), or anywhere when they are an admin."""
+        if self.admin:
+            return True
+        namespace = namespace_of(name)
+        return namespace is not None and (namespace == self.user or namespace in self.editor_of)
 
     def rights_on(self, rights: Rights) -> frozenset[Right]:
         if self.admin or self.user == rights.owner:

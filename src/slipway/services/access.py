@@ -158,7 +158,7 @@ class AccessService:
                 raise NotFound(f"{user} has no token {token_id}")
             uow.commit()
 
-    def whoami(self, user: str) -> tuple[bool, frozenset[str]]:
-        """(admin, groups) of ``user``."""
+    def whoami(self, user: str) -> tuple[bool, frozenset[str], frozenset[str]]:
+        """(admin, groups, groups whose namespace they edit) of ``user``."""
         with self._uow() as uow:
-            return uow.store.is_admin(user), uow.store.groups_of(user)
+            return uow.store.is_admin(user), uow.store.groups_of(user), uow.store.editor_of(user)

@@ -3,6 +3,10 @@ share and list — each acting as one user, checking rights before it acts.
 
 Writes happen in one unit of work: an import of a folder is all-or-nothing, and
 a refused action changes nothing.
+
+A user sees only what they may view: a module they may not view answers as
+one that does not exist, and a new module is created only in a namespace the
+user owns (:meth:`~slipway.domain.modules.Access.may_create`).
 """
 
 from __future__ import annotations
@@ -16,14 +20,22 @@ from typing import Any
 
 from slipway.domain.clouds import Cloud
 from slipway.domain.diff import Change, diff_documents
-from slipway.domain.modules import Access, Kind, ModuleRef, ModuleVersion, Right, Rights
+from slipway.domain.modules import (
+    Access,
+    Kind,
+    ModuleRef,
+    ModuleVersion,
+    Right,
+    Rights,
+    namespace_of,
+)
 from slipway.domain.sizes import Catalog, Flavor, Size
 from slipway.errors import Conflict, InputError, NotFound, PermissionDenied
 from slipway.services.access import check_user_name
 from slipway.services.definitions import Report, validate
-from slipway.services.modules import Module, Modules
+from slipway.services.modules import Module, Modules, access_of
 from slipway.services.ports import CatalogStore, DefinitionFile, ModuleQuery, UnitOfWork
-from slipway.services.resolve import ResolvedDefinition, chain_of, resolve_module
+from slipway.services.resolve import ResolvedDefinition, resolve_module
 from slipway.services.search import Page, refresh_facets
 from slipway.services.sizes import SizeRow, resolve_everywhere
 
@@ -59,7 +71,14 @@ class CatalogService:
     # -- helpers ------------------------------------------------------------
 
     def _access(self, store: CatalogStore) -> Access:
-        return Access(self.user, store.groups_of(self.user), store.is_admin(self.user))
+        return access_of(store, self.user)
+
+    def _importer(self, store: CatalogStore) -> Access:
+        """The user as an import would make them: the first user of an empty
+        store becomes its admin (see :meth:`_ensure_actor`)."""
+        if not store.user_exists(self.user) and not store.has_users():
+            return Access(self.user, admin=True)
+        return self._access(store)
 
     def _require(self, access: Access, right: Right, version: ModuleVersion) -> None:
         if not access.can(right, version.rights):
@@ -82,29 +101,107 @@ class CatalogService:
     def _viewable(
         self, store: CatalogStore, ref: ModuleRef | str, access: Access | None = None
     ) -> ModuleVersion:
+        """The module ``ref`` names; one the user may not view is answered
+        exactly as one that does not exist."""
         if isinstance(ref, str):
             ref = _parse(ref)
-        found = store.latest(ref.name) if ref.version is None else store.get(ref.name, ref.version)
-        if found is None:
-            if ref.version is not None and store.latest(ref.name) is not None:
-                latest = store.latest(ref.name)
-                assert latest is not None
-                raise NotFound(
-                    f"{ref.name} has no version {ref.version} (latest is {latest.version})"
-                )
+        latest = store.latest(ref.name)
+        if latest is None or not (access or self._access(store)).can(Right.VIEW, latest.rights):
             raise NotFound(
                 f"module {ref.name} does not exist",
                 hint="slipway images list shows what the store holds",
             )
-        self._require(access or self._access(store), Right.VIEW, found)
+        if ref.version is None:
+            return latest
+        found = store.get(ref.name, ref.version)
+        if found is None:
+            raise NotFound(f"{ref.name} has no version {ref.version} (latest is {latest.version})")
         return found
+
+    def _modules(
+        self,
+        store: CatalogStore,
+        files: Sequence[DefinitionFile] = (),
+        access: Access | None = None,
+    ) -> Modules:
+        """The modules as the user may see them (files over store)."""
+        return Modules(store, files, viewer=access or self._access(store))
+
+    def _refuse_creating(
+        self, access: Access, names: Sequence[str], denied: Sequence[str] = ()
+    ) -> None:
+        """Refuse, naming each with its namespace, the ``names`` the user may
+        not create, along with the ``denied`` writes (one line each)."""
+        outside: dict[str | None, list[str]] = {}
+        for name in names:
+            if not access.may_create(name):
+                outside.setdefault(namespace_of(name), []).append(name)
+        if not outside and not denied:
+            return
+        lines = []
+        for namespace, refused in outside.items():
+            where = (
+                f"{namespace}/ is not a namespace {self.user} may create modules in"
+                if namespace is not None
+                else "only an admin creates a module outside a namespace (NAMESPACE/…)"
+            )
+            lines.append(f"{self.user} cannot create {', '.join(refused)}: {where}")
+        raise PermissionDenied(
+            "\n".join([*lines, *denied]),
+            hint=f"name it {self.user}/…: a user creates modules under their own name, "
+            "and under a group's name if they are one of its editors"
+            if outside
+            else "copy it into your own namespace with slipway copy",
+        )
+
+    def _plan_writes(
+        self, store: CatalogStore, access: Access, files: Sequence[DefinitionFile]
+    ) -> list[tuple[DefinitionFile, ModuleVersion | None, str]]:
+        """(file, the version it replaces, its hash) for each file, once the
+        user's right to write each is checked. A module the user may not view
+        counts as one that does not exist: it needs a namespace of theirs."""
+        plan: list[tuple[DefinitionFile, ModuleVersion | None, str]] = []
+        new: list[str] = []
+        denied: list[str] = []
+        for file in files:
+            latest = store.latest(file.name)
+            digest = content_hash(file.document)
+            if file.kind is Kind.CLOUD and (latest is None or latest.content_hash != digest):
+                self._require_admin(access, f"defining or changing the cloud {file.name}")
+            if latest is None or not access.can(Right.VIEW, latest.rights):
+                if not access.may_create(file.name):
+                    new.append(file.name)
+                elif latest is not None:  # someone else's, in a namespace the user shares
+                    denied.append(f"{self.user} lacks the edit right on {file.name}")
+            elif latest.content_hash != digest:
+                # Re-importing an unchanged module writes nothing, so needs no right.
+                if not access.can(Right.EDIT, latest.rights):
+                    denied.append(
+                        f"{self.user} lacks the edit right on {latest.name} "
+                        f"(owner {latest.rights.owner})"
+                    )
+                elif latest.kind is not file.kind:
+                    raise file.error(
+                        f"{file.name} is a {latest.kind} in the store; "
+                        f"it cannot become a {file.kind}",
+                        "kind",
+                    )
+            plan.append((file, latest, digest))
+        self._refuse_creating(access, new, denied)
+        return plan
 
     # -- reading --------------------------------------------------------------
 
     def validate(self, files: Sequence[DefinitionFile]) -> Report:
-        """Check ``files`` against each other and the store; writes nothing."""
+        """Check ``files`` against each other and the store, and the user's
+        right to save each, as an import would; writes nothing."""
         with self._uow() as uow:
-            return validate(Modules(uow.store, files), [f.name for f in files])
+            access = self._importer(uow.store)
+            modules = self._modules(uow.store, files, access)
+            report = validate(modules, [f.name for f in files])
+            if not (report.errors or report.refused):
+                self._plan_writes(uow.store, access, files)
+            return report
 
     def show(self, ref: str) -> ModuleVersion:
         with self._uow() as uow:
@@ -125,13 +222,8 @@ class CatalogService:
             access = self._access(uow.store)
             version = self._viewable(uow.store, ref, access)
             self._require(access, right, version)
-            modules = Modules(uow.store)
-            module = Module.from_store(version)
-            for link in chain_of(modules, module)[:-1]:
-                parent = modules.require(link.label)
-                assert parent.stored is not None
-                self._require(access, Right.VIEW, parent.stored)
-            return resolve_module(modules, module, clouds=clouds)
+            modules = self._modules(uow.store, access=access)
+            return resolve_module(modules, Module.from_store(version), clouds=clouds)
 
     def history(self, name: str) -> list[ModuleVersion]:
         with self._uow() as uow:
@@ -150,7 +242,8 @@ class CatalogService:
         for (after inheritance); only those with ``cloud`` when given."""
         if cloud is not None:
             with self._uow() as uow:
-                Modules(uow.store).cloud(cloud)  # an unknown cloud is an error, not an empty list
+                # An unknown cloud is an error, not an empty list.
+                self._modules(uow.store).cloud(cloud)
         self.refresh_index()
         page = self.search(kinds=kinds, cloud=cloud, limit=None)
         return [(row.version, list(row.facets.clouds)) for row in page.items]
@@ -193,9 +286,9 @@ class CatalogService:
             return count
 
     def clouds(self) -> list[tuple[Cloud, Catalog]]:
-        """Every cloud with its catalog, by name."""
+        """Every cloud the user may view, with its catalog, by name."""
         with self._uow() as uow:
-            modules = Modules(uow.store)
+            modules = self._modules(uow.store)
             return [
                 (cloud, modules.catalog(cloud.catalog))
                 for cloud, _ in sorted(modules.clouds().values(), key=lambda c: c[0].name)
@@ -203,7 +296,7 @@ class CatalogService:
 
     def flavors(self, cloud: str) -> tuple[Cloud, Catalog]:
         with self._uow() as uow:
-            modules = Modules(uow.store)
+            modules = self._modules(uow.store)
             found = modules.cloud(cloud)
             return found, modules.catalog(found.catalog)
 
@@ -214,7 +307,7 @@ class CatalogService:
             key, message = problems[0]
             raise InputError(f"--{key} {message}")
         with self._uow() as uow:
-            modules = Modules(uow.store)
+            modules = self._modules(uow.store)
             if not modules.clouds():
                 raise NotFound(
                     "the store has no clouds yet", hint="import some first: slipway import examples"
@@ -228,12 +321,15 @@ class CatalogService:
         listed are kept (no cloud API gives them). Needs the edit right on the
         catalog. An unchanged list saves nothing."""
         with self._uow() as uow:
-            modules = Modules(uow.store)
+            modules = self._modules(uow.store)
             found = modules.cloud(cloud)
             latest = uow.store.latest(found.catalog)
             self._ensure_actor(uow.store)
+            access = self._access(uow.store)
             if latest is not None:
-                self._require(self._access(uow.store), Right.EDIT, latest)
+                self._require(access, Right.EDIT, latest)
+            else:
+                self._refuse_creating(access, [found.catalog])
             old = latest.document if latest else {}
             prices = {f["name"]: f["price"] for f in old.get("flavors", []) if "price" in f}
             rows: list[dict[str, Any]] = []
@@ -291,19 +387,29 @@ class CatalogService:
                 raise PermissionDenied(f"only an admin can add users; {self.user} is not one")
             if uow.store.user_exists(name):
                 raise Conflict(f"user {name} already exists")
+            if uow.store.group_exists(name):
+                raise Conflict(f"{name} is a group: a user of that name would share its namespace")
             uow.store.ensure_user(name, admin=admin)
             for group in groups:
                 uow.store.add_member(group, name)
             uow.commit()
 
-    def add_group(self, name: str, members: Sequence[str] = ()) -> None:
+    def add_group(
+        self, name: str, members: Sequence[str] = (), editors: Sequence[str] = ()
+    ) -> None:
+        """Add a group of ``members``; ``editors`` are members who may also
+        create modules in the group's namespace (``NAME/…``)."""
         with self._uow() as uow:
             self._ensure_actor(uow.store)
             if not uow.store.is_admin(self.user):
                 raise PermissionDenied(f"only an admin can add groups; {self.user} is not one")
+            if uow.store.user_exists(name):
+                raise Conflict(f"{name} is a user: a group so named would share their namespace")
             uow.store.add_group(name)
             for member in members:
                 uow.store.add_member(name, member)
+            for editor in editors:
+                uow.store.add_member(name, editor, editor=True)
             uow.commit()
 
     # -- writing ---------------------------------------------------------------
@@ -312,28 +418,12 @@ class CatalogService:
         """Save every file as a new version, or nothing at all."""
         with self._uow() as uow:
             store = uow.store
-            report = validate(Modules(store, files), [f.name for f in files])
+            access = self._importer(store)
+            report = validate(self._modules(store, files, access), [f.name for f in files])
             report.raise_errors()
+            plan = self._plan_writes(store, access, files)
             self._ensure_actor(store)
-            access = self._access(store)
             now = datetime.now(UTC)
-            plan: list[tuple[DefinitionFile, ModuleVersion | None, str]] = []
-            for file in files:
-                latest = store.latest(file.name)
-                digest = content_hash(file.document)
-                changed = latest is None or latest.content_hash != digest
-                if file.kind is Kind.CLOUD and changed:
-                    self._require_admin(access, f"defining or changing the cloud {file.name}")
-                if latest is not None and latest.content_hash != digest:
-                    # Re-importing an unchanged module writes nothing, so needs no right.
-                    self._require(access, Right.EDIT, latest)
-                    if latest.kind is not file.kind:
-                        raise file.error(
-                            f"{file.name} is a {latest.kind} in the store; "
-                            f"it cannot become a {file.kind}",
-                            "kind",
-                        )
-                plan.append((file, latest, digest))
             result = ImportResult(warnings=report.warnings)
             for file, latest, digest in plan:
                 if latest is not None and latest.content_hash == digest:
@@ -364,8 +454,9 @@ class CatalogService:
             return result
 
     def copy(self, source: str, destination: str) -> ModuleVersion:
-        """Copy ``source`` (view right needed) to ``destination``, owned by the
-        user and private; the document, parent reference included, is unchanged."""
+        """Copy ``source`` (view right needed) to ``destination``, in a
+        namespace of the user's, owned by them and private; the document,
+        parent reference included, is unchanged."""
         target = _parse(destination)
         if target.version is not None:
             raise InputError(f"the destination {destination!r} cannot name a version")
@@ -373,6 +464,7 @@ class CatalogService:
             original = self._viewable(uow.store, source)
             if original.kind is Kind.CLOUD:
                 self._require_admin(self._access(uow.store), f"copying the cloud {original.name}")
+            self._refuse_creating(self._importer(uow.store), [target.name])
             if uow.store.latest(target.name) is not None:
                 raise Conflict(
                     f"{target.name} already exists", hint="choose another name for the copy"

@@ -188,7 +188,7 @@ class RunService:
             if plan.action is GroupAction.MUST_EXIST:
                 if Capability.SECURITY_GROUPS in connector.unsupported:
                     continue
-                if connector.check_security_group(plan.group) is None:
+                if connector.check_security_group(plan.on_cloud) is None:
                     raise NotFound(
                         f"security group {plan.group!r} does not exist on {target.cloud.name}",
                         hint="create it there, or declare it in Slipway (kind: security-group) "
@@ -196,7 +196,7 @@ class RunService:
                     )
             groups.append(
                 {
-                    "name": plan.group,
+                    "name": plan.on_cloud,  # what the cloud calls it: the owner's own group
                     "action": plan.action.value,
                     "rules": [
                         {"protocol": r.protocol, "ports": r.ports, "source": r.source}
@@ -209,11 +209,10 @@ class RunService:
     # -- reading ------------------------------------------------------------------
 
     def _visible(self, uow: UnitOfWork, run_id: str) -> Run:
+        """The run; someone else's is answered as one that does not exist."""
         run = uow.runs.get(run_id)
-        if run is None:
+        if run is None or (run.owner != self.user and not uow.store.is_admin(self.user)):
             raise NotFound(f"run {run_id} does not exist", hint="slipway runs lists your runs")
-        if run.owner != self.user and not uow.store.is_admin(self.user):
-            raise PermissionDenied(f"run {run_id} belongs to {run.owner}")
         return run
 
     def get(self, run_id: str) -> Run:

@@ -140,9 +140,15 @@ class CatalogStore(Protocol):
 
     def group_exists(self, name: str) -> bool: ...
 
-    def add_member(self, group: str, user: str) -> None: ...
+    def add_member(self, group: str, user: str, *, editor: bool = False) -> None:
+        """Make ``user`` a member of ``group``; ``editor``: one who may also
+        create modules in the group's namespace (``GROUP/…``). Adding an
+        existing member as an editor makes them one; nobody is demoted."""
 
     def groups_of(self, user: str) -> frozenset[str]: ...
+
+    def editor_of(self, user: str) -> frozenset[str]:
+        """The groups in whose namespace ``user`` may create modules."""
 
     # -- search (facets are kept by the catalog service on every write) -------
 

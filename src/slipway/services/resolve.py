@@ -18,7 +18,7 @@ from slipway.domain.inheritance import (
     resolve_chain,
 )
 from slipway.domain.modules import Kind, ModuleRef
-from slipway.domain.security import GroupPlan, plan_security_groups
+from slipway.domain.security import GroupDefinition, GroupPlan, plan_security_groups
 from slipway.domain.sizes import FlavorPick, NoFlavorFits, Size, UnknownInstanceType, resolve_size
 from slipway.errors import InputError, NotFound
 from slipway.services.modules import Module, Modules
@@ -87,9 +87,11 @@ def chain_of(modules: Modules, module: Module) -> list[ChainLink]:
         chain = build_chain(module.link(), lookup)
     except MissingParent as exc:
         child = by_label[exc.link.label]
-        raise child.error(
-            f"{exc.key} {exc.reference!r} does not exist",
+        raise modules.missing(
+            child,
             exc.key,
+            exists=f"{exc.key} {exc.reference!r} does not exist",
+            refused=f"{exc.key} {exc.reference!r} names no module {modules.who} may view",
             hint="import it first, or fix the name",
         ) from None
     except InheritanceCycle as exc:
@@ -113,7 +115,8 @@ def resolve_module(
 ) -> ResolvedDefinition:
     """Resolve ``module`` (an image or component) against ``modules``.
 
-    ``clouds`` limits the targets to those clouds (all native clouds by default).
+    ``clouds`` limits the targets to those clouds (by default every cloud it
+    has a native image for that the viewer may use).
     """
     if module.kind not in (Kind.IMAGE, Kind.COMPONENT):
         raise InputError(f"{module.label} is a {module.kind}; only images and components resolve")
@@ -125,12 +128,23 @@ def resolve_module(
     size = effective_size(resolved.document)
     targets: dict[str, CloudTarget] = {}
     native = resolved.document.get("native", {})
-    for name in clouds if clouds is not None else sorted(native):
-        targets[name] = _target(modules, resolved.document, name, size)
+    if clouds is None:
+        clouds = sorted(c for c in native if c in modules.clouds())
+    groups = (
+        modules.security_groups(module, resolved.document.get("security_groups")) if clouds else {}
+    )
+    for name in clouds:
+        targets[name] = _target(modules, resolved.document, name, size, groups)
     return ResolvedDefinition(module, resolved, size, targets)
 
 
-def _target(modules: Modules, document: dict[str, Any], name: str, size: Size) -> CloudTarget:
+def _target(
+    modules: Modules,
+    document: dict[str, Any],
+    name: str,
+    size: Size,
+    declared: dict[str, GroupDefinition],
+) -> CloudTarget:
     cloud = modules.cloud(name)
     native = document.get("native", {}).get(name)
     if native is None:
@@ -141,9 +155,7 @@ def _target(modules: Modules, document: dict[str, Any], name: str, size: Size) -
     instance_type = document.get("clouds", {}).get(name, {}).get("instance_type")
     groups = tuple(
         plan_security_groups(
-            document.get("security_groups"),
-            {cloud.name: cloud.security_groups},
-            modules.declared_groups(),
+            document.get("security_groups"), {cloud.name: cloud.security_groups}, declared
         )
     )
     common: dict[str, Any] = {

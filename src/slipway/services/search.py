@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from slipway.domain.modules import Kind, ModuleRef, ModuleVersion
 from slipway.errors import SlipwayError
-from slipway.services.modules import Module, Modules
+from slipway.services.modules import Module, Modules, access_of
 from slipway.services.ports import CatalogStore, Facets, ListedModule
 from slipway.services.resolve import resolve_module
 
@@ -56,8 +56,10 @@ def facets_for(modules: Modules, version: ModuleVersion) -> Facets:
 def refresh_facets(store: CatalogStore, names: Iterable[str]) -> int:
     """Recompute the facets of ``names`` and of every module inheriting from
     them (a parent's new native image changes its children's clouds).
+    Each module is resolved as its owner sees the catalog, so its facets never
+    show what a parent its owner may no longer view says.
     Returns how many modules were indexed."""
-    modules = Modules(store)
+    by_owner: dict[str, Modules] = {}
     seen: set[str] = set()
     pending = list(names)
     while pending:
@@ -68,6 +70,9 @@ def refresh_facets(store: CatalogStore, names: Iterable[str]) -> int:
         latest = store.latest(name)
         if latest is None:
             continue
-        store.set_facets(name, facets_for(modules, latest))
+        owner = latest.rights.owner
+        if owner not in by_owner:
+            by_owner[owner] = Modules(store, viewer=access_of(store, owner))
+        store.set_facets(name, facets_for(by_owner[owner], latest))
         pending.extend(store.children(name))
     return len(seen)

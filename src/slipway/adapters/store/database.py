@@ -15,7 +15,7 @@ from slipway.errors import InputError, SlipwayError
 __all__ = ["make_engine", "migrate"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD = "0004"
+HEAD = "0005"
 """The newest migration; a test checks it against the migration scripts."""
 
 

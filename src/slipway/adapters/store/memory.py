@@ -30,6 +30,7 @@ class MemoryStore:
         self.rights: dict[str, Rights] = {}
         self.users: dict[str, bool] = {}
         self.groups: dict[str, set[str]] = {}
+        self.editors: dict[str, set[str]] = {}  # group -> members who edit its namespace
         self.facets: dict[str, Facets | None] = {}
         self.passwords: dict[str, str] = {}
         self.tokens: dict[str, TokenRecord] = {}  # by token hash
@@ -90,15 +91,20 @@ class MemoryStore:
     def group_exists(self, name: str) -> bool:
         return name in self.groups
 
-    def add_member(self, group: str, user: str) -> None:
+    def add_member(self, group: str, user: str, *, editor: bool = False) -> None:
         if group not in self.groups:
             raise NotFound(f"group {group} does not exist")
         if user not in self.users:
             raise NotFound(f"user {user} does not exist")
         self.groups[group].add(user)
+        if editor:
+            self.editors.setdefault(group, set()).add(user)
 
     def groups_of(self, user: str) -> frozenset[str]:
         return frozenset(g for g, members in self.groups.items() if user in members)
+
+    def editor_of(self, user: str) -> frozenset[str]:
+        return frozenset(g for g, editors in self.editors.items() if user in editors)
 
     # -- search ---------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from slipway.adapters.store._sql_credentials import SqlCredentials
@@ -169,23 +169,34 @@ class SqlStore(SqlSearch, SqlCredentials):
     def group_exists(self, name: str) -> bool:
         return self._group(name) is not None
 
-    def add_member(self, group: str, user: str) -> None:
+    def add_member(self, group: str, user: str, *, editor: bool = False) -> None:
         group_row, user_row = self._group(group), self._user(user)
         if group_row is None:
             raise NotFound(f"group {group} does not exist")
         if user_row is None:
             raise NotFound(f"user {user} does not exist")
-        if self.session.get(MembershipRow, (group_row.id, user_row.id)) is None:
-            self.session.add(MembershipRow(group_id=group_row.id, user_id=user_row.id))
-            self.session.flush()
+        membership = self.session.get(MembershipRow, (group_row.id, user_row.id))
+        if membership is None:
+            self.session.add(
+                MembershipRow(group_id=group_row.id, user_id=user_row.id, editor=editor)
+            )
+        elif editor:
+            membership.editor = True
+        self.session.flush()
 
-    def groups_of(self, user: str) -> frozenset[str]:
-        query = (
+    def _memberships(self, user: str) -> Select[str]:
+        return (
             select(GroupRow.name)
             .join(MembershipRow, MembershipRow.group_id == GroupRow.id)
             .join(UserRow, UserRow.id == MembershipRow.user_id)
             .where(UserRow.name == user)
         )
+
+    def groups_of(self, user: str) -> frozenset[str]:
+        return frozenset(self.session.scalars(self._memberships(user)))
+
+    def editor_of(self, user: str) -> frozenset[str]:
+        query = self._memberships(user).where(MembershipRow.editor.is_(True))
         return frozenset(self.session.scalars(query))
 
 

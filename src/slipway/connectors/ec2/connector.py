@@ -55,6 +55,7 @@ EC2_STATES: dict[str, MachineState] = {
     "terminated": MachineState.TERMINATED,
 }
 TOKEN_TAG = "slipway-token"
+GROUP_TAG = "slipway-managed"  # on every security group Slipway created, and only on those
 _LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 _PROTOCOLS = {"tcp": "tcp", "udp": "udp", "icmp": "icmp", "all": "-1"}
 
@@ -394,9 +395,15 @@ class Ec2Connector:
                 GroupName=name,
                 Description=f"Managed by Slipway: {name}",
                 TagSpecifications=[{"ResourceType": "security-group",
-                                    "Tags": [{"Key": "slipway-managed", "Value": "true"}]}],
+                                    "Tags": [{"Key": GROUP_TAG, "Value": "true"}]}],
             )["GroupId"]  # fmt: skip
             current: list[Rule] = []
+        elif _tags(group.get("Tags")).get(GROUP_TAG) != "true":
+            raise CloudError(
+                f"security group {name} was not made by Slipway, which leaves it as it is",
+                cloud=self.cloud,
+                hint="rename or delete that group, or declare yours under another name",
+            )
         else:
             group_id = group["GroupId"]
             current = _to_rules(group.get("IpPermissions", []))

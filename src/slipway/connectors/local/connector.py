@@ -547,7 +547,8 @@ class LocalConnector:
     # -- security groups -------------------------------------------------------------
 
     def ensure_security_group(self, name: str, rules: Sequence[Rule]) -> SecurityGroup:
-        """Keep the rules; machines created later forward their ingress TCP ports."""
+        """Keep the rules; machines created later forward their ingress TCP ports.
+        Every group of the local cloud is Slipway's: a file only Slipway writes."""
         for rule in rules:
             problems = rule.problems()
             if problems:

@@ -27,6 +27,7 @@ from slipway.errors import (
     NotAuthenticated,
     NotFound,
     PermissionDenied,
+    RefusedReference,
     SlipwayError,
     ToolError,
     Unsupported,
@@ -97,8 +98,12 @@ def problem_response(
     )
 
 
-def _definition_errors(error: DefinitionError) -> list[dict[str, Any]]:
-    found = error.errors if isinstance(error, DefinitionErrors) else [error]
+def _definition_errors(error: DefinitionError | RefusedReference) -> list[dict[str, Any]]:
+    found: list[DefinitionError] | list[RefusedReference]
+    if isinstance(error, RefusedReference):
+        found = error.errors
+    else:
+        found = error.errors if isinstance(error, DefinitionErrors) else [error]
     return [
         {
             "path": e.location.key or "",
@@ -129,7 +134,7 @@ async def _slipway_error(request: Request, exc: Exception) -> Response:
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
     errors: list[dict[str, Any]] | None = None
-    if isinstance(exc, DefinitionError):
+    if isinstance(exc, DefinitionError | RefusedReference):
         errors = _definition_errors(exc)
     elif isinstance(exc, InputError) and exc.field:
         errors = [{"path": exc.field, "message": exc.message}]

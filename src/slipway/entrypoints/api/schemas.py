@@ -135,7 +135,9 @@ class PickOut(BaseModel):
 
 
 class GroupOut(BaseModel):
-    group: str
+    group: str = Field(description="as the definition names it")
+    on_cloud: str = Field(description="the group's name on the cloud")
+    declared_by: str = Field(description="the module declaring it; empty if Slipway does not")
     action: str
     warning: str
 
@@ -174,7 +176,13 @@ class ResolvedOut(BaseModel):
                     flavor=PickOut.of(t.pick),
                     problem=t.problem,
                     security_groups=[
-                        GroupOut(group=g.group, action=g.action.value, warning=g.warning)
+                        GroupOut(
+                            group=g.group,
+                            on_cloud=g.on_cloud,
+                            declared_by=g.declared_by,
+                            action=g.action.value,
+                            warning=g.warning,
+                        )
                         for g in t.groups
                     ],
                 )

@@ -23,6 +23,9 @@ class Me(BaseModel):
     user: str
     admin: bool
     groups: list[str]
+    editor_of: list[str] = Field(
+        default=[], description="groups in whose namespace (GROUP/…) the user creates modules"
+    )
     anonymous: bool
 
 
@@ -36,6 +39,9 @@ class NewUser(BaseModel):
 class NewGroup(BaseModel):
     name: GroupName
     members: list[UserName] = []
+    editors: list[UserName] = Field(
+        default=[], description="members who may also create modules under NAME/"
+    )
 
 
 class Password(BaseModel):
@@ -58,8 +64,14 @@ class CreatedToken(TokenOut):
 
 @router.get("/me", summary="Who the request acts as")
 def me(request: Request, who: User) -> Me:
-    admin, groups = services(request).access.whoami(who.user)
-    return Me(user=who.user, admin=admin, groups=sorted(groups), anonymous=who.anonymous)
+    admin, groups, editor_of = services(request).access.whoami(who.user)
+    return Me(
+        user=who.user,
+        admin=admin,
+        groups=sorted(groups),
+        editor_of=sorted(editor_of),
+        anonymous=who.anonymous,
+    )
 
 
 @router.post("/users", status_code=201, summary="Add a user (admins only)")
@@ -83,7 +95,7 @@ def set_password(
 
 @router.post("/groups", status_code=201, summary="Add a group (admins only)")
 def add_group(body: NewGroup, catalog: Catalog, _who: LoggedIn) -> NewGroup:
-    catalog.add_group(body.name, body.members)
+    catalog.add_group(body.name, body.members, body.editors)
     return body
 
 

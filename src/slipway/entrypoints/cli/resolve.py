@@ -51,7 +51,13 @@ def _resolved_json(result: ResolvedDefinition) -> dict[str, Any]:
                 "flavor": _flavor_json(t.pick),
                 "problem": t.problem,
                 "security_groups": [
-                    {"group": g.group, "action": g.action.value, "warning": g.warning}
+                    {
+                        "group": g.group,
+                        "on_cloud": g.on_cloud,
+                        "declared_by": g.declared_by,
+                        "action": g.action.value,
+                        "warning": g.warning,
+                    }
                     for g in t.groups
                 ],
             }
@@ -89,7 +95,12 @@ def _render_resolved(result: ResolvedDefinition) -> None:
             if t.pick
             else f"[red]{t.problem}[/]"
         )
-        groups = ", ".join(f"{g.group} ({g.action})" for g in t.groups)
+        groups = ", ".join(
+            f"{g.group} ({g.action}"
+            + (f" as {g.on_cloud}" if g.on_cloud and g.on_cloud != g.group else "")
+            + ")"
+            for g in t.groups
+        )
         clouds.add_row(name, t.native_id, t.login_user or "", flavor, groups)
     console.print(clouds)
     warn(result.warnings)

@@ -32,7 +32,11 @@ def group_add(
     ctx: typer.Context,
     name: str,
     member: Annotated[list[str] | None, typer.Option(help="A member (repeatable).")] = None,
+    editor: Annotated[
+        list[str] | None,
+        typer.Option(help="A member who also creates modules under NAME/ (repeatable)."),
+    ] = None,
 ) -> None:
-    """Add a group (admins only)."""
-    catalog(ctx).add_group(name, member or [])
+    """Add a group (admins only). Its editors create modules in its namespace."""
+    catalog(ctx).add_group(name, member or [], editor or [])
     console.print(f"added group {name}")
