@@ -180,6 +180,7 @@ def load_text(text: str, file: str, name: str) -> LoadedDefinition:
 _MESSAGES = {
     "int_type": "expected a whole number",
     "float_type": "expected a number",
+    "finite_number": "expected a finite number",
     "string_type": "expected text (put it in quotes)",
     "bool_type": "expected true or false",
     "dict_type": "expected a mapping of keys to values",
