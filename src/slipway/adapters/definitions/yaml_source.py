@@ -22,11 +22,20 @@ import yaml
 
 from slipway.errors import DefinitionError
 
-__all__ = ["MAX_DEPTH", "MAX_NUMBER_CHARS", "MAX_VALUES", "SourceDocument", "parse_yaml"]
+__all__ = [
+    "MAX_DEFINITION_BYTES",
+    "MAX_DEPTH",
+    "MAX_NUMBER_CHARS",
+    "MAX_VALUES",
+    "SourceDocument",
+    "parse_yaml",
+]
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Path_ = tuple[str | int, ...]
 
+MAX_DEFINITION_BYTES = 2**20
+"""Bytes of one definition, as a file or a request body; the largest example has 2 000."""
 MAX_VALUES = 50_000
 """Values (keys, scalars, lists and mappings) a document may hold, counted with
 every alias expanded; a catalog of a thousand flavors holds about 12 000."""

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from slipway.adapters.definitions.yaml_source import MAX_DEFINITION_BYTES
 from slipway.domain.modules import Kind, ModuleRef
 from slipway.entrypoints.api.deps import Catalog, LoggedIn
 from slipway.entrypoints.api.schemas import (
@@ -26,7 +27,6 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/modules", tags=["modules"])
 
-MAX_DOCUMENT_BYTES = 1_000_000
 MAX_OFFSET = 1_000_000
 Name = Annotated[str, "a module name, with @N to pin a version where allowed"]
 Filter = Annotated[str | None, Query(max_length=200, pattern=NO_NUL)]
@@ -96,8 +96,8 @@ async def import_module(
 
     ref = module_ref(name, pinned=False)
     body = await request.body()
-    if len(body) > MAX_DOCUMENT_BYTES:
-        raise InputError(f"a definition is at most {MAX_DOCUMENT_BYTES} bytes", field="body")
+    if len(body) > MAX_DEFINITION_BYTES:
+        raise InputError(f"a definition is at most {MAX_DEFINITION_BYTES} bytes", field="body")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
