@@ -135,8 +135,9 @@ class CatalogService:
 
     def history(self, name: str) -> list[ModuleVersion]:
         with self._uow() as uow:
-            self._viewable(uow.store, ModuleRef.parse(name).name)
-            return list(uow.store.versions(ModuleRef.parse(name).name))
+            module = _parse(name).name
+            self._viewable(uow.store, module)
+            return list(uow.store.versions(module))
 
     def diff(self, a: str, b: str) -> tuple[ModuleVersion, ModuleVersion, list[Change]]:
         with self._uow() as uow:
@@ -406,7 +407,7 @@ class CatalogService:
     ) -> Rights:
         """Set who else may view, edit or deploy ``name``; only its owner or an admin."""
         with self._uow() as uow:
-            latest = self._viewable(uow.store, ModuleRef.parse(name).name)
+            latest = self._viewable(uow.store, _parse(name).name)
             access = self._access(uow.store)
             if not (access.admin or latest.rights.owner == self.user):
                 raise PermissionDenied(

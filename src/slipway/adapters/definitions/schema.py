@@ -37,7 +37,8 @@ class SizeDoc(_Strict):
 
 
 class OsDoc(_Strict):
-    distribution: Name | Inherited | None = None
+    # A search facet, kept in 100 characters.
+    distribution: Annotated[str, Field(min_length=1, max_length=100)] | Inherited | None = None
     version: Name | Inherited | None = None
     arch: Literal["x86_64", "aarch64", "i686", "ppc64le", "s390x"] | Inherited | None = None
 

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from slipway.bootstrap import cloud_details
-from slipway.domain.modules import Kind, ModuleRef
+from slipway.domain.modules import MAX_VERSION, Kind, ModuleRef
 from slipway.domain.sizes import FlavorPick, Size, sorted_flavors
 from slipway.entrypoints.cli.catalog import _version_json
 from slipway.entrypoints.cli.context import catalog, settings
@@ -116,12 +116,17 @@ def show_cmd(
             "--resolved", help="The effective definition, with where each value came from."
         ),
     ] = False,
-    version: Annotated[int | None, typer.Option(help="Show this version.", min=1)] = None,
+    version: Annotated[
+        int | None, typer.Option(help="Show this version.", min=1, max=MAX_VERSION)
+    ] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Print a module as saved, or resolved through its parents."""
     if version is not None:
-        ref = ModuleRef.parse(name)
+        try:
+            ref = ModuleRef.parse(name)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
         if ref.version is not None and ref.version != version:
             raise InputError(f"{name} and --version {version} disagree")
         name = f"{ref.name}@{version}"

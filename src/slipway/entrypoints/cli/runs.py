@@ -164,7 +164,9 @@ def runs_cmd(
     ] = None,
     cloud: Annotated[str | None, typer.Option(help="Only runs on this cloud.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
-    offset: Annotated[int, typer.Option(min=0, help="Skip this many runs first.")] = 0,
+    offset: Annotated[
+        int, typer.Option(min=0, max=10_000_000, help="Skip this many runs first.")
+    ] = 0,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Your runs, newest first."""

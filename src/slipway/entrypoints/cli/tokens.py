@@ -45,7 +45,9 @@ def token_list(ctx: typer.Context) -> None:
 
 
 @token_app.command("revoke")
-def token_revoke(ctx: typer.Context, token_id: int) -> None:
+def token_revoke(
+    ctx: typer.Context, token_id: Annotated[int, typer.Argument(min=1, max=2**31 - 1)]
+) -> None:
     """Revoke one of the acting user's tokens."""
     _access(ctx).revoke_token(settings(ctx).user, token_id)
     console.print(f"revoked token {token_id}")
