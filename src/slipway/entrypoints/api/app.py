@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from slipway.entrypoints.api import clouds, modules, problems, runs, users
+from slipway.entrypoints.api.body_limit import BodyLimit
 from slipway.entrypoints.api.deps import Services
 
 __all__ = ["create_app"]
@@ -41,6 +42,7 @@ def create_app(services: Services, *, dashboard: bool = True) -> FastAPI:
         from slipway.entrypoints.web import pages
 
         pages.install(app)
+    app.add_middleware(BodyLimit)  # inside the security headers: a 413 has them too
 
     @app.middleware("http")
     async def security_headers(
