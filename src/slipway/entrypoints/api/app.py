@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from slipway.entrypoints.api import clouds, modules, problems, runs, users
+from slipway.entrypoints.api import clouds, modules, problems, runs, threads, users
 from slipway.entrypoints.api.body_limit import BodyLimit
 from slipway.entrypoints.api.deps import Services
 
@@ -36,6 +36,7 @@ def create_app(services: Services, *, dashboard: bool = True) -> FastAPI:
     )
     app.state.services = services
     problems.install(app)
+    threads.install(app)
     for router in (modules.router, clouds.router, users.router, runs.router):
         app.include_router(router)
     if dashboard:

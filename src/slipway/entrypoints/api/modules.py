@@ -21,7 +21,9 @@ from slipway.entrypoints.api.schemas import (
     RightsOut,
     VersionOut,
 )
+from slipway.entrypoints.api.threads import costly
 from slipway.errors import InputError
+from slipway.services.catalog import CatalogService
 
 __all__ = ["router"]
 
@@ -92,8 +94,6 @@ async def import_module(
     comment: Annotated[str, Query(max_length=2000, pattern=NO_NUL)] = "",
     dry_run: Annotated[bool, Query(description="validate only; write nothing")] = False,
 ) -> dict[str, Any]:
-    from slipway.adapters.definitions.loader import load_text
-
     ref = module_ref(name, pinned=False)
     body = await request.body()
     if len(body) > MAX_DEFINITION_BYTES:
@@ -102,6 +102,15 @@ async def import_module(
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError("the definition is not UTF-8 text", field="body") from None
+    return await costly(request, _import, catalog, ref, text, comment, dry_run=dry_run)
+
+
+def _import(
+    catalog: CatalogService, ref: ModuleRef, text: str, comment: str, *, dry_run: bool
+) -> dict[str, Any]:
+    """Parse, check and (unless ``dry_run``) save one document, in a thread."""
+    from slipway.adapters.definitions.loader import load_text
+
     loaded = load_text(text, f"{ref.name}.yaml", ref.name)
     if dry_run:
         report = catalog.validate([loaded])

@@ -17,6 +17,7 @@ from slipway.domain.sizes import MAX_CPU, MAX_DISK_GB, MAX_RAM_GB, Size
 from slipway.entrypoints.api.deps import LoggedIn, services
 from slipway.entrypoints.api.problems import problem_response
 from slipway.entrypoints.api.schemas import NO_NUL
+from slipway.entrypoints.api.threads import blocking
 from slipway.services.deploy import DeployRequest, RunService
 
 __all__ = ["DEPLOY_UNAVAILABLE", "RunId", "not_available", "router", "run_json", "run_service"]
@@ -139,7 +140,7 @@ async def run_events(request: Request, run_id: RunId, who: LoggedIn) -> Any:
     runs = run_service(request, who.user)
     if runs is None:
         return not_available()
-    runs.get(run_id)  # 404 / 403 before the stream starts
+    await blocking(runs.get, run_id)  # 404 / 403 before the stream starts
 
     async def stream() -> AsyncIterator[str]:
         sent = 0

@@ -22,6 +22,7 @@ from slipway.entrypoints.api.deps import actor, services
 from slipway.entrypoints.api.modules import module_ref
 from slipway.entrypoints.api.runs import DEPLOY_UNAVAILABLE, RunId, not_available, run_service
 from slipway.entrypoints.api.schemas import NO_NUL
+from slipway.entrypoints.api.threads import blocking
 from slipway.entrypoints.web import session
 from slipway.entrypoints.web.session import login_url, page, require_form_csrf
 from slipway.errors import InputError, NotAuthenticated, Unsupported
@@ -149,7 +150,7 @@ async def copy_module(request: Request, name: str) -> Response:
         ModuleRef.parse(destination)
     except ValueError as exc:
         raise InputError(str(exc), field="destination") from None
-    copied = _catalog(request).copy(str(module_ref(name)), destination)
+    copied = await blocking(_catalog(request).copy, str(module_ref(name)), destination)
     return RedirectResponse(f"/images/{copied.name}", status_code=303)
 
 
@@ -182,7 +183,7 @@ async def create_run(request: Request) -> Response:
     if runs is None:
         return not_available()
     request_ = DeployRequest(form.get("module", ""), form.get("cloud", ""))
-    run, _ = runs.deploy(request_)
+    run, _ = await blocking(runs.deploy, request_)
     target = f"/runs/{run.id}"
     if request.headers.get("HX-Request"):
         return Response(status_code=204, headers={"HX-Redirect": target})
@@ -246,7 +247,7 @@ def run_page(request: Request, run_id: RunId, part: Text = "") -> Response:
 @router.post("/runs/{run_id}/terminate")
 async def terminate_run(request: Request, run_id: RunId) -> Response:
     await require_form_csrf(request)
-    _runs(request).terminate(run_id)
+    await blocking(_runs(request).terminate, run_id)
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
 
 
