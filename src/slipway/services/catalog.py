@@ -18,6 +18,7 @@ from slipway.domain.clouds import Cloud
 from slipway.domain.diff import Change, diff_documents
 from slipway.domain.modules import Access, Kind, ModuleRef, ModuleVersion, Right, Rights
 from slipway.domain.sizes import Catalog, Flavor, Size
+from slipway.domain.text import control_character
 from slipway.errors import Conflict, InputError, NotFound, PermissionDenied
 from slipway.services.access import check_user_name
 from slipway.services.definitions import Report, validate
@@ -298,6 +299,9 @@ class CatalogService:
             uow.commit()
 
     def add_group(self, name: str, members: Sequence[str] = ()) -> None:
+        if not name.strip() or (found := control_character(name)) is not None:
+            problem = "is empty" if not name.strip() else f"holds the control character {found}"
+            raise InputError(f"the group name {name!r} {problem}", field="name")
         with self._uow() as uow:
             self._ensure_actor(uow.store)
             if not uow.store.is_admin(self.user):
@@ -311,6 +315,10 @@ class CatalogService:
 
     def import_files(self, files: Sequence[DefinitionFile], comment: str = "") -> ImportResult:
         """Save every file as a new version, or nothing at all."""
+        if (found := control_character(comment, multi_line=True)) is not None:
+            raise InputError(
+                f"the comment may not hold the control character {found}", field="comment"
+            )
         with self._uow() as uow:
             store = uow.store
             report = validate(Modules(store, files), [f.name for f in files])
