@@ -10,18 +10,21 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
+from rich.style import Style
+from rich.text import Text
 
 from slipway.domain.runs import TERMINAL, KeepRunning, Run, RunState
 from slipway.domain.sizes import Size
 from slipway.entrypoints.cli.context import settings
 from slipway.entrypoints.cli.output import (
+    DataTable,
     OutputFormat,
     OutputOption,
     console,
     emit,
     err_console,
+    escape,
+    styled,
     warn,
 )
 from slipway.errors import InputError
@@ -102,7 +105,9 @@ def _wait(rt: Any, run_id: str, until: frozenset[RunState], timeout: float) -> R
 def _print_links(run: Run) -> None:
     for key, value in sorted(run.parameters.items()):
         if key.startswith("url."):
-            console.print(f"  {key:<20} [link={value}]{value}[/link]")
+            # A link style, not [link=…] markup: the URL holds a login user's name.
+            link = Text(str(value), style=Style(link=str(value)))
+            console.print(Text(f"  {key:<20} "), link, sep="")
     cpu, ram = run.parameters.get("guest.cpu"), run.parameters.get("guest.ram_gb")
     if cpu is not None:
         console.print(f"  guest sees {cpu} CPU and {ram} GB of RAM")
@@ -136,8 +141,8 @@ def deploy_cmd(
     warn(warnings)
     if output is OutputFormat.TABLE:
         console.print(
-            f"run [bold]{run.id}[/]: {run.module} on {cloud}, flavor "
-            f"{run.target['flavor']} ({run.target['cpu']} CPU, "
+            f"run [bold]{run.id}[/]: {run.module} on {escape(cloud)}, flavor "
+            f"{escape(str(run.target['flavor']))} ({run.target['cpu']} CPU, "
             f"{run.target['ram']:g} GB)"
         )
     if wait:
@@ -175,12 +180,12 @@ def runs_cmd(
     )
 
     def render(_: Any) -> None:
-        table = Table("run", "state", "module", "cloud", "flavor", "ssh", "created", box=None)
+        table = DataTable("run", "state", "module", "cloud", "flavor", "ssh", "created", box=None)
         for run in runs:
             style = _STYLE.get(run.state.value, "cyan")
             table.add_row(
                 run.id,
-                f"[{style}]{run.state.value}[/]",
+                styled(run.state.value, style),
                 run.module,
                 run.cloud,
                 str(run.target.get("flavor", "")),
@@ -205,19 +210,19 @@ def run_show(ctx: typer.Context, run_id: str, output: OutputOption = OutputForma
     def render(_: Any) -> None:
         style = _STYLE.get(run.state.value, "cyan")
         console.print(
-            f"run [bold]{run.id}[/] — [{style}]{run.state.value}[/] — {run.module} on "
-            f"{run.cloud}, owner {run.owner}"
+            f"run [bold]{run.id}[/] — [{style}]{run.state.value}[/] — {escape(run.module)} on "
+            f"{escape(run.cloud)}, owner {escape(run.owner)}"
         )
         if run.state is RunState.FAILED:
             console.print(f"[red]failed in {run.step}:[/] {escape(run.message)}")
-        timeline = Table("time", "state", "message", box=None)
+        timeline = DataTable("time", "state", "message", box=None)
         for event in events:
-            timeline.add_row(f"{event.at:%H:%M:%S}", event.state.value, escape(event.message))
+            timeline.add_row(f"{event.at:%H:%M:%S}", event.state.value, event.message)
         console.print(timeline)
-        params = Table("parameter", "value", box=None)
+        params = DataTable("parameter", "value", box=None)
         for key, value in sorted(run.parameters.items()):
             if key not in ("console.tail", "recipes.output"):
-                params.add_row(key, escape(str(value)))
+                params.add_row(key, str(value))
         console.print(params)
         for key in ("recipes.output", "console.tail"):
             if run.state is RunState.FAILED and run.parameters.get(key):
