@@ -140,12 +140,13 @@ class AccessService:
                 f"a token's name may not hold the control character {found}", field="name"
             )
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = self._now()  # the time kept is the time shown
         with self._uow() as uow:
             if not uow.store.user_exists(user):
                 uow.store.ensure_user(user, admin=not uow.store.has_users())
-            number = uow.store.add_token(user, name, digest(token), self._now())
+            number = uow.store.add_token(user, name, digest(token), now)
             uow.commit()
-        return NewToken(TokenRecord(number, user, name, self._now()), token)
+        return NewToken(TokenRecord(number, user, name, now), token)
 
     def token_user(self, token: str) -> str | None:
         if not token.startswith(TOKEN_PREFIX):
