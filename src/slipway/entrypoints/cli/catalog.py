@@ -27,7 +27,9 @@ __all__ = ["register"]
 Paths = Annotated[list[Path], typer.Argument(help="Definition files or folders.")]
 Root = Annotated[
     Path | None,
-    typer.Option("--root", help="Folder module names are relative to [default: current folder]."),
+    typer.Option(
+        "--root", help=escape("Folder module names are relative to [default: current folder].")
+    ),
 ]
 
 
