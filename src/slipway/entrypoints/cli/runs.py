@@ -27,7 +27,7 @@ from slipway.entrypoints.cli.output import (
     styled,
     warn,
 )
-from slipway.errors import InputError
+from slipway.errors import InputError, StillRunning
 
 __all__ = ["register", "run_app"]
 
@@ -94,9 +94,11 @@ def _wait(rt: Any, run_id: str, until: frozenset[RunState], timeout: float) -> R
             if run.state in until or run.state in TERMINAL:
                 return run
             if elapsed > timeout:
-                raise InputError(
-                    f"run {run_id} is still {run.state} after {timeout:g} s",
-                    hint=f"it goes on; watch it with slipway run show {run_id}",
+                raise StillRunning(
+                    f"stopped waiting after {timeout:g} s: run {run_id} is still "
+                    f"{run.state}, and goes on without this command",
+                    hint=f"follow it with slipway run show {run_id}; "
+                    f"stop it with slipway terminate {run_id}",
                 )
             status.update(f"{run.state.value} … {elapsed:.0f} s")
             time.sleep(0.5)
@@ -120,7 +122,13 @@ def deploy_cmd(
     size: Annotated[
         str | None, typer.Option(help="Override the size: cpu=2,ram=4,disk=20.")
     ] = None,
-    wait: Annotated[bool, typer.Option(help="Stay until the run is ready (or failed).")] = True,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            help="Stay until the run is ready or failed; exit 8 if that takes "
+            "longer than the timeout (the run goes on)."
+        ),
+    ] = True,
     keep_running: Annotated[KeepRunning | None, typer.Option(help="Override keep_running.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds before the run fails.")] = 1800,
     output: OutputOption = OutputFormat.TABLE,
