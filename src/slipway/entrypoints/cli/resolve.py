@@ -185,12 +185,6 @@ def sizes_list(
                 "-" if f["price"] is None else f"{f['price']:g}",
             )
         console.print(table)
-        for c in data:
-            if "accelerator" in c["details"]:
-                console.print(
-                    f"{escape(c['name'])}: accelerator {escape(c['details']['accelerator'])} "
-                    f"({escape(c['details']['accelerator_reason'])})"
-                )
 
     emit(data, output, render)
 
