@@ -61,9 +61,17 @@ def engine_for(database_url: str) -> Engine:
     return engine
 
 
+def _data_folder(settings: Settings) -> Path:
+    """The data folder, created 0700 before anything is put in it."""
+    from slipway.adapters.private_files import private_folder
+
+    return private_folder(settings.data_path)
+
+
 def _unit_of_work(settings: Settings) -> Any:
     from slipway.adapters.store.sql import SqlUnitOfWork
 
+    _data_folder(settings)
     engine = engine_for(settings.database_url)
     return lambda: SqlUnitOfWork(engine)
 
@@ -92,7 +100,7 @@ def image_store(settings: Settings) -> ImageStore:
             and run.target.get("native_id") == name
         ]
 
-    return ImageStore(Path(settings.data_dir) / "images", users_of=users_of, checker=check_image)
+    return ImageStore(_data_folder(settings) / "images", users_of=users_of, checker=check_image)
 
 
 IMAGE_TEST_CLOUD = "image-test"
@@ -350,7 +358,7 @@ def _build_runtime(settings: Settings) -> Runtime:
     from slipway.services.deploy import RunService
     from slipway.services.runner import Runner
 
-    uow = _unit_of_work(settings)
+    uow = _unit_of_work(settings)  # makes the data folder
     catalog = CatalogService(uow, settings.user)
     connectors = Connectors(settings, catalog)
     vault = Vault(Path(settings.data_dir) / "vault.key")

@@ -14,7 +14,8 @@
     ├── Conflict                      the action clashes with the current state (exit 5)
     ├── CloudError                    a cloud said no; carries the cloud's own message (exit 6)
     │   └── Unsupported               the cloud's connector cannot do this at all
-    └── ToolError                     an external tool (qemu-img, mmdebstrap …) failed (exit 7)
+    ├── ToolError                     an external tool (qemu-img, mmdebstrap …) failed (exit 7)
+    └── StillRunning                  a command stopped waiting for a run that goes on (exit 8)
 
 Third-party errors are translated at the edge (``raise … from exc``). Exit codes
 are mapped in the CLI in one place; HTTP statuses likewise in the API.
@@ -38,6 +39,7 @@ __all__ = [
     "RefusedReference",
     "SizeError",
     "SlipwayError",
+    "StillRunning",
     "ToolError",
     "Unsupported",
 ]
@@ -207,3 +209,10 @@ class ToolError(SlipwayError):
     def __init__(self, tool: str, message: str, *, hint: str | None = None) -> None:
         super().__init__(f"{tool}: {message}", hint=hint)
         self.tool = tool
+
+
+class StillRunning(SlipwayError):
+    """The command ran out of time waiting (``deploy --wait``, ``terminate
+    --wait``); nothing failed and the run goes on without it."""
+
+    exit_code = 8

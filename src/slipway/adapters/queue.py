@@ -11,6 +11,7 @@ from typing import Any
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
 from huey.storage import SqliteStorage
 
+from slipway.adapters.private_files import private_file
 from slipway.errors import InputError
 
 __all__ = ["HueyQueue", "make_huey"]
@@ -35,8 +36,7 @@ class _SqliteHuey(SqliteHuey):  # type: ignore[misc]
 def make_huey(url: str) -> Huey:
     """``sqlite:///path``, ``redis://host:port/db`` or ``memory``."""
     if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = private_file(Path(url.removeprefix("sqlite:///")))
         return _SqliteHuey("slipway", filename=str(path), timeout=30)
     if url.startswith(("redis://", "rediss://", "unix://")):
         return RedisHuey("slipway", url=url)

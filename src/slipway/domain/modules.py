@@ -15,6 +15,8 @@ from typing import Any
 
 __all__ = [
     "INHERITED",
+    "MAX_NAME_CHARS",
+    "MAX_VERSION",
     "Access",
     "Kind",
     "ModuleRef",
@@ -27,6 +29,11 @@ __all__ = [
 
 INHERITED = "inherited"
 """The literal that takes the parent's value explicitly."""
+
+MAX_NAME_CHARS = 400
+"""Characters of a module name, as the store keeps them."""
+MAX_VERSION = 2**31 - 1
+"""The highest version number the store can hold; no module gets near it."""
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*$")
 
@@ -78,10 +85,18 @@ class ModuleRef:
         name = name.strip("/")
         if not _NAME.match(name) or ".." in name.split("/"):
             raise ValueError(f"{text!r} is not a module name (letters, digits, . _ - and /)")
+        if len(name) > MAX_NAME_CHARS:
+            raise ValueError(f"a module name has at most {MAX_NAME_CHARS} characters")
         if not sep:
             return cls(name)
-        if not version.isdigit() or int(version) < 1:
-            raise ValueError(f"{text!r}: the version after @ must be a number from 1")
+        # Checked as text first: a number too big for the store is no version,
+        # and one of thousands of digits is costly to convert.
+        if not (version.isascii() and version.isdigit() and len(version) <= 10) or not (
+            1 <= int(version) <= MAX_VERSION
+        ):
+            raise ValueError(
+                f"{text!r}: the version after @ must be a number from 1 to {MAX_VERSION}"
+            )
         return cls(name, int(version))
 
     def __str__(self) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from slipway.domain.text import control_character
 from slipway.errors import InputError, NotAuthenticated, NotFound, PermissionDenied
 from slipway.services.ports import PasswordHasher, SessionRecord, TokenRecord, UnitOfWork
 
@@ -134,13 +135,18 @@ class AccessService:
         name = name.strip()
         if not 1 <= len(name) <= 200:
             raise InputError("a token needs a name of 1 to 200 characters", field="name")
+        if (found := control_character(name)) is not None:
+            raise InputError(
+                f"a token's name may not hold the control character {found}", field="name"
+            )
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = self._now()  # the time kept is the time shown
         with self._uow() as uow:
             if not uow.store.user_exists(user):
                 uow.store.ensure_user(user, admin=not uow.store.has_users())
-            number = uow.store.add_token(user, name, digest(token), self._now())
+            number = uow.store.add_token(user, name, digest(token), now)
             uow.commit()
-        return NewToken(TokenRecord(number, user, name, self._now()), token)
+        return NewToken(TokenRecord(number, user, name, now), token)
 
     def token_user(self, token: str) -> str | None:
         if not token.startswith(TOKEN_PREFIX):

@@ -30,6 +30,7 @@ from slipway.domain.modules import (
     namespace_of,
 )
 from slipway.domain.sizes import Catalog, Flavor, Size
+from slipway.domain.text import control_character
 from slipway.errors import Conflict, InputError, NotFound, PermissionDenied
 from slipway.services.access import check_user_name
 from slipway.services.definitions import Report, validate
@@ -227,8 +228,9 @@ class CatalogService:
 
     def history(self, name: str) -> list[ModuleVersion]:
         with self._uow() as uow:
-            self._viewable(uow.store, ModuleRef.parse(name).name)
-            return list(uow.store.versions(ModuleRef.parse(name).name))
+            module = _parse(name).name
+            self._viewable(uow.store, module)
+            return list(uow.store.versions(module))
 
     def diff(self, a: str, b: str) -> tuple[ModuleVersion, ModuleVersion, list[Change]]:
         with self._uow() as uow:
@@ -399,6 +401,9 @@ class CatalogService:
     ) -> None:
         """Add a group of ``members``; ``editors`` are members who may also
         create modules in the group's namespace (``NAME/…``)."""
+        if not name.strip() or (found := control_character(name)) is not None:
+            problem = "is empty" if not name.strip() else f"holds the control character {found}"
+            raise InputError(f"the group name {name!r} {problem}", field="name")
         with self._uow() as uow:
             self._ensure_actor(uow.store)
             if not uow.store.is_admin(self.user):
@@ -416,6 +421,10 @@ class CatalogService:
 
     def import_files(self, files: Sequence[DefinitionFile], comment: str = "") -> ImportResult:
         """Save every file as a new version, or nothing at all."""
+        if (found := control_character(comment, multi_line=True)) is not None:
+            raise InputError(
+                f"the comment may not hold the control character {found}", field="comment"
+            )
         with self._uow() as uow:
             store = uow.store
             access = self._importer(store)
@@ -498,7 +507,7 @@ class CatalogService:
     ) -> Rights:
         """Set who else may view, edit or deploy ``name``; only its owner or an admin."""
         with self._uow() as uow:
-            latest = self._viewable(uow.store, ModuleRef.parse(name).name)
+            latest = self._viewable(uow.store, _parse(name).name)
             access = self._access(uow.store)
             if not (access.admin or latest.rights.owner == self.user):
                 raise PermissionDenied(

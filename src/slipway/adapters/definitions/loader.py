@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,11 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from slipway.adapters.definitions.schema import MODELS, normalise
-from slipway.adapters.definitions.yaml_source import SourceDocument, parse_yaml
+from slipway.adapters.definitions.yaml_source import (
+    MAX_DEFINITION_BYTES,
+    SourceDocument,
+    parse_yaml,
+)
 from slipway.domain.modules import Kind, ModuleRef
 from slipway.errors import DefinitionError, DefinitionErrors, InputError
 
@@ -29,6 +34,7 @@ __all__ = [
     "load_file",
     "load_paths",
     "load_text",
+    "read_definition",
 ]
 
 SUFFIXES = (".yaml", ".yml")
@@ -83,8 +89,8 @@ def find_files(paths: Iterable[Path]) -> Iterator[Path]:
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 found.extend(Path(folder) / f for f in files if f.endswith(SUFFIXES))
             yield from sorted(found)
-        elif path.is_file():
-            yield path
+        elif path.exists():
+            yield path  # a FIFO or a device is refused by load_file, naming it
         else:
             raise InputError(f"{path}: no such file or folder")
 
@@ -113,6 +119,11 @@ def load_paths(paths: Iterable[Path], root: Path) -> list[LoadedDefinition]:
     seen: dict[str, str] = {}
     explicit = {path.resolve() for path in paths if path.is_file()}
     for file in find_files(paths):
+        try:
+            _regular_file(file)  # before its name: a link to a device resolves elsewhere
+        except DefinitionError as exc:
+            errors.append(exc)
+            continue
         name = module_name(file, root)
         if name in seen:
             if seen[name] == str(file):
@@ -137,12 +148,64 @@ def load_paths(paths: Iterable[Path], root: Path) -> list[LoadedDefinition]:
 
 def load_file(file: Path, name: str) -> LoadedDefinition:
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_definition(file).decode("utf-8")
     except UnicodeDecodeError:
         raise DefinitionError("not a UTF-8 text file", file=str(file)) from None
+    return load_text(text, str(file), name)
+
+
+_SPECIAL = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a folder"),
+)
+
+
+def read_definition(file: Path) -> bytes:
+    """The bytes of a regular file of at most :data:`MAX_DEFINITION_BYTES`.
+
+    Anything else is refused before it is opened: reading a FIFO waits for a
+    writer forever and a device may never end. The file is opened without
+    blocking and checked again, in case it was swapped for one meanwhile."""
+    _regular_file(file)
+    try:
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        with os.fdopen(fd, "rb") as handle:
+            _check_regular(file, os.fstat(handle.fileno()))
+            data = handle.read(MAX_DEFINITION_BYTES + 1)
     except OSError as exc:
         raise DefinitionError(f"cannot read: {exc.strerror}", file=str(file)) from exc
-    return load_text(text, str(file), name)
+    if len(data) > MAX_DEFINITION_BYTES:
+        raise _too_big(file)
+    return data
+
+
+def _regular_file(file: Path) -> None:
+    try:
+        info = file.stat()
+    except OSError as exc:
+        raise DefinitionError(f"cannot read: {exc.strerror}", file=str(file)) from exc
+    _check_regular(file, info)
+
+
+def _check_regular(file: Path, info: os.stat_result) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        what = next((name for test, name in _SPECIAL if test(info.st_mode)), "a special file")
+        raise DefinitionError(
+            f"{what}, not a regular file: definitions are read from regular files only",
+            file=str(file),
+        )
+    if info.st_size > MAX_DEFINITION_BYTES:
+        raise _too_big(file)
+
+
+def _too_big(file: Path) -> DefinitionError:
+    return DefinitionError(
+        f"larger than {MAX_DEFINITION_BYTES // 2**20} MiB, the most a definition may be",
+        file=str(file),
+    )
 
 
 def load_text(text: str, file: str, name: str) -> LoadedDefinition:
@@ -180,6 +243,7 @@ def load_text(text: str, file: str, name: str) -> LoadedDefinition:
 _MESSAGES = {
     "int_type": "expected a whole number",
     "float_type": "expected a number",
+    "finite_number": "expected a finite number",
     "string_type": "expected text (put it in quotes)",
     "bool_type": "expected true or false",
     "dict_type": "expected a mapping of keys to values",

@@ -13,19 +13,48 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from slipway.domain.clouds import CLOUD_DRIVERS
 from slipway.domain.sizes import MAX_CPU, MAX_DISK_GB, MAX_RAM_GB
+from slipway.domain.text import control_character
 
 __all__ = ["MODELS", "normalise"]
 
+
+def _one_line(text: str) -> str:
+    found = control_character(text)
+    if found is not None:
+        raise ValueError(f"the control character {found} is not allowed here")
+    return text
+
+
+def _lines(text: str) -> str:
+    found = control_character(text, multi_line=True)
+    if found is not None:
+        raise ValueError(f"the control character {found} is not allowed (tabs and newlines are)")
+    return text
+
+
 Inherited = Literal["inherited"]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+Line = Annotated[str, AfterValidator(_one_line)]
+"""Text on one line: no control character (terminals obey them)."""
+Name = Annotated[Line, Field(min_length=1, max_length=200)]
+Text = Annotated[str, AfterValidator(_lines)]
+"""Text of several lines (descriptions, recipes): tabs and newlines only."""
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # A store cannot keep an infinite or undefined number as JSON, and no
+    # size or price is one.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class SizeDoc(_Strict):
@@ -35,7 +64,8 @@ class SizeDoc(_Strict):
 
 
 class OsDoc(_Strict):
-    distribution: Name | Inherited | None = None
+    # A search facet, kept in 100 characters.
+    distribution: Annotated[Line, Field(min_length=1, max_length=100)] | Inherited | None = None
     version: Name | Inherited | None = None
     arch: Literal["x86_64", "aarch64", "i686", "ppc64le", "s390x"] | Inherited | None = None
 
@@ -69,7 +99,7 @@ Platform = Literal["debian", "ubuntu", "redhat", "suse", "windows", "other"]
 
 class ImageDoc(_Strict):
     kind: Literal["image"]
-    description: str | Inherited | None = None
+    description: Text | Inherited | None = None
     platform: Platform | Inherited | None = None
     os: OsDoc | Inherited | None = None
     login_user: Name | Inherited | None = None
@@ -95,14 +125,14 @@ class PortDoc(_Strict):
 
 class RecipesDoc(_Strict):
     packages: list[Name] | None = None
-    pre_install: str | None = None
-    post_install: str | None = None
-    deployment: str | None = None
+    pre_install: Text | None = None
+    post_install: Text | None = None
+    deployment: Text | None = None
 
 
 class ComponentDoc(_Strict):
     kind: Literal["component"]
-    description: str | Inherited | None = None
+    description: Text | Inherited | None = None
     image: Name
     size: SizeDoc | Inherited | None = None
     clouds: dict[Name, CloudConfDoc | Inherited] | None = None
@@ -122,8 +152,8 @@ class FlavorDoc(_Strict):
 
 class CatalogDoc(_Strict):
     kind: Literal["catalog"]
-    description: str | None = None
-    source: str | None = None
+    description: Text | None = None
+    source: Line | None = None
     flavors: Annotated[list[FlavorDoc], Field(min_length=1)]
 
     @field_validator("flavors")
@@ -148,7 +178,7 @@ class CloudDoc(_Strict):
 
     kind: Literal["cloud"]
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=63)]
-    description: str | None = None
+    description: Text | None = None
     driver: Literal[CLOUD_DRIVERS]  # type: ignore[valid-type]
     region: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=63)] | None = (
         None
@@ -209,7 +239,7 @@ class RuleDoc(_Strict):
 class SecurityGroupDoc(_Strict):
     kind: Literal["security-group"]
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=255)]
-    description: str | None = None
+    description: Text | None = None
     rules: list[RuleDoc]
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from slipway.adapters.private_files import private_file
 from slipway.errors import InputError, SlipwayError
 
 __all__ = ["make_engine", "migrate"]
@@ -20,7 +21,8 @@ HEAD = "0005"
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; a SQLite file's folder is created when missing."""
+    """An engine for ``url``; a SQLite file (0600) and its folder (0700) are
+    created when missing."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -29,7 +31,7 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": WRITE_WAIT_S}
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(parsed.database).expanduser())
             # Connections to a file are cheap; a worker thread should not queue for one.
             kwargs.update(pool_size=16, max_overflow=48)
     elif parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":

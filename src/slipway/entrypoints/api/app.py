@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from slipway.entrypoints.api import clouds, modules, problems, runs, users
+from slipway.entrypoints.api import clouds, modules, problems, runs, threads, users
+from slipway.entrypoints.api.body_limit import BodyLimit
 from slipway.entrypoints.api.deps import Services
 
 __all__ = ["create_app"]
@@ -35,12 +36,14 @@ def create_app(services: Services, *, dashboard: bool = True) -> FastAPI:
     )
     app.state.services = services
     problems.install(app)
+    threads.install(app)
     for router in (modules.router, clouds.router, users.router, runs.router):
         app.include_router(router)
     if dashboard:
         from slipway.entrypoints.web import pages
 
         pages.install(app)
+    app.add_middleware(BodyLimit)  # inside the security headers: a 413 has them too
 
     @app.middleware("http")
     async def security_headers(

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from slipway.adapters.definitions.yaml_source import MAX_DEFINITION_BYTES
 from slipway.domain.modules import Kind, ModuleRef
 from slipway.entrypoints.api.deps import Catalog, LoggedIn
 from slipway.entrypoints.api.schemas import (
@@ -20,13 +21,14 @@ from slipway.entrypoints.api.schemas import (
     RightsOut,
     VersionOut,
 )
+from slipway.entrypoints.api.threads import costly
 from slipway.errors import InputError
+from slipway.services.catalog import CatalogService
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/modules", tags=["modules"])
 
-MAX_DOCUMENT_BYTES = 1_000_000
 MAX_OFFSET = 1_000_000
 Name = Annotated[str, "a module name, with @N to pin a version where allowed"]
 Filter = Annotated[str | None, Query(max_length=200, pattern=NO_NUL)]
@@ -92,16 +94,23 @@ async def import_module(
     comment: Annotated[str, Query(max_length=2000, pattern=NO_NUL)] = "",
     dry_run: Annotated[bool, Query(description="validate only; write nothing")] = False,
 ) -> dict[str, Any]:
-    from slipway.adapters.definitions.loader import load_text
-
     ref = module_ref(name, pinned=False)
     body = await request.body()
-    if len(body) > MAX_DOCUMENT_BYTES:
-        raise InputError(f"a definition is at most {MAX_DOCUMENT_BYTES} bytes", field="body")
+    if len(body) > MAX_DEFINITION_BYTES:
+        raise InputError(f"a definition is at most {MAX_DEFINITION_BYTES} bytes", field="body")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError("the definition is not UTF-8 text", field="body") from None
+    return await costly(request, _import, catalog, ref, text, comment, dry_run=dry_run)
+
+
+def _import(
+    catalog: CatalogService, ref: ModuleRef, text: str, comment: str, *, dry_run: bool
+) -> dict[str, Any]:
+    """Parse, check and (unless ``dry_run``) save one document, in a thread."""
+    from slipway.adapters.definitions.loader import load_text
+
     loaded = load_text(text, f"{ref.name}.yaml", ref.name)
     if dry_run:
         report = catalog.validate([loaded])

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -130,7 +131,8 @@ async def _slipway_error(request: Request, exc: Exception) -> Response:
     status = status_of(exc)
     renderer: HtmlRenderer | None = getattr(request.app.state, "html_errors", None)
     if renderer is not None and _wants_html(request):
-        return renderer(request, status, exc.message, exc.hint)
+        # The page shows who is logged in: a store call, off the event loop.
+        return await run_in_threadpool(renderer, request, status, exc.message, exc.hint)
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
     errors: list[dict[str, Any]] | None = None
@@ -156,7 +158,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     renderer: HtmlRenderer | None = getattr(request.app.state, "html_errors", None)
     if renderer is not None and _wants_html(request):
-        return renderer(request, exc.status_code, str(exc.detail), None)
+        return await run_in_threadpool(renderer, request, exc.status_code, str(exc.detail), None)
     return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
 

@@ -8,7 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,13 +17,16 @@ from slipway.domain.sizes import MAX_CPU, MAX_DISK_GB, MAX_RAM_GB, Size
 from slipway.entrypoints.api.deps import LoggedIn, services
 from slipway.entrypoints.api.problems import problem_response
 from slipway.entrypoints.api.schemas import NO_NUL
+from slipway.entrypoints.api.threads import blocking
 from slipway.services.deploy import DeployRequest, RunService
 
-__all__ = ["DEPLOY_UNAVAILABLE", "not_available", "router", "run_json", "run_service"]
+__all__ = ["DEPLOY_UNAVAILABLE", "RunId", "not_available", "router", "run_json", "run_service"]
 
 router = APIRouter(prefix="/api", tags=["runs"])
 
 DEPLOY_UNAVAILABLE = "deployment is not available on this server"
+RunId = Annotated[str, Path(min_length=1, max_length=40, pattern=NO_NUL)]
+"""A run's id as a path parameter: the store keeps 40 characters and no NUL."""
 
 
 def not_available() -> JSONResponse:
@@ -104,7 +107,7 @@ def list_runs(
 
 
 @router.get("/runs/{run_id}", summary="One run with its timeline")
-def get_run(request: Request, run_id: Annotated[str, Field(max_length=40)], who: LoggedIn) -> Any:
+def get_run(request: Request, run_id: RunId, who: LoggedIn) -> Any:
     runs = run_service(request, who.user)
     if runs is None:
         return not_available()
@@ -121,7 +124,7 @@ def get_run(request: Request, run_id: Annotated[str, Field(max_length=40)], who:
     status_code=202,
     summary="Release everything the run holds, from any state",
 )
-def terminate_run(request: Request, run_id: str, who: LoggedIn) -> Any:
+def terminate_run(request: Request, run_id: RunId, who: LoggedIn) -> Any:
     runs = run_service(request, who.user)
     if runs is None:
         return not_available()
@@ -133,11 +136,11 @@ def terminate_run(request: Request, run_id: str, who: LoggedIn) -> Any:
     summary="The run's state changes as a server-sent stream",
     response_class=StreamingResponse,
 )
-async def run_events(request: Request, run_id: str, who: LoggedIn) -> Any:
+async def run_events(request: Request, run_id: RunId, who: LoggedIn) -> Any:
     runs = run_service(request, who.user)
     if runs is None:
         return not_available()
-    runs.get(run_id)  # 404 / 403 before the stream starts
+    await blocking(runs.get, run_id)  # 404 / 403 before the stream starts
 
     async def stream() -> AsyncIterator[str]:
         sent = 0

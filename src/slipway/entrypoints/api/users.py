@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from slipway.entrypoints.api.deps import Catalog, LoggedIn, User, services
 from slipway.entrypoints.api.schemas import NO_NUL
+from slipway.entrypoints.api.threads import costly
 
 __all__ = ["router"]
 
@@ -75,21 +76,24 @@ def me(request: Request, who: User) -> Me:
 
 
 @router.post("/users", status_code=201, summary="Add a user (admins only)")
-def add_user(request: Request, body: NewUser, catalog: Catalog, who: LoggedIn) -> Me:
-    catalog.add_user(body.name, admin=body.admin, groups=body.groups)
-    if body.password is not None:
-        services(request).access.set_password(who.user, body.name, body.password)
+async def add_user(request: Request, body: NewUser, catalog: Catalog, who: LoggedIn) -> Me:
+    def add() -> None:
+        catalog.add_user(body.name, admin=body.admin, groups=body.groups)
+        if body.password is not None:
+            services(request).access.set_password(who.user, body.name, body.password)
+
+    await costly(request, add)  # a password hash
     return Me(user=body.name, admin=body.admin, groups=sorted(body.groups), anonymous=False)
 
 
 @router.put("/users/{name}/password", status_code=204, summary="Set a password (self or admin)")
-def set_password(
+async def set_password(
     request: Request,
     name: Annotated[str, Path(max_length=64, pattern=NO_NUL)],
     body: Password,
     who: LoggedIn,
 ) -> Response:
-    services(request).access.set_password(who.user, name, body.password)
+    await costly(request, services(request).access.set_password, who.user, name, body.password)
     return Response(status_code=204)
 
 

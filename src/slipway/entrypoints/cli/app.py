@@ -31,23 +31,28 @@ app = typer.Typer(
 )
 
 
+# Typer reads help texts as Rich markup, where "[env …]" would be a style tag.
 @app.callback()
 def global_options(
     ctx: typer.Context,
-    data_dir: str | None = typer.Option(None, help="Data folder [env SLIPWAY_DATA_DIR]."),
+    data_dir: str | None = typer.Option(None, help=escape("Data folder [env SLIPWAY_DATA_DIR].")),
     database_url: str | None = typer.Option(
-        None, help="Catalog store URL [env SLIPWAY_DATABASE_URL]."
+        None, help=escape("Catalog store URL [env SLIPWAY_DATABASE_URL].")
     ),
-    user: str | None = typer.Option(None, help="Act as this user [env SLIPWAY_USER]."),
-    queue_url: str | None = typer.Option(None, help="Task queue URL [env SLIPWAY_QUEUE_URL]."),
+    user: str | None = typer.Option(None, help=escape("Act as this user [env SLIPWAY_USER].")),
+    queue_url: str | None = typer.Option(
+        None, help=escape("Task queue URL [env SLIPWAY_QUEUE_URL].")
+    ),
     ssh_public_key: str | None = typer.Option(
-        None, help="Your SSH public key file [env SLIPWAY_SSH_PUBLIC_KEY]."
+        None, help=escape("Your SSH public key file [env SLIPWAY_SSH_PUBLIC_KEY].")
     ),
     worker_threads: str | None = typer.Option(
-        None, help="Threads per worker [env SLIPWAY_WORKER_THREADS]."
+        None, help=escape("Threads per worker [env SLIPWAY_WORKER_THREADS].")
     ),
-    host: str | None = typer.Option(None, help="Address serve listens on [env SLIPWAY_HOST]."),
-    port: str | None = typer.Option(None, help="Port serve listens on [env SLIPWAY_PORT]."),
+    host: str | None = typer.Option(
+        None, help=escape("Address serve listens on [env SLIPWAY_HOST].")
+    ),
+    port: str | None = typer.Option(None, help=escape("Port serve listens on [env SLIPWAY_PORT].")),
 ) -> None:
     """Define a VM image once, deploy it on any cloud, keep images clean and in sync."""
     ctx.obj = Invocation(

@@ -7,11 +7,19 @@ from typing import Annotated, Any
 
 import typer
 import yaml
-from rich.table import Table
 
 from slipway.domain.modules import Kind, ModuleVersion, parse_rights
 from slipway.entrypoints.cli.context import catalog
-from slipway.entrypoints.cli.output import OutputFormat, OutputOption, console, emit, warn
+from slipway.entrypoints.cli.output import (
+    DataTable,
+    OutputFormat,
+    OutputOption,
+    console,
+    emit,
+    escape,
+    styled,
+    warn,
+)
 from slipway.errors import InputError
 
 __all__ = ["register"]
@@ -19,7 +27,9 @@ __all__ = ["register"]
 Paths = Annotated[list[Path], typer.Argument(help="Definition files or folders.")]
 Root = Annotated[
     Path | None,
-    typer.Option("--root", help="Folder module names are relative to [default: current folder]."),
+    typer.Option(
+        "--root", help=escape("Folder module names are relative to [default: current folder].")
+    ),
 ]
 
 
@@ -80,11 +90,11 @@ def import_cmd(
 
     def render(_: Any) -> None:
         warn(result.warnings)
-        table = Table("module", "kind", "version", "status", box=None)
+        table = DataTable("module", "kind", "version", "status", box=None)
         for row in rows:
             style = {"new": "green", "updated": "cyan"}.get(row["status"], "dim")
             table.add_row(
-                row["name"], row["kind"], str(row["version"]), f"[{style}]{row['status']}[/]"
+                row["name"], row["kind"], str(row["version"]), styled(row["status"], style)
             )
         console.print(table)
         changed = sum(r["status"] != "unchanged" for r in rows)
@@ -125,7 +135,7 @@ def images_list(
     ]
 
     def render(_: Any) -> None:
-        table = Table("name", "kind", "version", "owner", "clouds", "description", box=None)
+        table = DataTable("name", "kind", "version", "owner", "clouds", "description", box=None)
         for row in data:
             table.add_row(
                 row["name"],
@@ -146,7 +156,7 @@ def history_cmd(ctx: typer.Context, name: str, output: OutputOption = OutputForm
     data = [_version_json(v, document=False) for v in versions]
 
     def render(_: Any) -> None:
-        table = Table("version", "saved", "author", "comment", box=None)
+        table = DataTable("version", "saved", "author", "comment", box=None)
         for v in versions:
             table.add_row(
                 str(v.version),
@@ -181,9 +191,9 @@ def diff_cmd(
             console.print("no differences")
         for change in changes:
             if change.old is not None:
-                console.print(f"[red]- {change.path}: {_inline(change.old)}[/]")
+                console.print(styled(f"- {change.path}: {_inline(change.old)}", "red"))
             if change.new is not None:
-                console.print(f"[green]+ {change.path}: {_inline(change.new)}[/]")
+                console.print(styled(f"+ {change.path}: {_inline(change.new)}", "green"))
 
     emit(data, output, render)
 
@@ -208,7 +218,7 @@ def copy_cmd(
     emit(
         _version_json(copied),
         output,
-        lambda _: console.print(f"copied {copied.copied_from} to {copied.label}"),
+        lambda _: console.print(f"copied {escape(str(copied.copied_from))} to {copied.label}"),
     )
 
 
@@ -239,9 +249,11 @@ def share_cmd(
         data,
         output,
         lambda _: console.print(
-            f"{name}: owner {rights.owner}; group {rights.group or '-'} "
-            f"{','.join(sorted(rights.group_rights)) or '-'}; "
-            f"public {','.join(sorted(rights.public_rights)) or '-'}"
+            escape(
+                f"{name}: owner {rights.owner}; group {rights.group or '-'} "
+                f"{','.join(sorted(rights.group_rights)) or '-'}; "
+                f"public {','.join(sorted(rights.public_rights)) or '-'}"
+            )
         ),
     )
 

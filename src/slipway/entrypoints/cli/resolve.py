@@ -6,15 +6,22 @@ from typing import Annotated, Any
 
 import typer
 import yaml
-from rich.markup import escape
-from rich.table import Table
 
 from slipway.bootstrap import cloud_details
-from slipway.domain.modules import Kind, ModuleRef
+from slipway.domain.modules import MAX_VERSION, Kind, ModuleRef
 from slipway.domain.sizes import FlavorPick, Size, sorted_flavors
 from slipway.entrypoints.cli.catalog import _version_json
 from slipway.entrypoints.cli.context import catalog, settings
-from slipway.entrypoints.cli.output import OutputFormat, OutputOption, console, emit, warn
+from slipway.entrypoints.cli.output import (
+    DataTable,
+    OutputFormat,
+    OutputOption,
+    console,
+    emit,
+    escape,
+    styled,
+    warn,
+)
 from slipway.errors import InputError
 from slipway.services.resolve import ResolvedDefinition
 
@@ -70,9 +77,9 @@ def _resolved_json(result: ResolvedDefinition) -> dict[str, Any]:
 def _render_resolved(result: ResolvedDefinition) -> None:
     console.print(
         f"[bold]{result.module.label}[/] ({result.module.kind}) — hierarchy: "
-        + " → ".join(link.label for link in result.resolved.chain)
+        + escape(" → ".join(link.label for link in result.resolved.chain))
     )
-    table = Table("key", "value", "from", box=None)
+    table = DataTable("key", "value", "from", box=None)
     origin = result.resolved.origin
     flat = _flatten(result.document)
     for path, value in flat.items():
@@ -82,18 +89,14 @@ def _render_resolved(result: ResolvedDefinition) -> None:
         )
         style = "" if source == result.module.label else "dim"
         text = yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
-        table.add_row(
-            path,
-            escape(text.removesuffix("...").strip()),
-            f"[{style}]{source}[/]" if style else source,
-        )
+        table.add_row(path, text.removesuffix("...").strip(), styled(source, style))
     console.print(table)
-    clouds = Table("cloud", "native image", "login", "flavor", "security groups", box=None)
+    clouds = DataTable("cloud", "native image", "login", "flavor", "security groups", box=None)
     for name, t in result.targets.items():
         flavor = (
             f"{t.pick.flavor.describe()}{' (explicit)' if t.pick.explicit else ''}"
             if t.pick
-            else f"[red]{t.problem}[/]"
+            else styled(t.problem, "red")
         )
         groups = ", ".join(
             f"{g.group} ({g.action}"
@@ -127,12 +130,17 @@ def show_cmd(
             "--resolved", help="The effective definition, with where each value came from."
         ),
     ] = False,
-    version: Annotated[int | None, typer.Option(help="Show this version.", min=1)] = None,
+    version: Annotated[
+        int | None, typer.Option(help="Show this version.", min=1, max=MAX_VERSION)
+    ] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Print a module as saved, or resolved through its parents."""
     if version is not None:
-        ref = ModuleRef.parse(name)
+        try:
+            ref = ModuleRef.parse(name)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
         if ref.version is not None and ref.version != version:
             raise InputError(f"{name} and --version {version} disagree")
         name = f"{ref.name}@{version}"
@@ -151,6 +159,7 @@ def show_cmd(
             f"# {saved.label} — {saved.kind}, owner {saved.rights.owner}, "
             f"saved {saved.created_at:%Y-%m-%d %H:%M} by {saved.author}",
             style="dim",
+            markup=False,
         )
         console.print(yaml.safe_dump(saved.document, sort_keys=False).rstrip(), markup=False)
 
@@ -176,8 +185,8 @@ def sizes_list(
     ]
 
     def render(_: Any) -> None:
-        console.print(f"[bold]{found.name}[/] — catalog {cat.name}", highlight=False)
-        table = Table("flavor", "CPU", "RAM (GB)", "disk (GB)", "price/h", box=None)
+        console.print(f"[bold]{found.name}[/] — catalog {escape(cat.name)}", highlight=False)
+        table = DataTable("flavor", "CPU", "RAM (GB)", "disk (GB)", "price/h", box=None)
         for f in data:
             table.add_row(
                 f["name"],
@@ -187,12 +196,6 @@ def sizes_list(
                 "-" if f["price"] is None else f"{f['price']:g}",
             )
         console.print(table)
-        for c in data:
-            if "accelerator" in c["details"]:
-                console.print(
-                    f"{escape(c['name'])}: accelerator {escape(c['details']['accelerator'])} "
-                    f"({escape(c['details']['accelerator_reason'])})"
-                )
 
     emit(data, output, render)
 
@@ -242,11 +245,11 @@ def sizes_resolve(
 
     def render(_: Any) -> None:
         console.print(f"size: {size}")
-        table = Table("cloud", "flavor", "CPU", "RAM (GB)", "price/h", box=None)
+        table = DataTable("cloud", "flavor", "CPU", "RAM (GB)", "price/h", box=None)
         for row in rows:
             f = row["flavor"]
             if f is None:
-                table.add_row(row["cloud"], f"[red]{row['problem']}[/]", "", "", "")
+                table.add_row(row["cloud"], styled(row["problem"], "red"), "", "", "")
             else:
                 table.add_row(
                     row["cloud"],
@@ -291,7 +294,7 @@ def clouds_list(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE) -
     ]
 
     def render(_: Any) -> None:
-        table = Table(
+        table = DataTable(
             "cloud",
             "driver",
             "region",
@@ -306,7 +309,7 @@ def clouds_list(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE) -
                 c["name"],
                 c["driver"],
                 c["region"] or "-",
-                "yes" if c["security_groups"] else "[yellow]no[/]",
+                "yes" if c["security_groups"] else styled("no", "yellow"),
                 "yes" if c["image_upload"] else "no",
                 c["catalog"],
                 str(c["flavors"]),

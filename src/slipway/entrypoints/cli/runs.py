@@ -10,21 +10,24 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
+from rich.style import Style
+from rich.text import Text
 
 from slipway.domain.runs import TERMINAL, KeepRunning, Run, RunState
 from slipway.domain.sizes import Size
 from slipway.entrypoints.cli.context import settings
 from slipway.entrypoints.cli.output import (
+    DataTable,
     OutputFormat,
     OutputOption,
     console,
     emit,
     err_console,
+    escape,
+    styled,
     warn,
 )
-from slipway.errors import InputError
+from slipway.errors import InputError, StillRunning
 
 __all__ = ["register", "run_app"]
 
@@ -91,9 +94,11 @@ def _wait(rt: Any, run_id: str, until: frozenset[RunState], timeout: float) -> R
             if run.state in until or run.state in TERMINAL:
                 return run
             if elapsed > timeout:
-                raise InputError(
-                    f"run {run_id} is still {run.state} after {timeout:g} s",
-                    hint=f"it goes on; watch it with slipway run show {run_id}",
+                raise StillRunning(
+                    f"stopped waiting after {timeout:g} s: run {run_id} is still "
+                    f"{run.state}, and goes on without this command",
+                    hint=f"follow it with slipway run show {run_id}; "
+                    f"stop it with slipway terminate {run_id}",
                 )
             status.update(f"{run.state.value} … {elapsed:.0f} s")
             time.sleep(0.5)
@@ -102,7 +107,9 @@ def _wait(rt: Any, run_id: str, until: frozenset[RunState], timeout: float) -> R
 def _print_links(run: Run) -> None:
     for key, value in sorted(run.parameters.items()):
         if key.startswith("url."):
-            console.print(f"  {key:<20} [link={value}]{value}[/link]")
+            # A link style, not [link=…] markup: the URL holds a login user's name.
+            link = Text(str(value), style=Style(link=str(value)))
+            console.print(Text(f"  {key:<20} "), link, sep="")
     cpu, ram = run.parameters.get("guest.cpu"), run.parameters.get("guest.ram_gb")
     if cpu is not None:
         console.print(f"  guest sees {cpu} CPU and {ram} GB of RAM")
@@ -115,7 +122,13 @@ def deploy_cmd(
     size: Annotated[
         str | None, typer.Option(help="Override the size: cpu=2,ram=4,disk=20.")
     ] = None,
-    wait: Annotated[bool, typer.Option(help="Stay until the run is ready (or failed).")] = True,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            help="Stay until the run is ready or failed; exit 8 if that takes "
+            "longer than the timeout (the run goes on)."
+        ),
+    ] = True,
     keep_running: Annotated[KeepRunning | None, typer.Option(help="Override keep_running.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds before the run fails.")] = 1800,
     output: OutputOption = OutputFormat.TABLE,
@@ -136,8 +149,8 @@ def deploy_cmd(
     warn(warnings)
     if output is OutputFormat.TABLE:
         console.print(
-            f"run [bold]{run.id}[/]: {run.module} on {cloud}, flavor "
-            f"{run.target['flavor']} ({run.target['cpu']} CPU, "
+            f"run [bold]{run.id}[/]: {run.module} on {escape(cloud)}, flavor "
+            f"{escape(str(run.target['flavor']))} ({run.target['cpu']} CPU, "
             f"{run.target['ram']:g} GB)"
         )
     if wait:
@@ -164,7 +177,9 @@ def runs_cmd(
     ] = None,
     cloud: Annotated[str | None, typer.Option(help="Only runs on this cloud.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
-    offset: Annotated[int, typer.Option(min=0, help="Skip this many runs first.")] = 0,
+    offset: Annotated[
+        int, typer.Option(min=0, max=10_000_000, help="Skip this many runs first.")
+    ] = 0,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Your runs, newest first."""
@@ -173,12 +188,12 @@ def runs_cmd(
     )
 
     def render(_: Any) -> None:
-        table = Table("run", "state", "module", "cloud", "flavor", "ssh", "created", box=None)
+        table = DataTable("run", "state", "module", "cloud", "flavor", "ssh", "created", box=None)
         for run in runs:
             style = _STYLE.get(run.state.value, "cyan")
             table.add_row(
                 run.id,
-                f"[{style}]{run.state.value}[/]",
+                styled(run.state.value, style),
                 run.module,
                 run.cloud,
                 str(run.target.get("flavor", "")),
@@ -203,19 +218,19 @@ def run_show(ctx: typer.Context, run_id: str, output: OutputOption = OutputForma
     def render(_: Any) -> None:
         style = _STYLE.get(run.state.value, "cyan")
         console.print(
-            f"run [bold]{run.id}[/] — [{style}]{run.state.value}[/] — {run.module} on "
-            f"{run.cloud}, owner {run.owner}"
+            f"run [bold]{run.id}[/] — [{style}]{run.state.value}[/] — {escape(run.module)} on "
+            f"{escape(run.cloud)}, owner {escape(run.owner)}"
         )
         if run.state is RunState.FAILED:
             console.print(f"[red]failed in {run.step}:[/] {escape(run.message)}")
-        timeline = Table("time", "state", "message", box=None)
+        timeline = DataTable("time", "state", "message", box=None)
         for event in events:
-            timeline.add_row(f"{event.at:%H:%M:%S}", event.state.value, escape(event.message))
+            timeline.add_row(f"{event.at:%H:%M:%S}", event.state.value, event.message)
         console.print(timeline)
-        params = Table("parameter", "value", box=None)
+        params = DataTable("parameter", "value", box=None)
         for key, value in sorted(run.parameters.items()):
             if key not in ("console.tail", "recipes.output"):
-                params.add_row(key, escape(str(value)))
+                params.add_row(key, str(value))
         console.print(params)
         for key in ("recipes.output", "console.tail"):
             if run.state is RunState.FAILED and run.parameters.get(key):

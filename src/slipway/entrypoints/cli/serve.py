@@ -8,15 +8,19 @@ import typer
 
 from slipway.config import load_settings
 from slipway.entrypoints.cli.context import Invocation
-from slipway.entrypoints.cli.output import console
+from slipway.entrypoints.cli.output import console, escape
 
 __all__ = ["serve"]
 
 
 def serve(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Listen address [env SLIPWAY_HOST].")] = None,
-    port: Annotated[str | None, typer.Option(help="Listen port [env SLIPWAY_PORT].")] = None,
+    host: Annotated[
+        str | None, typer.Option(help=escape("Listen address [env SLIPWAY_HOST]."))
+    ] = None,
+    port: Annotated[
+        str | None, typer.Option(help=escape("Listen port [env SLIPWAY_PORT]."))
+    ] = None,
 ) -> None:
     """Serve the REST API (/api, OpenAPI at /openapi.json) and the dashboard."""
     import uvicorn

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from slipway.entrypoints.cli.context import catalog
-from slipway.entrypoints.cli.output import console
+from slipway.entrypoints.cli.output import console, escape
 
 __all__ = ["group_app", "user_app"]
 
@@ -24,7 +24,7 @@ def user_add(
 ) -> None:
     """Add a user (admins only; the first user of a store is its admin)."""
     catalog(ctx).add_user(name, admin=admin, groups=group or [])
-    console.print(f"added user {name}")
+    console.print(f"added user {escape(name)}")
 
 
 @group_app.command("add")
@@ -39,4 +39,4 @@ def group_add(
 ) -> None:
     """Add a group (admins only). Its editors create modules in its namespace."""
     catalog(ctx).add_group(name, member or [], editor or [])
-    console.print(f"added group {name}")
+    console.print(f"added group {escape(name)}")

@@ -20,7 +20,9 @@ from slipway.domain.modules import Kind, ModuleRef, Right
 from slipway.domain.runs import TERMINAL
 from slipway.entrypoints.api.deps import actor, services
 from slipway.entrypoints.api.modules import module_ref
-from slipway.entrypoints.api.runs import DEPLOY_UNAVAILABLE, not_available, run_service
+from slipway.entrypoints.api.runs import DEPLOY_UNAVAILABLE, RunId, not_available, run_service
+from slipway.entrypoints.api.schemas import NO_NUL
+from slipway.entrypoints.api.threads import blocking
 from slipway.entrypoints.web import session
 from slipway.entrypoints.web.session import login_url, page, require_form_csrf
 from slipway.errors import InputError, NotAuthenticated, Unsupported
@@ -32,7 +34,8 @@ __all__ = ["install"]
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 25
 DISTRIBUTIONS = ("almalinux", "centos", "debian", "fedora", "opensuse", "rocky", "ubuntu")
-Text = Annotated[str, Query(max_length=200)]
+Text = Annotated[str, Query(max_length=200, pattern=NO_NUL)]
+MAX_PAGE = 100_000
 
 
 def _catalog(request: Request) -> CatalogService:
@@ -56,7 +59,7 @@ def catalog_page(
     cloud: Text = "",
     owner: Text = "",
     kind: Text = "",
-    page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+    page_number: Annotated[int, Query(alias="page", ge=1, le=MAX_PAGE)] = 1,
 ) -> Response:
     if kind not in ("", Kind.IMAGE, Kind.COMPONENT):
         raise InputError(f"kind must be image or component, not {kind!r}", field="query.kind")
@@ -147,7 +150,7 @@ async def copy_module(request: Request, name: str) -> Response:
         ModuleRef.parse(destination)
     except ValueError as exc:
         raise InputError(str(exc), field="destination") from None
-    copied = _catalog(request).copy(str(module_ref(name)), destination)
+    copied = await blocking(_catalog(request).copy, str(module_ref(name)), destination)
     return RedirectResponse(f"/images/{copied.name}", status_code=303)
 
 
@@ -180,7 +183,7 @@ async def create_run(request: Request) -> Response:
     if runs is None:
         return not_available()
     request_ = DeployRequest(form.get("module", ""), form.get("cloud", ""))
-    run, _ = runs.deploy(request_)
+    run, _ = await blocking(runs.deploy, request_)
     target = f"/runs/{run.id}"
     if request.headers.get("HX-Request"):
         return Response(status_code=204, headers={"HX-Redirect": target})
@@ -202,7 +205,9 @@ RUNS_PER_PAGE = 50
 
 @router.get("/runs", response_class=HTMLResponse)
 def runs_page(
-    request: Request, part: Text = "", page_no: Annotated[int, Query(alias="page", ge=1)] = 1
+    request: Request,
+    part: Text = "",
+    page_no: Annotated[int, Query(alias="page", ge=1, le=MAX_PAGE)] = 1,
 ) -> Response:
     """The runs dashboard, 50 runs a page; ``?part=table`` is the
     live-refreshed table alone."""
@@ -218,7 +223,7 @@ def runs_page(
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(request: Request, run_id: str, part: Text = "") -> Response:
+def run_page(request: Request, run_id: RunId, part: Text = "") -> Response:
     runs = _runs(request)
     run = runs.get(run_id)
     links = {k: v for k, v in sorted(run.parameters.items()) if k.startswith("url.")}
@@ -240,9 +245,9 @@ def run_page(request: Request, run_id: str, part: Text = "") -> Response:
 
 
 @router.post("/runs/{run_id}/terminate")
-async def terminate_run(request: Request, run_id: str) -> Response:
+async def terminate_run(request: Request, run_id: RunId) -> Response:
     await require_form_csrf(request)
-    _runs(request).terminate(run_id)
+    await blocking(_runs(request).terminate, run_id)
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
 
 

@@ -14,9 +14,10 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from slipway.entrypoints.api.deps import SESSION_COOKIE, Actor, actor, check_csrf, services
+from slipway.entrypoints.api.threads import blocking, costly
 from slipway.errors import NotAuthenticated, SlipwayError
 
-__all__ = ["LOGIN_CSRF_COOKIE", "page", "require_form_csrf", "router", "templates"]
+__all__ = ["LOGIN_CSRF_COOKIE", "acting", "page", "require_form_csrf", "router", "templates"]
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 LOGIN_CSRF_COOKIE = "slipway_login_csrf"
@@ -35,9 +36,15 @@ def page(request: Request, template: str, *, status: int = 200, **context: Any) 
     )
 
 
+async def acting(request: Request) -> Actor:
+    """:func:`~slipway.entrypoints.api.deps.actor` for ``async`` endpoints: it
+    looks up a token or session in the store, so it runs in a thread."""
+    return await blocking(actor, request)
+
+
 async def require_form_csrf(request: Request) -> tuple[Actor, dict[str, str]]:
     """The logged-in actor of a form POST, after checking its CSRF field."""
-    who = actor(request)
+    who = await acting(request)
     if who.anonymous:
         raise NotAuthenticated("log in first")
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
@@ -63,6 +70,7 @@ def login_form(request: Request, next: str | None = None) -> Response:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
+    await acting(request)  # known before any page is rendered
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     next_page = _safe_next(form.get("next"))
     expected = request.cookies.get(LOGIN_CSRF_COOKIE)
@@ -71,8 +79,11 @@ async def login(request: Request) -> Response:
         error = "The form expired; please try again."
     else:
         try:
-            session = services(request).access.login(
-                form.get("username", "").strip(), form.get("password", "")
+            session = await costly(  # a password hash
+                request,
+                services(request).access.login,
+                form.get("username", "").strip(),
+                form.get("password", ""),
             )
         except SlipwayError as exc:
             error = exc.message.capitalize() + "."
@@ -107,7 +118,7 @@ async def logout(request: Request) -> Response:
     await require_form_csrf(request)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        services(request).access.logout(cookie)
+        await blocking(services(request).access.logout, cookie)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
