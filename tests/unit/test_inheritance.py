@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from slipway.domain.inheritance import (
@@ -140,6 +140,7 @@ documents = st.fixed_dictionaries(
 )
 
 
+@settings(deadline=None)  # a property, not a timing: a busy machine must not fail it
 @given(st.lists(documents, min_size=1, max_size=5))
 def test_every_value_comes_from_the_nearest_module_that_sets_it(docs: list[dict[str, Any]]) -> None:
     # the root cannot say 'inherited'
