@@ -10,6 +10,7 @@ import pytest
 
 from slipway.domain.runs import Run, RunState
 from slipway.services.ports import UnitOfWork
+from tests.run_targets import a_run_target
 
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -23,7 +24,7 @@ def a_run(number: int, owner: str, cloud: str, state: RunState, minutes: int) ->
         cloud=cloud,
         created_at=created,
         deadline=created + timedelta(minutes=30),
-        target={"flavor": "small", "native_id": "debian-12-minimal", "login_user": "debian"},
+        target=a_run_target(flavor="small"),
         state=state,
         parameters={"cloud": cloud},
         timestamps={"pending": created.isoformat()},
@@ -108,5 +109,5 @@ def test_a_listed_run_is_the_whole_run(
     with store_uow() as uow:
         (first,) = uow.runs.list(owner="alice", cloud="local", limit=1)
         assert first == uow.runs.get(first.id)
-    assert first.target["login_user"] == "debian"
+    assert first.target.login_user == "debian"
     assert first.summary()["flavor"] == "small"
