@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -19,6 +20,9 @@ from slipway.errors import CloudError
 from slipway.services.catalog import CatalogService
 from slipway.services.deploy import RunService
 from slipway.services.ports import UnitOfWork
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -75,8 +79,24 @@ def store_uow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callab
         store, runs = MemoryStore(), MemoryRunStore()
         yield lambda: MemoryUnitOfWork(store, runs)
         return
-    from slipway.adapters.store.database import make_engine, migrate
     from slipway.adapters.store.sql import SqlUnitOfWork
+
+    engine = _migrated_engine(request, tmp_path)
+    yield lambda: SqlUnitOfWork(engine)
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated engine over each SQL database in turn, for tests that read
+    or write the tables themselves."""
+    engine = _migrated_engine(request, tmp_path)
+    yield engine
+    engine.dispose()
+
+
+def _migrated_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
+    from slipway.adapters.store.database import make_engine, migrate
 
     url = (
         _sqlite_url(tmp_path)
@@ -85,8 +105,7 @@ def store_uow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callab
     )
     engine = make_engine(url)
     migrate(engine)
-    yield lambda: SqlUnitOfWork(engine)
-    engine.dispose()
+    return engine
 
 
 @pytest.fixture(scope="session")

@@ -95,9 +95,7 @@ def image_store(settings: Settings) -> ImageStore:
         return [
             run.id
             for run in runs
-            if run.is_live
-            and run.target.get("driver") == "local"
-            and run.target.get("native_id") == name
+            if run.is_live and run.target.driver == "local" and run.target.native_id == name
         ]
 
     return ImageStore(_data_folder(settings) / "images", users_of=users_of, checker=check_image)

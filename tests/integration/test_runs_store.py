@@ -1,15 +1,23 @@
-"""The run store's lists on every store: memory, SQLite and PostgreSQL give
-the same runs in the same order for the same filters."""
+"""The run store on every store: memory, SQLite and PostgreSQL give the same
+runs in the same order for the same filters, and the same target back."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import Engine, update
 
+from slipway.adapters.store.sql import SqlUnitOfWork
+from slipway.adapters.store.tables import RunRow
+from slipway.domain.run_target import Recipes
 from slipway.domain.runs import Run, RunState
+from slipway.errors import SlipwayError
 from slipway.services.ports import UnitOfWork
+from tests.run_targets import a_run_target, stored_by_earlier_deploys
 
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -23,7 +31,7 @@ def a_run(number: int, owner: str, cloud: str, state: RunState, minutes: int) ->
         cloud=cloud,
         created_at=created,
         deadline=created + timedelta(minutes=30),
-        target={"flavor": "small", "native_id": "debian-12-minimal", "login_user": "debian"},
+        target=a_run_target(flavor="small"),
         state=state,
         parameters={"cloud": cloud},
         timestamps={"pending": created.isoformat()},
@@ -108,5 +116,69 @@ def test_a_listed_run_is_the_whole_run(
     with store_uow() as uow:
         (first,) = uow.runs.list(owner="alice", cloud="local", limit=1)
         assert first == uow.runs.get(first.id)
-    assert first.target["login_user"] == "debian"
+    assert first.target.login_user == "debian"
     assert first.summary()["flavor"] == "small"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        a_run_target(),
+        a_run_target(
+            disk=None, platform=None, security_groups=(), ports=(), recipes=Recipes(), user_keys=()
+        ),
+    ],
+    ids=["every-field", "required-fields"],
+)
+def test_a_run_comes_back_with_the_target_it_was_stored_with(
+    store_uow: Callable[[], UnitOfWork], target: Any
+) -> None:
+    with store_uow() as uow:
+        uow.runs.add(a_run(1, "alice", "local", RunState.PENDING, 0))
+        uow.runs.add(replace(a_run(2, "alice", "local", RunState.PENDING, 1), target=target))
+        uow.commit()
+    with store_uow() as uow:
+        assert uow.runs.get("run0002").target == target  # type: ignore[union-attr]
+        assert [r.target for r in uow.runs.list()] == [target, a_run_target(flavor="small")]
+
+
+def stored_as(engine: Engine, run_id: str, document: dict[str, Any]) -> None:
+    """Put ``document`` into the run's ``target`` column, as another version would."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(RunRow.__table__).where(RunRow.id == run_id).values(target=document)
+        )
+
+
+@pytest.fixture
+def stored_run(sql_engine: Engine) -> Engine:
+    with SqlUnitOfWork(sql_engine) as uow:
+        uow.runs.add(a_run(7, "alice", "local", RunState.READY, 0))
+        uow.commit()
+    return sql_engine
+
+
+def test_a_run_stored_by_an_earlier_version_loads(stored_run: Engine) -> None:
+    stored_as(stored_run, "run0007", stored_by_earlier_deploys())
+    with SqlUnitOfWork(stored_run) as uow:
+        assert uow.runs.get("run0007").target == a_run_target()  # type: ignore[union-attr]
+
+
+def test_a_stored_target_with_a_key_this_version_does_not_know_loads(stored_run: Engine) -> None:
+    stored_as(stored_run, "run0007", stored_by_earlier_deploys() | {"zone": "ch-gva-2"})
+    with SqlUnitOfWork(stored_run) as uow:
+        assert uow.runs.get("run0007").target == a_run_target()  # type: ignore[union-attr]
+
+
+def test_a_stored_target_without_a_required_key_names_the_run_and_the_key(
+    stored_run: Engine,
+) -> None:
+    broken = stored_by_earlier_deploys()
+    del broken["login_user"]
+    stored_as(stored_run, "run0007", broken)
+    expected = "run run0007: its stored target has no 'login_user'"
+    with SqlUnitOfWork(stored_run) as uow:
+        with pytest.raises(SlipwayError, match=expected):
+            uow.runs.get("run0007")
+        with pytest.raises(SlipwayError, match=expected):
+            uow.runs.list()

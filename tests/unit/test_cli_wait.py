@@ -14,6 +14,7 @@ from slipway.domain.runs import Run, RunState
 from slipway.entrypoints.cli.runs import _wait
 from slipway.errors import InputError, StillRunning
 from slipway.services.runner import ReconcileReport
+from tests.run_targets import a_run_target
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 
@@ -59,7 +60,16 @@ class StuckRuntime:
 
 @pytest.fixture
 def runtime() -> StuckRuntime:
-    run = Run("r1", "alice", "alice/web", "local", NOW, NOW, {}, state=RunState.CONTEXTUALIZING)
+    run = Run(
+        "r1",
+        "alice",
+        "alice/web",
+        "local",
+        NOW,
+        NOW,
+        a_run_target(),
+        state=RunState.CONTEXTUALIZING,
+    )
     return StuckRuntime(StuckRuns(run))
 
 

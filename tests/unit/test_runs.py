@@ -4,7 +4,7 @@ the states a user sees, what happens on failure, terminate, timeouts, crashes.""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -174,9 +174,9 @@ def test_the_machine_carries_the_run_tag_and_the_run_key(world: World) -> None:
     (machine,) = world.cloud.list_machines({RUN_TAG: run_id})
     spec: MachineSpec = world.cloud._machines[machine.id].spec
     run = world.runs.get(run_id)
-    assert run.target["run_key"] in spec.user_data
+    assert run.target.run_key in spec.user_data
     assert "PRIVATE KEY" not in spec.user_data
-    assert "PRIVATE KEY" not in str(run.target)
+    assert "PRIVATE KEY" not in str(asdict(run.target))
     assert (spec.cpu, spec.ram_gb) == (1, 1.0)
 
 
@@ -185,15 +185,15 @@ def test_a_component_opens_its_port_and_gets_a_service_link(world: World) -> Non
     assert world.drive(run_id) is RunState.READY
     run = world.runs.get(run_id)
     assert run.parameters["url.service.http"].startswith("http://")
-    assert run.target["flavor"] == "large"  # cpu 2, ram 4 on the local catalog
+    assert run.target.flavor == "large"  # cpu 2, ram 4 on the local catalog
     # The examples' web group, as alice (who imported them) owns it on the cloud.
-    assert {g["name"] for g in run.target["security_groups"]} == {"slipway:alice:web"}
+    assert {g.name for g in run.target.security_groups} == {"slipway:alice:web"}
     assert world.cloud.check_security_group("slipway:alice:web") is not None
 
 
 def test_a_size_override_picks_another_flavor(world: World) -> None:
     run_id = world.deploy(size=Size(cpu=2, ram=2))
-    assert world.runs.get(run_id).target["flavor"] == "medium"
+    assert world.runs.get(run_id).target.flavor == "medium"
 
 
 def test_failed_recipes_fail_the_run_with_the_last_output_and_release_the_machine(

@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from slipway.domain.run_target import RunTarget
+
 __all__ = [
     "TERMINAL",
     "TRANSITIONAL",
@@ -96,7 +98,7 @@ class RunEvent:
 @dataclass
 class Run:
     """A deployment. ``target`` is the frozen resolution (native image id,
-    flavor, cpu, ram, disk, login user, groups, ports, user data …)."""
+    flavor, cpu, ram, disk, login user, groups, ports, recipes, keys)."""
 
     id: str
     owner: str
@@ -104,7 +106,7 @@ class Run:
     cloud: str
     created_at: datetime
     deadline: datetime
-    target: dict[str, Any]
+    target: RunTarget
     keep_running: KeepRunning = KeepRunning.ON_SUCCESS
     state: RunState = RunState.PENDING
     step: str = ""
@@ -161,8 +163,8 @@ class Run:
             "message": self.message,
             "keep_running": self.keep_running.value,
             "machine_id": self.machine_id,
-            "flavor": self.target.get("flavor"),
-            "native_id": self.target.get("native_id"),
+            "flavor": self.target.flavor,
+            "native_id": self.target.native_id,
             "created_at": self.created_at.isoformat(),
             "deadline": self.deadline.isoformat(),
             "parameters": self.parameters,

@@ -10,7 +10,7 @@ first step. Workers move it on (:mod:`slipway.services.runner`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 from slipway.connectors.base import Connector
 from slipway.domain.machines import Capability
 from slipway.domain.modules import Right
+from slipway.domain.run_target import Recipes, RunGroup, RunTarget, ServicePort
 from slipway.domain.runs import TERMINAL, KeepRunning, Run, RunEvent, RunState
 from slipway.domain.security import GroupAction
 from slipway.domain.sizes import Flavor, NoFlavorFits, Size, pick_flavor
@@ -25,7 +26,7 @@ from slipway.errors import Conflict, InputError, NotFound, PermissionDenied, Siz
 from slipway.services.catalog import CatalogService
 from slipway.services.ports import KeyPair, Queue, UnitOfWork, Vault
 from slipway.services.resolve import CloudTarget
-from slipway.services.userdata import Recipes, build_user_data
+from slipway.services.userdata import build_user_data
 
 __all__ = ["DeployRequest", "RunService", "user_data_for"]
 
@@ -42,32 +43,43 @@ class DeployRequest:
     timeout_s: float = DEFAULT_TIMEOUT_S
 
 
-def user_data_for(
-    run_id: str, target: dict[str, Any], public_keys: Sequence[str], *, validate: bool = True
-) -> str:
+def user_data_for(run_id: str, target: RunTarget, *, validate: bool = True) -> str:
     """The cloud-init document of a run, rebuilt from its frozen target; checked
     against cloud-init's schema unless ``validate`` is False (the deploy checked
     the very same document already)."""
 
-    recipes = target.get("recipes") or {}
     document = build_user_data(
-        login_user=target["login_user"],
-        public_keys=public_keys,
-        platform=target.get("platform") or "other",
-        recipes=Recipes(
-            tuple(recipes.get("packages") or ()),
-            recipes.get("pre_install") or "",
-            recipes.get("post_install") or "",
-            recipes.get("deployment") or "",
-        ),
+        login_user=target.login_user,
+        public_keys=target.public_keys,
+        platform=target.platform or "other",
+        recipes=target.recipes,
         hostname=f"slipway-{run_id}",
-        open_ports=[(int(p["port"]), p.get("protocol", "tcp")) for p in target.get("ports", [])],
+        open_ports=[(p.port, p.protocol) for p in target.ports],
     )
     if validate:
         from slipway.adapters.cloudinit import validate_user_data
 
         validate_user_data(document.text)
     return document.text
+
+
+def _service_ports(document: Mapping[str, Any]) -> tuple[ServicePort, ...]:
+    """The ports an effective definition declares."""
+    return tuple(
+        ServicePort(int(p["port"]), p.get("protocol") or "tcp", p.get("name"))
+        for p in document.get("ports") or ()
+    )
+
+
+def _recipes(document: Mapping[str, Any]) -> Recipes:
+    """The recipes an effective definition declares; absent ones are empty."""
+    declared = document.get("recipes") or {}
+    return Recipes(
+        tuple(declared.get("packages") or ()),
+        declared.get("pre_install") or "",
+        declared.get("post_install") or "",
+        declared.get("deployment") or "",
+    )
 
 
 class RunService:
@@ -114,24 +126,24 @@ class RunService:
 
         run_id = uuid.uuid4().hex[:12]
         keys = self._new_key_pair(f"slipway-run-{run_id}")
-        frozen: dict[str, Any] = {
-            "native_id": target.native_id,
-            "flavor": flavor.name,
-            "cpu": flavor.cpu,
-            "ram": flavor.ram,
-            "disk": (request.size or resolved.size).disk,
-            "login_user": target.login_user,
-            "platform": document.get("platform"),
-            "security_groups": groups,
-            "ports": document.get("ports") or [],
-            "recipes": document.get("recipes") or {},
-            "kind": resolved.module.kind.value,
-            "user_keys": list(request.public_keys),
-            "run_key": keys.public,
-            "sealed_key": self._vault.seal(keys.private),
-            "driver": target.cloud.driver,
-        }
-        user_data_for(run_id, frozen, [*request.public_keys, keys.public])
+        frozen = RunTarget(
+            native_id=target.native_id,
+            flavor=flavor.name,
+            cpu=flavor.cpu,
+            ram=flavor.ram,
+            login_user=target.login_user,
+            kind=resolved.module.kind,
+            driver=target.cloud.driver,
+            run_key=keys.public,
+            sealed_key=self._vault.seal(keys.private),
+            disk=(request.size or resolved.size).disk,
+            platform=document.get("platform"),
+            security_groups=groups,
+            ports=_service_ports(document),
+            recipes=_recipes(document),
+            user_keys=request.public_keys,
+        )
+        user_data_for(run_id, frozen)
         keep = request.keep_running or KeepRunning(document.get("keep_running", "on-success"))
         now = self._clock()
         run = Run(
@@ -177,8 +189,8 @@ class RunService:
 
     def _check_groups(
         self, connector: Connector, target: CloudTarget
-    ) -> tuple[list[dict[str, Any]], list[str]]:
-        groups: list[dict[str, Any]] = []
+    ) -> tuple[tuple[RunGroup, ...], list[str]]:
+        groups: list[RunGroup] = []
         warnings: list[str] = []
         for plan in target.groups:
             if plan.warning:
@@ -194,17 +206,9 @@ class RunService:
                         hint="create it there, or declare it in Slipway (kind: security-group) "
                         "so that it is created for you",
                     )
-            groups.append(
-                {
-                    "name": plan.on_cloud,  # what the cloud calls it: the owner's own group
-                    "action": plan.action.value,
-                    "rules": [
-                        {"protocol": r.protocol, "ports": r.ports, "source": r.source}
-                        for r in plan.rules
-                    ],
-                }
-            )
-        return groups, warnings
+            # By what the cloud calls it: the owner's own group.
+            groups.append(RunGroup(plan.on_cloud, plan.action, plan.rules))
+        return tuple(groups), warnings
 
     # -- reading ------------------------------------------------------------------
 
@@ -259,8 +263,8 @@ class RunService:
         return (
             str(host),
             int(port),
-            str(run.target["login_user"]),
-            self._vault.open(run.target["sealed_key"]),
+            run.target.login_user,
+            self._vault.open(run.target.sealed_key),
         )
 
     def console(self, run_id: str, lines: int = 100) -> str:

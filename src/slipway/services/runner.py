@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from slipway.connectors.base import Connector
-from slipway.domain.machines import RUN_TAG, MachineSpec, MachineState, Rule
+from slipway.domain.machines import RUN_TAG, MachineSpec, MachineState
 from slipway.domain.runs import TERMINAL, Run, RunEvent, RunState
 from slipway.errors import CloudError, Conflict, NotFound, SlipwayError
 from slipway.services.deploy import user_data_for
@@ -171,20 +171,17 @@ class Runner:
     def _provision(self, run: Run, first_attempt: bool) -> float:
         connector = self._connectors(run.cloud)
         target = run.target
-        for group in target["security_groups"]:
-            if group["action"] == "ensure":
-                rules = [Rule(r["protocol"], r["ports"], r["source"]) for r in group["rules"]]
-                connector.ensure_security_group(group["name"], rules)
-        keys = [*target.get("user_keys", ()), target["run_key"]]
+        for group in target.ensured_groups:
+            connector.ensure_security_group(group.name, group.rules)
         spec = MachineSpec(
             name=f"slipway-{run.id}",
-            image_id=target["native_id"],
-            flavor=target["flavor"],
-            cpu=int(target["cpu"]),
-            ram_gb=float(target["ram"]),
-            disk_gb=target.get("disk"),
-            user_data=user_data_for(run.id, target, keys, validate=False),
-            security_groups=tuple(g["name"] for g in target["security_groups"]),
+            image_id=target.native_id,
+            flavor=target.flavor,
+            cpu=target.cpu,
+            ram_gb=target.ram,
+            disk_gb=target.disk,
+            user_data=user_data_for(run.id, target, validate=False),
+            security_groups=tuple(g.name for g in target.security_groups),
             tags={RUN_TAG: run.id, "slipway-owner": run.owner},
             client_token=run.id,
             first_attempt=first_attempt,
@@ -215,20 +212,19 @@ class Runner:
                     "hostname": machine.address,
                     "ip": machine.address,
                     "ssh.port": machine.ssh_port,
-                    "url.ssh": f"ssh://{run.target['login_user']}@{machine.address}"
+                    "url.ssh": f"ssh://{run.target.login_user}@{machine.address}"
                     f":{machine.ssh_port}",
                 }
             )
             forwards = {f.guest_port: f for f in machine.forwards}
-            for port in run.target.get("ports", []):
-                guest = int(port["port"])
-                name = port.get("name") or str(guest)
+            for port in run.target.ports:
+                guest = port.port
                 if guest in forwards:
                     host, host_port = forwards[guest].host, forwards[guest].host_port
                 else:
                     host, host_port = machine.address, guest
                 scheme = "https" if guest == 443 else "http"
-                params[f"url.service.{name}"] = f"{scheme}://{host}:{host_port}/"
+                params[f"url.service.{port.link_name}"] = f"{scheme}://{host}:{host_port}/"
             changed = True
         else:
             changed = False
@@ -256,8 +252,8 @@ class Runner:
         return self._prober.probe(
             str(run.parameters["hostname"]),
             int(run.parameters["ssh.port"]),
-            run.target["login_user"],
-            self._vault.open(run.target["sealed_key"]),
+            run.target.login_user,
+            self._vault.open(run.target.sealed_key),
         )
 
     def _contextualize(

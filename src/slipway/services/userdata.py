@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from slipway.domain.run_target import Recipes
 from slipway.errors import InputError
 
 __all__ = [
@@ -51,16 +52,6 @@ _INSTALLERS = {
 }
 _PLATFORMS = (*_INSTALLERS, "other", "windows")
 _STEPS = ("pre_install", "post_install", "deployment")
-
-
-@dataclass(frozen=True)
-class Recipes:
-    """A component's recipes (DESIGN.md §3); empty strings mean "nothing"."""
-
-    packages: tuple[str, ...] = ()
-    pre_install: str = ""
-    post_install: str = ""
-    deployment: str = ""
 
 
 @dataclass(frozen=True)

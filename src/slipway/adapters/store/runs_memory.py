@@ -1,4 +1,7 @@
-"""Runs in memory: the same contract as :mod:`.runs_sql`, for tests."""
+"""Runs in memory: the same contract as :mod:`.runs_sql`, for tests.
+
+A run's target is kept as the frozen value it is: the SQL store's JSON gives
+back an equal one, which the run store tests check on every store."""
 
 from __future__ import annotations
 

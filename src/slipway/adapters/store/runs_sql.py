@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from slipway.adapters.store._run_target_json import target_from_json, target_to_json
 from slipway.adapters.store.tables import RunEventRow, RunRow
 from slipway.domain.runs import TRANSITIONAL, KeepRunning, Run, RunEvent, RunState
 from slipway.errors import Conflict
@@ -30,7 +31,7 @@ def _to_run(row: Any) -> Run:
         cloud=row.cloud,
         created_at=_aware(row.created_at),
         deadline=_aware(row.deadline),
-        target=row.target,
+        target=target_from_json(row.id, row.target),
         keep_running=KeepRunning(row.keep_running),
         state=RunState(row.state),
         step=row.step,
@@ -60,7 +61,7 @@ def _columns(run: Run) -> dict[str, object]:
         "module": run.module,
         "cloud": run.cloud,
         "keep_running": run.keep_running.value,
-        "target": run.target,
+        "target": target_to_json(run.target),
         "created_at": run.created_at,
         "deadline": run.deadline,
         **_changing(run),

@@ -150,8 +150,7 @@ def deploy_cmd(
     if output is OutputFormat.TABLE:
         console.print(
             f"run [bold]{run.id}[/]: {run.module} on {escape(cloud)}, flavor "
-            f"{escape(str(run.target['flavor']))} ({run.target['cpu']} CPU, "
-            f"{run.target['ram']:g} GB)"
+            f"{escape(run.target.flavor)} ({run.target.cpu} CPU, {run.target.ram:g} GB)"
         )
     if wait:
         run = _wait(rt, run.id, frozenset({RunState.READY}), timeout + 60)
@@ -196,7 +195,7 @@ def runs_cmd(
                 styled(run.state.value, style),
                 run.module,
                 run.cloud,
-                str(run.target.get("flavor", "")),
+                run.target.flavor,
                 str(run.parameters.get("url.ssh", "")),
                 f"{run.created_at:%Y-%m-%d %H:%M}",
             )
