@@ -264,3 +264,27 @@ def test_user_data_is_a_cloud_config_with_only_the_login_user() -> None:
     assert text.splitlines()[1] == "users:"
     with pytest.raises(InputError):
         user_data("root", "ssh-ed25519 AAAA test")
+
+
+def test_the_report_says_where_the_boots_time_went() -> None:
+    profile = CommandOutput(
+        0,
+        "@@ startup\nStartup finished in 4.2s (kernel) + 30.1s (userspace) = 34.3s\n"
+        "@@ units\n12.5s cloud-init-local.service\n"
+        "@@ cloud-init\n-- Boot Record 01 --\n     01.50000s (init-network/config-ssh)\n",
+    )
+
+    def guests(clock: Clock) -> Guests:
+        answers = {"systemd-analyze time": profile, "timeout ": DONE, "sudo -n sh -c": CHECKS}
+        return Guests(Shell(clock, answers))
+
+    tester, _, _, _ = world(guests)
+    report = tester.test(IMAGE)
+    assert report.passed, report.failure
+    data = report.to_dict()["profile"]
+    assert data["stages"] == [
+        {"name": "kernel", "seconds": 4.2},
+        {"name": "userspace", "seconds": 30.1},
+    ]
+    assert data["units"] == [{"name": "cloud-init-local.service", "seconds": 12.5}]
+    assert data["cloud_init"] == [{"name": "init-network/config-ssh", "seconds": 1.5}]

@@ -33,6 +33,7 @@ from slipway.connectors.base import Connector
 from slipway.domain.machines import BootImage, Machine, MachineSpec, MachineState
 from slipway.errors import InputError, NotFound, SlipwayError
 from slipway.services.boot_console import BootWatch, Verdict, strip_colours
+from slipway.services.boot_profile import BootProfile, profile_script, read_profile
 from slipway.services.guest_checks import (
     GUEST_CHECKS,
     CheckResult,
@@ -97,6 +98,7 @@ class BootTestReport:
     seconds_to_cloud_init: float | None
     seconds: float
     console_tail: str = field(default="", repr=False)
+    profile: BootProfile = field(default_factory=BootProfile)
 
     @property
     def passed(self) -> bool:
@@ -114,6 +116,7 @@ class BootTestReport:
             "seconds_to_cloud_init": self.seconds_to_cloud_init,
             "seconds": self.seconds,
             "checks": [c.to_dict() for c in self.checks],
+            "profile": self.profile.to_dict(),
             "console_tail": self.console_tail,
         }
 
@@ -176,6 +179,7 @@ class _Boot:
     ssh_at: float | None = None
     cloud_init_at: float | None = None
     rows: dict[str, CheckResult] = field(default_factory=dict)
+    profile: BootProfile = field(default_factory=BootProfile)
 
 
 class BootTester:
@@ -244,6 +248,7 @@ class BootTester:
                 seconds_to_cloud_init=boot.cloud_init_at,
                 seconds=round(self._clock() - started, 1),
                 console_tail=tail,
+                profile=boot.profile,
             )
         finally:
             with _uninterrupted():
@@ -382,6 +387,9 @@ class BootTester:
             why = "the connection dropped" if out.exit_status == -1 else "cannot run them as root"
             results = [CheckResult(r.name, CheckStatus.FAILED, f"{why}: {said}") for r in results]
         boot.rows.update((r.name, r) for r in results)
+        if sections:
+            out = shell.run(f"sudo -n sh -c {shlex.quote(profile_script())}", timeout=120)
+            boot.profile = read_profile(out.stdout)
 
     # -- cleaning up -------------------------------------------------------------------
 

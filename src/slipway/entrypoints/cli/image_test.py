@@ -119,6 +119,24 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f} s"
 
 
+def _costs(costs: list[dict[str, Any]], top: int = 5) -> str:
+    from rich.markup import escape
+
+    return ", ".join(f"{escape(c['name'])} {c['seconds']:.1f} s" for c in costs[:top])
+
+
+def _render_profile(profile: dict[str, Any]) -> None:
+    """Where the boot's time went, when the guest could say."""
+    rows = [
+        ("boot stages", profile.get("stages") or []),
+        ("slowest units", profile.get("units") or []),
+        ("slowest cloud-init modules", profile.get("cloud_init") or []),
+    ]
+    for label, costs in rows:
+        if costs:
+            console.print(f"[dim]{label}:[/] {_costs(costs)}", highlight=False)
+
+
 def render_boot_test(data: dict[str, Any]) -> None:
     """The report of ``image test`` for people (``data``: ``BootTestReport.to_dict()``)."""
     from rich.markup import escape
@@ -137,6 +155,7 @@ def render_boot_test(data: dict[str, Any]) -> None:
         style = _STYLE.get(check["status"], "")
         table.add_row(check["name"], f"[{style}]{check['status']}[/]", escape(check["detail"]))
     console.print(table)
+    _render_profile(data.get("profile") or {})
     if data["passed"]:
         console.print("[green]passed[/]: every check is ok")
         return
