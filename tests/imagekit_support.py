@@ -17,7 +17,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_RECIPE = REPO / "examples" / "recipes" / "debian-12-minimal.yaml"
-_SHAPING_MODULES = ("build.py", "rootfs.py", "disk.py", "distribution.py", "convert.py")
+_SHAPING_MODULES = (
+    "build.py",
+    "rootfs.py",
+    "disk.py",
+    "distribution.py",
+    "convert.py",
+    "first_boot.py",
+    "cloud_init_preload.py",
+)
 _TOOLS = ("mmdebstrap", "qemu-img", "sfdisk", "mke2fs", "grub-mkimage", "dpkg-query")
 
 

@@ -57,11 +57,12 @@ class DiskLayout:
         return cls(disk_bytes=disk_bytes, fs_uuid=str(uuid.uuid4()))
 
 
-def grub_config(layout: DiskLayout, cmdline: str = "") -> str:
-    """The grub.cfg that boots the kernel symlinks at the root of the file system."""
+def grub_config(layout: DiskLayout, cmdline: str = "", *, timeout: int = 1) -> str:
+    """The grub.cfg that boots the kernel symlinks at the root of the file system;
+    ``timeout`` is the seconds its menu waits."""
     args = f"root=UUID={layout.fs_uuid} ro console=tty0 console=ttyS0,115200 {cmdline}".strip()
     return (
-        "set timeout=1\n"
+        f"set timeout={timeout}\n"
         "set default=0\n"
         f"search --no-floppy --fs-uuid --set=root {layout.fs_uuid}\n"
         "menuentry 'Linux' {\n"

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from slipway.errors import DefinitionError, DefinitionErrors
+from slipway.imagekit.first_boot import FirstBoot
 
 __all__ = [
     "DiskFormat",
@@ -37,6 +38,7 @@ _KEYS = {
     "steps",
     "disk",
     "formats",
+    "first_boot",
 }
 _BASE_KEYS = {"distribution", "release", "arch", "mirror"}
 _FILE_KEYS = {"path", "content", "source", "mode"}
@@ -76,6 +78,7 @@ class Recipe:
     steps: tuple[str, ...] = ()
     disk_bytes: int = 2 * GIB
     formats: tuple[DiskFormat, ...] = (DiskFormat.QCOW2,)
+    first_boot: FirstBoot = FirstBoot.FAST
     source: str = field(default="<string>", compare=False)
 
     def digest(self) -> str:
@@ -269,9 +272,26 @@ def parse_recipe(text: str, *, source: str = "<string>", base_dir: Path | None =
                 )
         if fmts:
             values["formats"] = tuple(dict.fromkeys(fmts))
+    if "first_boot" in items:
+        values["first_boot"] = _first_boot(reader, items["first_boot"][1])
     _check_distribution(reader, values, items)
     DefinitionErrors.raise_if_any(reader.errors)
     return Recipe(**{k: v for k, v in values.items() if v is not None})
+
+
+def _first_boot(reader: _Reader, node: yaml.Node) -> FirstBoot | None:
+    text = reader.scalar(node, "first_boot")
+    try:
+        return FirstBoot((text or "").lower())
+    except ValueError:
+        if text is not None:
+            reader.error(
+                f"unknown first boot profile {text!r}",
+                node,
+                "first_boot",
+                hint="fast (the default) or stock",
+            )
+        return None
 
 
 def _check_distribution(

@@ -12,25 +12,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from slipway.errors import ToolError
+from slipway.imagekit import first_boot
 from slipway.imagekit.disk import DiskLayout, grub_config
 from slipway.imagekit.distribution import Distribution
+from slipway.imagekit.first_boot import FirstBoot
 from slipway.imagekit.recipe import Recipe, RecipeFile
 from slipway.imagekit.tools import run, run_reporting
 
-__all__ = ["CLOUD_CFG", "DPKG_EXCLUDES", "bootstrap", "clean", "package_manifest"]
-
-# DESIGN.md §8: NoCloud plus the usual cloud sources, no root, no passwords,
-# only the two host-key types that are cheap to generate at first boot.
-CLOUD_CFG = """\
-# Written by slipway image build.
-datasource_list: [NoCloud, ConfigDrive, OpenStack, Ec2, Exoscale, GCE, Azure, None]
-ssh_deletekeys: true
-ssh_genkeytypes: [ed25519, ecdsa]
-disable_root: true
-ssh_pwauth: false
-manage_etc_hosts: true
-locale: C.UTF-8
-"""
+__all__ = ["DPKG_EXCLUDES", "bootstrap", "clean", "package_manifest"]
 
 SSHD_CFG = """\
 # Written by slipway image build: keys only, never root.
@@ -51,16 +40,19 @@ DPKG_EXCLUDES = (
 )
 
 
-def _system_files(layout: DiskLayout) -> list[RecipeFile]:
+def _system_files(layout: DiskLayout, profile: FirstBoot) -> list[RecipeFile]:
     fstab = f"UUID={layout.fs_uuid} / ext4 errors=remount-ro 0 1\n"
     hosts = "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
+    grub_cfg = grub_config(layout, timeout=first_boot.grub_timeout(profile))
+    extra = [RecipeFile(p, c, m) for p, (c, m) in first_boot.files(profile).items()]
     return [
-        RecipeFile("/etc/cloud/cloud.cfg.d/90_slipway.cfg", CLOUD_CFG.encode()),
+        *extra,
+        RecipeFile("/etc/cloud/cloud.cfg.d/90_slipway.cfg", first_boot.cloud_cfg(profile).encode()),
         RecipeFile("/etc/ssh/sshd_config.d/50-slipway.conf", SSHD_CFG.encode()),
         RecipeFile("/etc/fstab", fstab.encode()),
         RecipeFile("/etc/hostname", b"localhost\n"),
         RecipeFile("/etc/hosts", hosts.encode()),
-        RecipeFile("/boot/grub/grub.cfg", grub_config(layout).encode()),
+        RecipeFile("/boot/grub/grub.cfg", grub_cfg.encode()),
     ]
 
 
@@ -96,15 +88,21 @@ def bootstrap(
     suite = dist.suite(recipe.release)
     assert suite is not None  # the recipe was validated
     staging = workdir / "staging"
-    _stage([*_system_files(layout), *recipe.files], staging)
+    _stage([*_system_files(layout, recipe.first_boot), *recipe.files], staging)
+    early = workdir / "early"
+    early_files = first_boot.early_files(recipe.first_boot)
+    _stage([RecipeFile(p, c, m) for p, (c, m) in early_files.items()], early)
+    early.mkdir(parents=True, exist_ok=True)
     steps = workdir / "steps"
     steps.mkdir(parents=True, exist_ok=True)
-    for i, step in enumerate(recipe.steps):
+    commands = [*first_boot.late_commands(recipe.first_boot), *recipe.steps]
+    for i, step in enumerate(commands):
         (steps / f"{i:02d}.sh").write_text(step + "\n", encoding="utf-8")
     cache.mkdir(parents=True, exist_ok=True)
     packages = [*traits.base_packages, traits.kernel_package, *recipe.packages]
     q = shlex.quote
     archives = '"$1"/var/cache/apt/archives'
+    untar = 'tar -C "$1" -x --keep-directory-symlink --no-overwrite-dir --no-same-owner'
     hooks = [
         "--setup-hook=mkdir -p " + archives,
         f'--setup-hook=for f in {q(str(cache))}/*.deb; do [ -e "$f" ] || continue; '
@@ -112,9 +110,10 @@ def bootstrap(
         f'--customize-hook=for f in {archives}/*.deb; do [ -e "$f" ] || continue; '
         f'[ -e {q(str(cache))}/"${{f##*/}}" ] || cp -l "$f" {q(str(cache))}/ 2>/dev/null '
         f'|| cp "$f" {q(str(cache))}/; done',
+        # Before the kernel's package: its first initramfs is already the right one.
+        f"--essential-hook=tar -C {q(str(early))} -c . | {untar}",
         # --no-overwrite-dir: a file for /root must not make /root 0755.
-        f"--customize-hook=tar -C {q(str(staging))} -c . | "
-        'tar -C "$1" -x --keep-directory-symlink --no-overwrite-dir --no-same-owner',
+        f"--customize-hook=tar -C {q(str(staging))} -c . | {untar}",
     ]
     for script in sorted(steps.iterdir()):
         hooks += [

@@ -6,11 +6,20 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 import yaml
 
 from slipway.imagekit.disk import DiskLayout, grub_config
+from slipway.imagekit.first_boot import (
+    CLOUD_MODULES,
+    FirstBoot,
+    cloud_cfg,
+    early_files,
+    grub_timeout,
+    late_commands,
+)
 from slipway.imagekit.ova import ovf_descriptor
-from slipway.imagekit.rootfs import CLOUD_CFG, _lock_accounts
+from slipway.imagekit.rootfs import _lock_accounts
 
 OVF = "{http://schemas.dmtf.org/ovf/envelope/1}"
 
@@ -48,15 +57,51 @@ def test_every_password_in_shadow_is_locked(tmp_path: Path) -> None:
     assert fields == ["*", "*", "*", "!$6$x"]
 
 
-def test_cloud_init_gets_nocloud_no_root_no_passwords_and_two_host_key_types() -> None:
-    cfg = yaml.safe_load(CLOUD_CFG)
-    assert "NoCloud" in cfg["datasource_list"]
+@pytest.mark.parametrize("profile", list(FirstBoot))
+def test_every_profile_keeps_the_guidelines_no_root_no_passwords_fresh_host_keys(
+    profile: FirstBoot,
+) -> None:
+    cfg = yaml.safe_load(cloud_cfg(profile))
     assert cfg["ssh_deletekeys"] is True
     assert cfg["disable_root"] is True
     assert cfg["ssh_pwauth"] is False
     assert cfg["manage_etc_hosts"] is True
     assert cfg["locale"] == "C.UTF-8"
+
+
+def test_the_fast_first_boot_probes_the_usual_clouds_and_makes_no_rsa_host_key() -> None:
+    cfg = yaml.safe_load(cloud_cfg(FirstBoot.FAST))
+    assert cfg["datasource_list"][0] == "NoCloud"
+    assert {"ConfigDrive", "OpenStack", "Ec2", "Exoscale"} <= set(cfg["datasource_list"])
     assert cfg["ssh_genkeytypes"] == ["ed25519", "ecdsa"]
+
+
+def test_the_fast_first_boot_keeps_what_a_deploy_and_cloud_users_rely_on() -> None:
+    cfg = yaml.safe_load(cloud_cfg(FirstBoot.FAST))
+    modules = {m for stage in CLOUD_MODULES for m in cfg[stage]}
+    # users and keys, growing /, hostname, runcmd and user scripts, packages, the final line
+    assert {"users_groups", "ssh", "growpart", "resizefs", "set_hostname"} <= modules
+    assert {"runcmd", "scripts_user", "package_update_upgrade_install"} <= modules
+    assert {"write_files", "bootcmd", "final_message", "keys_to_console"} <= modules
+    assert not {"grub_dpkg", "locale", "set_passwords", "byobu", "snap"} & modules
+
+
+def test_the_stock_first_boot_leaves_cloud_init_and_the_system_as_shipped() -> None:
+    cfg = yaml.safe_load(cloud_cfg(FirstBoot.STOCK))
+    assert not {"datasource_list", "ssh_genkeytypes", *CLOUD_MODULES} & set(cfg)
+    assert early_files(FirstBoot.STOCK) == {}
+    assert late_commands(FirstBoot.STOCK) == ()
+    assert grub_timeout(FirstBoot.STOCK) == 1
+
+
+def test_the_fast_initramfs_lists_the_cloud_disk_drivers_and_grub_does_not_wait() -> None:
+    files = early_files(FirstBoot.FAST)
+    assert files["/etc/initramfs-tools/conf.d/slipway.conf"][0] == b"MODULES=list\n"
+    hook, mode = files["/etc/initramfs-tools/hooks/slipway-disk-drivers"]
+    assert mode == 0o755
+    assert b"virtio_blk" in hook and b"xen-blkfront" in hook
+    assert grub_timeout(FirstBoot.FAST) == 0
+    assert "set timeout=0" in grub_config(DiskLayout.new(2 * 1024**3), timeout=0)
 
 
 def test_clean_removes_keys_histories_logs_state_and_empties_machine_id(tmp_path: Path) -> None:

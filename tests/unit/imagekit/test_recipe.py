@@ -8,6 +8,7 @@ import pytest
 
 from slipway.errors import DefinitionError, DefinitionErrors
 from slipway.imagekit.distribution import Distribution
+from slipway.imagekit.first_boot import FirstBoot
 from slipway.imagekit.recipe import GIB, DiskFormat, load_recipe, parse_recipe
 from tests.imagekit_support import EXAMPLE_RECIPE
 
@@ -20,6 +21,13 @@ def test_a_minimal_recipe_defaults_to_a_2_gib_compressed_qcow2() -> None:
     assert recipe.release == "12"
     assert recipe.disk_bytes == 2 * GIB
     assert recipe.formats == (DiskFormat.QCOW2,)
+    assert recipe.first_boot is FirstBoot.FAST
+
+
+def test_a_recipe_may_ask_for_the_distributions_stock_first_boot() -> None:
+    recipe = parse_recipe(MINIMAL + "first_boot: stock\n")
+    assert recipe.first_boot is FirstBoot.STOCK
+    assert recipe.digest() != parse_recipe(MINIMAL).digest()
 
 
 def test_the_example_recipe_is_valid_and_named_after_its_file() -> None:
@@ -64,6 +72,7 @@ def test_ubuntu_goes_through_the_same_recipe_format() -> None:
         (MINIMAL + "disk: {size_gib: 0}\n", 3, "disk.size_gib"),
         (MINIMAL + "formats: [qcow3]\n", 3, "formats[0]"),
         (MINIMAL + "colour: red\n", 3, "colour"),
+        (MINIMAL + "first_boot: quick\n", 3, "first_boot"),
         (MINIMAL + "files:\n  - {path: etc/motd, content: x}\n", 4, "files[0].path"),
         (MINIMAL + "files:\n  - {path: /etc/motd}\n", 4, "files[0]"),
         (MINIMAL + "files:\n  - {path: /a, source: missing.txt}\n", 4, "files[0].source"),

@@ -1,0 +1,258 @@
+"""What makes an image's first boot fast, and the stock settings it replaces.
+
+Every second of a first boot is paid by every user on every deploy, and
+under emulation (TCG) cloud-init with its stock settings is most of a Debian
+boot. A recipe's ``first_boot`` picks one of two profiles:
+
+``fast`` (the default)
+    cloud-init runs in one process (:mod:`slipway.imagekit.cloud_init_preload`:
+    Python and cloud-init are loaded once, early, instead of once per stage)
+    and only the modules a cloud image uses: users and keys,
+    hostname and ``/etc/hosts``, growing ``/``, mounts, ``bootcmd``,
+    ``write_files``, ``runcmd`` and user scripts, packages, phone-home,
+    power state and the final message. It generates only the host-key types
+    that are cheap to make (Ed25519, ECDSA — never RSA, whose key generation
+    dominates first boot under emulation) and probes only the usual cloud
+    datasources. The locale is written at build time rather than by
+    cloud-init, the initramfs carries only the disk drivers clouds use,
+    units a cloud VM never needs are masked, and GRUB does not wait.
+``stock``
+    The distribution's own cloud-init module lists, datasources and host-key
+    types, its initramfs and units, a GRUB menu that waits one second: the
+    baseline the ``fast`` profile is measured against
+    (``bench/boot_time.py``). Both profiles keep every guideline of the
+    image kit (no password, no root login, host keys made at first boot).
+
+What ``fast`` leaves out of cloud-init — Puppet, Chef, Salt, Landscape, LXD,
+snap, ``ssh_import_id``, ``chpasswd``/``password``, ``apt:`` sources, NTP
+configuration, keyboard layouts — is documented in docs/imagekit.md; a recipe
+that needs one uses ``first_boot: stock``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+__all__ = [
+    "CLOUD_MODULES",
+    "DISK_DRIVERS",
+    "MASKED_UNITS",
+    "FirstBoot",
+    "cloud_cfg",
+    "early_files",
+    "files",
+    "grub_timeout",
+    "late_commands",
+]
+
+
+class FirstBoot(StrEnum):
+    """A recipe's ``first_boot`` profile."""
+
+    FAST = "fast"
+    STOCK = "stock"
+
+
+# The guidelines of DESIGN.md §8, whatever the profile.
+_GUIDELINES = """\
+ssh_deletekeys: true
+disable_root: true
+ssh_pwauth: false
+manage_etc_hosts: true
+locale: C.UTF-8
+"""
+
+_DATASOURCES = "[NoCloud, ConfigDrive, OpenStack, Ec2, Exoscale, GCE, Azure, None]"
+
+CLOUD_MODULES: dict[str, tuple[str, ...]] = {
+    "cloud_init_modules": (
+        "bootcmd",
+        "write_files",
+        "mounts",
+        "set_hostname",
+        "update_hostname",
+        "update_etc_hosts",
+        "users_groups",
+        "ssh",
+    ),
+    # Growing / takes seconds of shell under emulation; here it runs while
+    # sshd already answers, and still before runcmd, packages and scripts.
+    "cloud_config_modules": ("growpart", "resizefs", "timezone", "runcmd"),
+    "cloud_final_modules": (
+        "package_update_upgrade_install",
+        "write_files_deferred",
+        "scripts_vendor",
+        "scripts_per_once",
+        "scripts_per_boot",
+        "scripts_per_instance",
+        "scripts_user",
+        "keys_to_console",
+        "phone_home",
+        "final_message",
+        "power_state_change",
+    ),
+}
+"""cloud-init's modules per stage in the ``fast`` profile (the stock lists
+have 15, 13 and 23)."""
+
+DISK_DRIVERS = (
+    "virtio_pci",
+    "virtio_blk",
+    "virtio_scsi",
+    "sd_mod",
+    "ata_piix",
+    "ahci",
+    "xen-blkfront",
+    "hv_storvsc",
+)
+"""Block drivers the ``fast`` initramfs carries (KVM, Xen, Hyper-V, emulated
+IDE/SATA); NVMe and ext4 are built into the cloud kernel."""
+
+MASKED_UNITS = (
+    "e2scrub_reap.service",
+    "e2scrub_all.timer",
+    "getty-static.service",
+    "systemd-pstore.service",
+    "modprobe@dm_mod.service",
+    "modprobe@loop.service",
+)
+"""Units a cloud VM never needs at boot: ext4 snapshot scrubbing (no LVM),
+gettys on virtual consoles nobody can log in on (no passwords), the pstore
+archive (no persistent store on a cloud VM), and loading device-mapper and
+loop ahead of use (both load on first use of their device nodes)."""
+
+_INITRAMFS_HOOK = """\
+#!/bin/sh
+# Written by slipway image build: the disk drivers clouds use, nothing else
+# (with MODULES=list); udev loads the one the machine has.
+case "$1" in prereqs) exit 0 ;; esac
+. /usr/share/initramfs-tools/hook-functions
+for module in {modules}; do
+    manual_add_modules "$module"
+done
+"""
+
+
+PRELOAD = "/usr/lib/slipway/cloud-init-preload"
+_PRELOAD_UNIT = "slipway-cloud-init-preload"
+_DROP_INS = "/usr/lib/slipway/cloud-init-preload.d"
+# cloud-init's four stages: unit -> the arguments its ExecStart gives cloud-init
+_STAGES = {
+    "cloud-init-local": "init --local",
+    "cloud-init": "init",
+    "cloud-config": "modules --mode=config",
+    "cloud-final": "modules --mode=final",
+}
+_PRELOAD_SOCKET = f"""\
+# Written by slipway image build: where cloud-init's stages find the
+# preloaded cloud-init ({PRELOAD}).
+[Unit]
+Description=cloud-init in one process (socket)
+DefaultDependencies=no
+Before=cloud-init-local.service shutdown.target
+Conflicts=shutdown.target
+
+[Socket]
+ListenSequentialPacket=/run/slipway-cloud-init.sock
+SocketMode=0600
+
+[Install]
+WantedBy=cloud-init.target
+"""
+_PRELOAD_SERVICE = f"""\
+# Written by slipway image build: Python and cloud-init loaded once, early,
+# for cloud-init's four stages.
+[Unit]
+Description=cloud-init in one process
+DefaultDependencies=no
+Requires={_PRELOAD_UNIT}.socket
+After={_PRELOAD_UNIT}.socket
+Before=shutdown.target
+Conflicts=shutdown.target
+
+[Service]
+ExecStart=/usr/bin/python3 {PRELOAD} serve
+# What the stages start (runcmd's daemons) outlives this process.
+KillMode=process
+TasksMax=infinity
+
+[Install]
+WantedBy=cloud-init.target
+"""
+_DROP_IN = f"""\
+# Written by slipway image build: run this stage in the preloaded cloud-init;
+# without it, the stage runs cloud-init by itself.
+[Unit]
+Wants={_PRELOAD_UNIT}.socket
+After={_PRELOAD_UNIT}.socket
+
+[Service]
+ExecStart=
+ExecStart=/usr/bin/python3 -S -E {PRELOAD} stage {{args}}
+"""
+# cloud-init 24.3 and later run their stages in one process by themselves.
+_INSTALL_PRELOAD = f"""\
+if [ -e /usr/lib/systemd/system/cloud-init-main.service ] \\
+        || [ -e /lib/systemd/system/cloud-init-main.service ]; then
+    rm -f /etc/systemd/system/{_PRELOAD_UNIT}.socket /etc/systemd/system/{_PRELOAD_UNIT}.service
+else
+    for unit in {" ".join(_STAGES)}; do
+        mkdir -p /etc/systemd/system/$unit.service.d
+        cp {_DROP_INS}/$unit.conf /etc/systemd/system/$unit.service.d/50-slipway-preload.conf
+    done
+    systemctl enable --quiet {_PRELOAD_UNIT}.socket {_PRELOAD_UNIT}.service
+fi
+rm -rf {_DROP_INS}"""
+
+
+def files(profile: FirstBoot) -> dict[str, tuple[bytes, int]]:
+    """Files (path -> content, mode) written with the recipe's own."""
+    if profile is FirstBoot.STOCK:
+        return {}
+    script = Path(__file__).with_name("cloud_init_preload.py").read_bytes()
+    found = {
+        PRELOAD: (b"#!/usr/bin/python3\n" + script, 0o755),
+        f"/etc/systemd/system/{_PRELOAD_UNIT}.socket": (_PRELOAD_SOCKET.encode(), 0o644),
+        f"/etc/systemd/system/{_PRELOAD_UNIT}.service": (_PRELOAD_SERVICE.encode(), 0o644),
+    }
+    for unit, args in _STAGES.items():
+        found[f"{_DROP_INS}/{unit}.conf"] = (_DROP_IN.format(args=args).encode(), 0o644)
+    return found
+
+
+def cloud_cfg(profile: FirstBoot) -> str:
+    """The cloud-init configuration the build writes for ``profile``."""
+    text = "# Written by slipway image build.\n" + _GUIDELINES
+    if profile is FirstBoot.STOCK:
+        return text
+    text += f"datasource_list: {_DATASOURCES}\n"
+    text += "ssh_genkeytypes: [ed25519, ecdsa]\n"
+    for stage, modules in CLOUD_MODULES.items():
+        text += f"{stage}:\n" + "".join(f"  - {m}\n" for m in modules)
+    return text
+
+
+def early_files(profile: FirstBoot) -> dict[str, tuple[bytes, int]]:
+    """Files (path -> content, mode) that must be in place before the kernel
+    is installed, so that its first initramfs is already the right one."""
+    if profile is FirstBoot.STOCK:
+        return {}
+    hook = _INITRAMFS_HOOK.format(modules=" ".join(DISK_DRIVERS))
+    return {
+        "/etc/initramfs-tools/conf.d/slipway.conf": (b"MODULES=list\n", 0o644),
+        "/etc/initramfs-tools/hooks/slipway-disk-drivers": (hook.encode(), 0o755),
+        "/etc/default/locale": (b"LANG=C.UTF-8\n", 0o644),
+    }
+
+
+def late_commands(profile: FirstBoot) -> tuple[str, ...]:
+    """Shell commands run in the image root (chroot) after the packages."""
+    if profile is FirstBoot.STOCK:
+        return ()
+    return (f"systemctl mask --quiet {' '.join(MASKED_UNITS)}", _INSTALL_PRELOAD)
+
+
+def grub_timeout(profile: FirstBoot) -> int:
+    """Seconds GRUB shows its menu: nobody is there to choose in a cloud."""
+    return 1 if profile is FirstBoot.STOCK else 0
