@@ -80,3 +80,26 @@ def test_cloud_init_and_sshd_are_configured_as_the_guidelines_ask(raw_copy: Path
     sshd = debugfs(raw_copy, off, "cat /etc/ssh/sshd_config.d/50-slipway.conf")
     assert "PermitRootLogin no" in sshd and "PasswordAuthentication no" in sshd
     assert debugfs(raw_copy, off, "cat /etc/hostname").strip() == "localhost"
+
+
+def test_the_fast_first_boot_is_wired_in(raw_copy: Path) -> None:
+    off = 1024**2
+    wants = debugfs(raw_copy, off, "ls -l /etc/systemd/system/cloud-init.target.wants")
+    assert "slipway-cloud-init-preload.service" in wants
+    assert "slipway-cloud-init-preload.socket" in wants
+    for unit, args in (
+        ("cloud-init-local", "init --local"),
+        ("cloud-final", "modules --mode=final"),
+    ):
+        drop_in = debugfs(
+            raw_copy, off, f"cat /etc/systemd/system/{unit}.service.d/50-slipway-preload.conf"
+        )
+        assert f"cloud-init-preload stage {args}\n" in drop_in
+    slipway_lib = debugfs(raw_copy, off, "ls /usr/lib/slipway")
+    assert "cloud-init-preload" in slipway_lib and "cloud-init-preload.d" not in slipway_lib
+    masked = debugfs(raw_copy, off, "stat /etc/systemd/system/e2scrub_reap.service")
+    assert 'Fast link dest: "/dev/null"' in masked
+    # the initramfs carries the cloud disk drivers only
+    boot = debugfs(raw_copy, off, "ls -l /boot")
+    sizes = [int(line.split()[-5]) for line in boot.splitlines() if "initrd.img-" in line]
+    assert sizes and max(sizes) < 12 * 1024**2
