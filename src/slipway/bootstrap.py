@@ -151,10 +151,11 @@ def boot_tester(settings: Settings, accelerator: str = "auto") -> BootTester:
 
 
 def access_service(settings: Settings) -> AccessService:
-    """Passwords, sessions and API tokens, with Argon2id password hashes."""
+    """Passwords, sessions and API tokens, with Argon2id password hashes and
+    the operator's log-in limits."""
     from slipway.adapters.security.passwords import Argon2Hasher
 
-    return AccessService(_unit_of_work(settings), Argon2Hasher())
+    return AccessService(_unit_of_work(settings), Argon2Hasher(), limits=settings.login_limits)
 
 
 def web_services(settings: Settings) -> Services:

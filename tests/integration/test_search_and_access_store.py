@@ -112,3 +112,45 @@ def test_credentials_round_trip(store_uow: Callable[[], UnitOfWork]) -> None:
     with store_uow() as uow:
         found = uow.store.session_of("f" * 64)
         assert found is not None and found.expires_at.tzinfo is not None
+
+
+def test_login_attempts_round_trip_and_expire(store_uow: Callable[[], UnitOfWork]) -> None:
+    from slipway.domain.lockouts import Attempts
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    counted = Attempts(3, now, now + timedelta(minutes=5))
+    with store_uow() as uow:
+        assert uow.store.attempts_for_update("a" * 64) is None
+        uow.store.save_attempts("a" * 64, counted, now + timedelta(minutes=15))
+        uow.store.save_attempts("b" * 64, Attempts(1, now), now + timedelta(minutes=1))
+        uow.commit()
+    with store_uow() as uow:
+        assert uow.store.attempts_for_update("a" * 64) == counted
+        uow.store.expire_attempts(now + timedelta(minutes=2))
+        uow.commit()
+    with store_uow() as uow:
+        assert uow.store.attempts_for_update("b" * 64) is None
+        assert uow.store.attempts_for_update("a" * 64) == counted
+        uow.store.clear_attempts("a" * 64)
+        uow.commit()
+    with store_uow() as uow:
+        assert uow.store.attempts_for_update("a" * 64) is None
+
+
+def test_sessions_end_per_user_and_expire(store_uow: Callable[[], UnitOfWork]) -> None:
+    now = datetime.now(UTC)
+    with store_uow() as uow:
+        for user in ("alice", "bob"):
+            uow.store.ensure_user(user)
+        uow.store.add_session("1" * 64, SessionRecord("alice", "c", now + timedelta(hours=1)))
+        uow.store.add_session("2" * 64, SessionRecord("alice", "c", now + timedelta(hours=1)))
+        uow.store.add_session("3" * 64, SessionRecord("bob", "c", now + timedelta(hours=1)))
+        uow.store.add_session("4" * 64, SessionRecord("bob", "c", now - timedelta(hours=1)))
+        uow.commit()
+    with store_uow() as uow:
+        uow.store.end_sessions("alice")
+        uow.store.expire_sessions(now)
+        uow.commit()
+    with store_uow() as uow:
+        found = [uow.store.session_of(c * 64) for c in "1234"]
+        assert [s.user if s else None for s in found] == [None, None, "bob", None]

@@ -1,4 +1,4 @@
-"""Passwords, sessions and API tokens on the in-memory store."""
+"""Passwords, sessions, API tokens and log-in lockouts on the in-memory store."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ import pytest
 
 from slipway.adapters.security.passwords import Argon2Hasher
 from slipway.adapters.store.memory import MemoryStore, MemoryUnitOfWork
-from slipway.errors import InputError, NotAuthenticated, NotFound, PermissionDenied
+from slipway.domain.lockouts import LockoutRule, LoginLimits
+from slipway.errors import (
+    InputError,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    TooManyAttempts,
+)
 from slipway.services.access import ANONYMOUS, FIRST_ADMIN, AccessService
 from slipway.services.catalog import CatalogService
 from slipway.services.ports import UnitOfWork
@@ -112,3 +119,165 @@ def test_nobody_can_be_named_anonymous(store: MemoryStore, access: AccessService
     access.ensure_first_admin()
     with pytest.raises(InputError):
         CatalogService(lambda: uow_of(store), FIRST_ADMIN).add_user(ANONYMOUS)
+
+
+# -- guessing ------------------------------------------------------------------
+
+
+class CountingHasher:
+    """A fast stand-in for Argon2 that counts its calls."""
+
+    def __init__(self) -> None:
+        self.hashes = 0
+        self.verifications = 0
+
+    def hash(self, password: str) -> str:
+        self.hashes += 1
+        return f"counted${password}"
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        self.verifications += 1
+        return password_hash == f"counted${password}"
+
+
+LIMITS = LoginLimits(
+    account=LockoutRule(limit=5, window_s=900, lockout_s=300),
+    address=LockoutRule(limit=30, window_s=60, lockout_s=60),
+)
+
+
+@pytest.fixture
+def hasher() -> CountingHasher:
+    return CountingHasher()
+
+
+@pytest.fixture
+def guarded(store: MemoryStore, clock: Clock, hasher: CountingHasher) -> AccessService:
+    """Access with known limits, alice with a password, and bob without one."""
+    guarded = AccessService(lambda: uow_of(store), hasher, clock, LIMITS)
+    guarded.ensure_first_admin()
+    admin = CatalogService(lambda: uow_of(store), FIRST_ADMIN)
+    admin.add_user("alice")
+    admin.add_user("bob")
+    guarded.set_password(FIRST_ADMIN, "alice", "alice's password")
+    return guarded
+
+
+def wrong(access: AccessService, user: str, times: int, address: str | None = None) -> None:
+    for _ in range(times):
+        with pytest.raises(NotAuthenticated, match="wrong user name or password"):
+            access.login(user, "not the password", address)
+
+
+@pytest.mark.parametrize("user", ["alice", "bob", "nobody"], ids=["wrong", "none", "unknown"])
+def test_every_failed_log_in_costs_exactly_one_password_verification(
+    guarded: AccessService, hasher: CountingHasher, user: str
+) -> None:
+    guarded.login("alice", "alice's password")  # the dummy hash, if any, is made by now
+    before = hasher.verifications
+    wrong(guarded, user, 1)
+    assert hasher.verifications == before + 1
+
+
+def test_five_wrong_passwords_lock_the_account_even_against_the_right_one(
+    guarded: AccessService, hasher: CountingHasher
+) -> None:
+    wrong(guarded, "alice", 5)
+    verified = hasher.verifications
+    with pytest.raises(TooManyAttempts, match="try again in 5 minutes") as refused:
+        guarded.login("alice", "alice's password")
+    assert refused.value.retry_after == 300
+    assert hasher.verifications == verified  # a locked account costs no hash
+    wrong(guarded, FIRST_ADMIN, 1)  # other accounts go on as before
+
+
+def test_the_lockout_ends_and_the_right_password_starts_the_count_afresh(
+    guarded: AccessService, clock: Clock
+) -> None:
+    wrong(guarded, "alice", 5)
+    clock.now += timedelta(seconds=300)
+    assert guarded.login("alice", "alice's password").user == "alice"
+    wrong(guarded, "alice", 4)
+    assert guarded.login("alice", "alice's password").user == "alice"
+
+
+def test_after_a_lockout_each_wrong_password_in_the_window_locks_again(
+    guarded: AccessService, clock: Clock
+) -> None:
+    wrong(guarded, "alice", 5)
+    clock.now += timedelta(seconds=301)
+    wrong(guarded, "alice", 1)
+    with pytest.raises(TooManyAttempts):
+        guarded.login("alice", "alice's password")
+    clock.now += timedelta(seconds=900)  # a new window
+    wrong(guarded, "alice", 4)
+
+
+def test_an_unknown_account_locks_as_a_known_one_does(guarded: AccessService) -> None:
+    wrong(guarded, "alice", 5)
+    wrong(guarded, "nobody", 5)
+    with pytest.raises(TooManyAttempts) as known:
+        guarded.login("alice", "x")
+    with pytest.raises(TooManyAttempts) as unknown:
+        guarded.login("nobody", "x")
+    assert (known.value.message, known.value.retry_after) == (
+        unknown.value.message,
+        unknown.value.retry_after,
+    )
+
+
+def test_an_address_gets_thirty_tries_a_minute_whatever_the_accounts(
+    guarded: AccessService, clock: Clock
+) -> None:
+    for number in range(30):
+        wrong(guarded, f"user{number}", 1, address="192.0.2.1")
+    with pytest.raises(TooManyAttempts, match="log-ins from here") as refused:
+        guarded.login("alice", "alice's password", "192.0.2.1")
+    assert refused.value.retry_after == 60
+    assert guarded.login("alice", "alice's password", "192.0.2.2").user == "alice"
+    clock.now += timedelta(seconds=60)
+    assert guarded.login("alice", "alice's password", "192.0.2.1").user == "alice"
+
+
+def test_right_passwords_count_against_the_address_too(guarded: AccessService) -> None:
+    for _ in range(30):
+        guarded.login("alice", "alice's password", "2001:db8::1")
+    with pytest.raises(TooManyAttempts):
+        guarded.login("alice", "alice's password", "2001:db8::2")  # the same /64
+
+
+def test_a_new_password_ends_the_users_sessions_and_keeps_their_tokens(
+    guarded: AccessService,
+) -> None:
+    first = guarded.login("alice", "alice's password")
+    second = guarded.login("alice", "alice's password")
+    token = guarded.create_token("alice", "ci").token
+    guarded.set_password("alice", "alice", "a new password")
+    assert guarded.session(first.cookie) is None and guarded.session(second.cookie) is None
+    assert guarded.token_user(token) == "alice"
+    assert guarded.login("alice", "a new password").user == "alice"
+
+
+def test_a_new_password_ends_no_one_elses_session(guarded: AccessService) -> None:
+    guarded.set_password(FIRST_ADMIN, "bob", "bob's password")
+    bobs = guarded.login("bob", "bob's password")
+    guarded.set_password(FIRST_ADMIN, "alice", "a new password")
+    assert guarded.session(bobs.cookie) is not None
+
+
+def test_a_new_password_lifts_the_lockout(guarded: AccessService) -> None:
+    wrong(guarded, "alice", 5)
+    guarded.set_password(FIRST_ADMIN, "alice", "a new password")
+    assert guarded.login("alice", "a new password").user == "alice"
+
+
+def test_tries_and_sessions_that_no_longer_matter_are_forgotten(
+    guarded: AccessService, store: MemoryStore, clock: Clock
+) -> None:
+    guarded.login("alice", "alice's password", "192.0.2.1")
+    wrong(guarded, "nobody", 5, address="192.0.2.1")
+    assert len(store.attempts) == 2 and len(store.sessions) == 1
+    clock.now += timedelta(hours=13)
+    wrong(guarded, "alice", 1, address="192.0.2.9")
+    assert len(store.attempts) == 2  # only the last try's account and address
+    assert store.sessions == {}

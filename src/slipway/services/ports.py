@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from slipway.domain.lockouts import Attempts
 from slipway.domain.modules import Access, Kind, ModuleVersion, Rights
 from slipway.domain.runs import Run, RunEvent, RunState
 from slipway.errors import DefinitionError
@@ -184,6 +185,27 @@ class CatalogStore(Protocol):
     def session_of(self, token_hash: str) -> SessionRecord | None: ...
 
     def delete_session(self, token_hash: str) -> None: ...
+
+    def end_sessions(self, user: str) -> None:
+        """End every dashboard session of ``user``."""
+
+    def expire_sessions(self, now: datetime) -> None:
+        """Forget sessions that expired before ``now``."""
+
+    # -- log-in attempts, per account or client address ("subject") ----------
+
+    def attempts_for_update(self, subject: str) -> Attempts | None:
+        """The tries counted for ``subject``. Until this transaction ends, no
+        other one reads or counts them, in this process or any other."""
+
+    def save_attempts(self, subject: str, attempts: Attempts, expires_at: datetime) -> None:
+        """Keep ``attempts`` for ``subject`` until ``expires_at``."""
+
+    def clear_attempts(self, subject: str) -> None: ...
+
+    def expire_attempts(self, now: datetime) -> None:
+        """Forget tries kept until before ``now``; records that another
+        transaction is counting are left for the next time."""
 
 
 class PasswordHasher(Protocol):

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Self
 
 from slipway.adapters.store.runs_memory import MemoryRunStore
+from slipway.domain.lockouts import Attempts
 from slipway.domain.modules import Kind, ModuleVersion, Right, Rights
 from slipway.errors import Conflict, NotFound
 from slipway.services.ports import (
@@ -35,6 +36,7 @@ class MemoryStore:
         self.passwords: dict[str, str] = {}
         self.tokens: dict[str, TokenRecord] = {}  # by token hash
         self.sessions: dict[str, SessionRecord] = {}  # by cookie hash
+        self.attempts: dict[str, tuple[Attempts, datetime]] = {}  # by subject: kept until
 
     def _with_rights(self, version: ModuleVersion) -> ModuleVersion:
         return replace(version, rights=self.rights[version.name])
@@ -186,6 +188,27 @@ class MemoryStore:
 
     def delete_session(self, token_hash: str) -> None:
         self.sessions.pop(token_hash, None)
+
+    def end_sessions(self, user: str) -> None:
+        self.sessions = {k: r for k, r in self.sessions.items() if r.user != user}
+
+    def expire_sessions(self, now: datetime) -> None:
+        self.sessions = {k: r for k, r in self.sessions.items() if r.expires_at >= now}
+
+    # -- log-in attempts (a unit of work is one thread's: nothing to lock) ------
+
+    def attempts_for_update(self, subject: str) -> Attempts | None:
+        found = self.attempts.get(subject)
+        return found[0] if found else None
+
+    def save_attempts(self, subject: str, attempts: Attempts, expires_at: datetime) -> None:
+        self.attempts[subject] = (attempts, expires_at)
+
+    def clear_attempts(self, subject: str) -> None:
+        self.attempts.pop(subject, None)
+
+    def expire_attempts(self, now: datetime) -> None:
+        self.attempts = {k: kept for k, kept in self.attempts.items() if kept[1] >= now}
 
 
 class MemoryUnitOfWork:

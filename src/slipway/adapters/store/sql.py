@@ -10,6 +10,7 @@ from typing import Self
 from sqlalchemy import Engine, Select, select
 from sqlalchemy.orm import Session, selectinload
 
+from slipway.adapters.store._sql_attempts import SqlAttempts
 from slipway.adapters.store._sql_credentials import SqlCredentials
 from slipway.adapters.store._sql_search import SqlSearch
 from slipway.adapters.store.runs_sql import SqlRunStore
@@ -47,7 +48,7 @@ def _join(rights: frozenset[str]) -> str:
     return ",".join(sorted(rights))
 
 
-class SqlStore(SqlSearch, SqlCredentials):
+class SqlStore(SqlSearch, SqlCredentials, SqlAttempts):
     def __init__(self, session: Session) -> None:
         self.session = session
 

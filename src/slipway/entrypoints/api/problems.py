@@ -31,6 +31,7 @@ from slipway.errors import (
     RefusedReference,
     SlipwayError,
     ToolError,
+    TooManyAttempts,
     Unsupported,
 )
 
@@ -42,6 +43,7 @@ MEDIA_TYPE = "application/problem+json"
 
 # Most specific first: the first class an error is an instance of wins.
 STATUS: tuple[tuple[type[SlipwayError], int], ...] = (
+    (TooManyAttempts, 429),
     (NotAuthenticated, 401),
     (PermissionDenied, 403),
     (NotFound, 404),
@@ -62,6 +64,7 @@ TITLES = {
     409: "Conflict",
     413: "Request too large",
     422: "Invalid input",
+    429: "Too many requests",
     500: "Internal error",
     501: "Not implemented",
     502: "A cloud refused",
@@ -83,6 +86,7 @@ def problem_response(
     errors: list[dict[str, Any]] | None = None,
     hint: str | None = None,
     headers: Mapping[str, str] | None = None,
+    retry_after: int | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": _type(status),
@@ -94,6 +98,9 @@ def problem_response(
         body["hint"] = hint
     if errors:
         body["errors"] = errors
+    if retry_after is not None:
+        body["retry_after"] = retry_after
+        headers = {**(headers or {}), "Retry-After": str(retry_after)}
     return JSONResponse(
         body, status_code=status, media_type=MEDIA_TYPE, headers=dict(headers or {})
     )
@@ -129,10 +136,14 @@ def _wants_html(request: Request) -> bool:
 async def _slipway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SlipwayError)
     status = status_of(exc)
+    retry_after = exc.retry_after if isinstance(exc, TooManyAttempts) else None
     renderer: HtmlRenderer | None = getattr(request.app.state, "html_errors", None)
     if renderer is not None and _wants_html(request):
         # The page shows who is logged in: a store call, off the event loop.
-        return await run_in_threadpool(renderer, request, status, exc.message, exc.hint)
+        page = await run_in_threadpool(renderer, request, status, exc.message, exc.hint)
+        if retry_after is not None:
+            page.headers["Retry-After"] = str(retry_after)
+        return page
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
     errors: list[dict[str, Any]] | None = None
@@ -141,7 +152,9 @@ async def _slipway_error(request: Request, exc: Exception) -> Response:
     elif isinstance(exc, InputError) and exc.field:
         errors = [{"path": exc.field, "message": exc.message}]
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return problem_response(status, exc.message, errors=errors, hint=exc.hint, headers=headers)
+    return problem_response(
+        status, exc.message, errors=errors, hint=exc.hint, headers=headers, retry_after=retry_after
+    )
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
