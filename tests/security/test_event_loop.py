@@ -22,8 +22,8 @@ from slipway.domain.lockouts import LockoutRule, LoginLimits
 from slipway.entrypoints.api.app import create_app
 from slipway.entrypoints.api.deps import Services
 from slipway.entrypoints.web.session import LOGIN_CSRF_COOKIE
-from slipway.services.access import AccessService
 from slipway.services.catalog import CatalogService
+from slipway.services.identity import IdentityService
 from slipway.services.ports import UnitOfWork
 from tests.conftest import WebWorld
 
@@ -115,7 +115,7 @@ def gated_client(web_world: WebWorld, gate: Gate) -> Iterator[TestClient]:
     roomy = LockoutRule(limit=1000, window_s=60, lockout_s=60)
     services = Services(
         catalog=lambda user: CatalogService(gated_uow, user),
-        access=AccessService(
+        identity=IdentityService(
             web_world.uow, GatedHasher(gate), limits=LoginLimits(account=roomy, address=roomy)
         ),
     )

@@ -21,8 +21,7 @@ from slipway.adapters.store.sql import SqlUnitOfWork
 from slipway.domain.lockouts import LockoutRule, LoginLimits
 from slipway.entrypoints.api import problems
 from slipway.errors import NotAuthenticated, TooManyAttempts
-from slipway.services.access import AccessService
-from slipway.services.catalog import CatalogService
+from slipway.services.identity import IdentityService
 from tests.conftest import WebWorld
 from tests.integration.test_dashboard_pages import login
 from tests.security.conftest import problem
@@ -143,11 +142,11 @@ def test_tries_at_once_through_two_processes_are_each_counted(database_url: str)
     hasher = SlowHasher()
     limits = LoginLimits(account=LockoutRule(limit=5, window_s=900, lockout_s=300))
     services = [
-        AccessService(lambda engine=engine: SqlUnitOfWork(engine), hasher, limits=limits)
+        IdentityService(lambda engine=engine: SqlUnitOfWork(engine), hasher, limits=limits)
         for engine in engines
     ]
     services[0].ensure_first_admin()
-    CatalogService(lambda: SqlUnitOfWork(engines[0]), "admin").add_user("alice")
+    services[0].add_user("admin", "alice")
     services[0].set_password("admin", "alice", "alice's password")
 
     start = threading.Barrier(12)

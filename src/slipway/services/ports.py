@@ -1,7 +1,8 @@
-"""The ports the services need: the catalog store and its unit of work.
+"""The ports the services need: the catalog, identity and run stores, their
+unit of work, and what runs reach machines and secrets through.
 
 Adapters implement them (``slipway.adapters.store`` with SQLAlchemy); the
-in-memory implementation in ``slipway.services.memory`` backs most tests.
+in-memory implementations next to them back most tests.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "Facets",
     "GuestLogin",
     "GuestShell",
+    "IdentityStore",
     "KeyPair",
     "ListedModule",
     "Login",
@@ -114,7 +116,8 @@ class UserRecord(Protocol):
 
 
 class CatalogStore(Protocol):
-    """Modules with immutable versions, users and groups."""
+    """Modules with immutable versions, their rights, and their search facets.
+    Who the users are is the :class:`IdentityStore`'s."""
 
     def latest(self, name: str) -> ModuleVersion | None: ...
 
@@ -128,6 +131,25 @@ class CatalogStore(Protocol):
         """Save ``version``; its number must be one more than the latest (or 1)."""
 
     def set_rights(self, name: str, rights: Rights) -> None: ...
+
+    # -- search (facets are kept by the catalog service on every write) -------
+
+    def set_facets(self, name: str, facets: Facets) -> None: ...
+
+    def unindexed(self) -> Sequence[str]:
+        """Names of modules whose facets were never computed."""
+
+    def children(self, name: str) -> Sequence[str]:
+        """Names of modules whose latest version inherits from ``name``."""
+
+    def search(self, query: ModuleQuery) -> tuple[Sequence[ListedModule], int]:
+        """One page of matching modules and the number of all matches."""
+
+
+class IdentityStore(Protocol):
+    """Who is who: users, groups and their members, and the credentials
+    people log in with — only hashes of passwords, tokens and session
+    cookies — with the log-in tries counted against guessing."""
 
     def ensure_user(self, name: str, *, admin: bool = False) -> None: ...
 
@@ -150,19 +172,6 @@ class CatalogStore(Protocol):
 
     def editor_of(self, user: str) -> frozenset[str]:
         """The groups in whose namespace ``user`` may create modules."""
-
-    # -- search (facets are kept by the catalog service on every write) -------
-
-    def set_facets(self, name: str, facets: Facets) -> None: ...
-
-    def unindexed(self) -> Sequence[str]:
-        """Names of modules whose facets were never computed."""
-
-    def children(self, name: str) -> Sequence[str]:
-        """Names of modules whose latest version inherits from ``name``."""
-
-    def search(self, query: ModuleQuery) -> tuple[Sequence[ListedModule], int]:
-        """One page of matching modules and the number of all matches."""
 
     # -- credentials: only hashes are stored ---------------------------------
 
@@ -263,6 +272,9 @@ class UnitOfWork(AbstractContextManager["UnitOfWork"], Protocol):
 
     @property
     def store(self) -> CatalogStore: ...
+
+    @property
+    def identity(self) -> IdentityStore: ...
 
     @property
     def runs(self) -> RunStore: ...

@@ -82,7 +82,7 @@ async def login(request: Request) -> Response:
         try:
             session = await costly(  # a password hash
                 request,
-                services(request).access.login,
+                services(request).identity.login,
                 form.get("username", "").strip(),
                 form.get("password", ""),
                 request.client.host if request.client else None,
@@ -124,7 +124,7 @@ async def logout(request: Request) -> Response:
     await require_form_csrf(request)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        await blocking(services(request).access.logout, cookie)
+        await blocking(services(request).identity.logout, cookie)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response

@@ -1,4 +1,5 @@
-"""Passwords, sessions, API tokens and log-in lockouts on the in-memory store."""
+"""Users, groups, passwords, sessions, API tokens and log-in lockouts on the
+in-memory store."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from slipway.adapters.security.passwords import Argon2Hasher
-from slipway.adapters.store.memory import MemoryStore, MemoryUnitOfWork
+from slipway.adapters.store.identity_memory import MemoryIdentityStore
+from slipway.adapters.store.memory import MemoryUnitOfWork
 from slipway.domain.lockouts import LockoutRule, LoginLimits
 from slipway.errors import (
     InputError,
@@ -16,8 +18,7 @@ from slipway.errors import (
     PermissionDenied,
     TooManyAttempts,
 )
-from slipway.services.access import ANONYMOUS, FIRST_ADMIN, AccessService
-from slipway.services.catalog import CatalogService
+from slipway.services.identity import ANONYMOUS, FIRST_ADMIN, IdentityService
 from slipway.services.ports import UnitOfWork
 
 
@@ -30,12 +31,12 @@ class Clock:
 
 
 @pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
+def store() -> MemoryIdentityStore:
+    return MemoryIdentityStore()
 
 
-def uow_of(store: MemoryStore) -> UnitOfWork:
-    return MemoryUnitOfWork(store)
+def uow_of(store: MemoryIdentityStore) -> UnitOfWork:
+    return MemoryUnitOfWork(identity=store)
 
 
 @pytest.fixture
@@ -44,11 +45,11 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def access(store: MemoryStore, clock: Clock) -> AccessService:
-    return AccessService(lambda: uow_of(store), Argon2Hasher(memory_kib=256, time_cost=1), clock)
+def access(store: MemoryIdentityStore, clock: Clock) -> IdentityService:
+    return IdentityService(lambda: uow_of(store), Argon2Hasher(memory_kib=256, time_cost=1), clock)
 
 
-def test_the_first_start_makes_an_admin_with_a_password_once(access: AccessService) -> None:
+def test_the_first_start_makes_an_admin_with_a_password_once(access: IdentityService) -> None:
     password = access.ensure_first_admin()
     assert password is not None and len(password) >= 16
     assert access.ensure_first_admin() is None
@@ -56,7 +57,7 @@ def test_the_first_start_makes_an_admin_with_a_password_once(access: AccessServi
     assert access.whoami(FIRST_ADMIN) == (True, frozenset(), frozenset())
 
 
-def test_only_hashes_are_stored(access: AccessService, store: MemoryStore) -> None:
+def test_only_hashes_are_stored(access: IdentityService, store: MemoryIdentityStore) -> None:
     password = access.ensure_first_admin()
     assert password is not None
     token = access.create_token(FIRST_ADMIN, "ci").token
@@ -65,14 +66,14 @@ def test_only_hashes_are_stored(access: AccessService, store: MemoryStore) -> No
     assert password not in stored and token not in stored and session.cookie not in stored
 
 
-def test_a_wrong_password_and_an_unknown_user_read_the_same(access: AccessService) -> None:
+def test_a_wrong_password_and_an_unknown_user_read_the_same(access: IdentityService) -> None:
     access.ensure_first_admin()
     for user, password in ((FIRST_ADMIN, "wrong password"), ("nobody", "whatever1")):
         with pytest.raises(NotAuthenticated, match="wrong user name or password"):
             access.login(user, password)
 
 
-def test_sessions_expire_and_end_at_log_out(access: AccessService, clock: Clock) -> None:
+def test_sessions_expire_and_end_at_log_out(access: IdentityService, clock: Clock) -> None:
     password = access.ensure_first_admin()
     assert password is not None
     session = access.login(FIRST_ADMIN, password)
@@ -85,7 +86,7 @@ def test_sessions_expire_and_end_at_log_out(access: AccessService, clock: Clock)
     assert access.session(session.cookie) is None
 
 
-def test_tokens_identify_their_user_until_revoked(access: AccessService) -> None:
+def test_tokens_identify_their_user_until_revoked(access: IdentityService) -> None:
     made = access.create_token("alice", "laptop")
     assert access.token_user(made.token) == "alice"
     assert access.token_user(made.token + "x") is None
@@ -99,12 +100,11 @@ def test_tokens_identify_their_user_until_revoked(access: AccessService) -> None
 
 
 def test_passwords_are_set_by_their_user_or_an_admin(
-    access: AccessService, store: MemoryStore
+    access: IdentityService,
 ) -> None:
     access.ensure_first_admin()
-    admin = CatalogService(lambda: uow_of(store), FIRST_ADMIN)
-    admin.add_user("alice")
-    admin.add_user("bob")
+    access.add_user(FIRST_ADMIN, "alice")
+    access.add_user(FIRST_ADMIN, "bob")
     access.set_password(FIRST_ADMIN, "alice", "long enough")
     access.set_password("alice", "alice", "longer still")
     with pytest.raises(PermissionDenied):
@@ -115,10 +115,10 @@ def test_passwords_are_set_by_their_user_or_an_admin(
         access.set_password(FIRST_ADMIN, "carol", "long enough")
 
 
-def test_nobody_can_be_named_anonymous(store: MemoryStore, access: AccessService) -> None:
+def test_nobody_can_be_named_anonymous(access: IdentityService) -> None:
     access.ensure_first_admin()
     with pytest.raises(InputError):
-        CatalogService(lambda: uow_of(store), FIRST_ADMIN).add_user(ANONYMOUS)
+        access.add_user(FIRST_ADMIN, ANONYMOUS)
 
 
 # -- guessing ------------------------------------------------------------------
@@ -152,18 +152,17 @@ def hasher() -> CountingHasher:
 
 
 @pytest.fixture
-def guarded(store: MemoryStore, clock: Clock, hasher: CountingHasher) -> AccessService:
-    """Access with known limits, alice with a password, and bob without one."""
-    guarded = AccessService(lambda: uow_of(store), hasher, clock, LIMITS)
+def guarded(store: MemoryIdentityStore, clock: Clock, hasher: CountingHasher) -> IdentityService:
+    """Known limits, alice with a password, and bob without one."""
+    guarded = IdentityService(lambda: uow_of(store), hasher, clock, LIMITS)
     guarded.ensure_first_admin()
-    admin = CatalogService(lambda: uow_of(store), FIRST_ADMIN)
-    admin.add_user("alice")
-    admin.add_user("bob")
+    guarded.add_user(FIRST_ADMIN, "alice")
+    guarded.add_user(FIRST_ADMIN, "bob")
     guarded.set_password(FIRST_ADMIN, "alice", "alice's password")
     return guarded
 
 
-def wrong(access: AccessService, user: str, times: int, address: str | None = None) -> None:
+def wrong(access: IdentityService, user: str, times: int, address: str | None = None) -> None:
     for _ in range(times):
         with pytest.raises(NotAuthenticated, match="wrong user name or password"):
             access.login(user, "not the password", address)
@@ -171,7 +170,7 @@ def wrong(access: AccessService, user: str, times: int, address: str | None = No
 
 @pytest.mark.parametrize("user", ["alice", "bob", "nobody"], ids=["wrong", "none", "unknown"])
 def test_every_failed_log_in_costs_exactly_one_password_verification(
-    guarded: AccessService, hasher: CountingHasher, user: str
+    guarded: IdentityService, hasher: CountingHasher, user: str
 ) -> None:
     guarded.login("alice", "alice's password")  # the dummy hash, if any, is made by now
     before = hasher.verifications
@@ -180,7 +179,7 @@ def test_every_failed_log_in_costs_exactly_one_password_verification(
 
 
 def test_five_wrong_passwords_lock_the_account_even_against_the_right_one(
-    guarded: AccessService, hasher: CountingHasher
+    guarded: IdentityService, hasher: CountingHasher
 ) -> None:
     wrong(guarded, "alice", 5)
     verified = hasher.verifications
@@ -192,7 +191,7 @@ def test_five_wrong_passwords_lock_the_account_even_against_the_right_one(
 
 
 def test_the_lockout_ends_and_the_right_password_starts_the_count_afresh(
-    guarded: AccessService, clock: Clock
+    guarded: IdentityService, clock: Clock
 ) -> None:
     wrong(guarded, "alice", 5)
     clock.now += timedelta(seconds=300)
@@ -202,7 +201,7 @@ def test_the_lockout_ends_and_the_right_password_starts_the_count_afresh(
 
 
 def test_after_a_lockout_each_wrong_password_in_the_window_locks_again(
-    guarded: AccessService, clock: Clock
+    guarded: IdentityService, clock: Clock
 ) -> None:
     wrong(guarded, "alice", 5)
     clock.now += timedelta(seconds=301)
@@ -213,7 +212,7 @@ def test_after_a_lockout_each_wrong_password_in_the_window_locks_again(
     wrong(guarded, "alice", 4)
 
 
-def test_an_unknown_account_locks_as_a_known_one_does(guarded: AccessService) -> None:
+def test_an_unknown_account_locks_as_a_known_one_does(guarded: IdentityService) -> None:
     wrong(guarded, "alice", 5)
     wrong(guarded, "nobody", 5)
     with pytest.raises(TooManyAttempts) as known:
@@ -227,7 +226,7 @@ def test_an_unknown_account_locks_as_a_known_one_does(guarded: AccessService) ->
 
 
 def test_an_address_gets_thirty_tries_a_minute_whatever_the_accounts(
-    guarded: AccessService, clock: Clock
+    guarded: IdentityService, clock: Clock
 ) -> None:
     for number in range(30):
         wrong(guarded, f"user{number}", 1, address="192.0.2.1")
@@ -239,7 +238,7 @@ def test_an_address_gets_thirty_tries_a_minute_whatever_the_accounts(
     assert guarded.login("alice", "alice's password", "192.0.2.1").user == "alice"
 
 
-def test_right_passwords_count_against_the_address_too(guarded: AccessService) -> None:
+def test_right_passwords_count_against_the_address_too(guarded: IdentityService) -> None:
     for _ in range(30):
         guarded.login("alice", "alice's password", "2001:db8::1")
     with pytest.raises(TooManyAttempts):
@@ -247,7 +246,7 @@ def test_right_passwords_count_against_the_address_too(guarded: AccessService) -
 
 
 def test_a_new_password_ends_the_users_sessions_and_keeps_their_tokens(
-    guarded: AccessService,
+    guarded: IdentityService,
 ) -> None:
     first = guarded.login("alice", "alice's password")
     second = guarded.login("alice", "alice's password")
@@ -258,21 +257,21 @@ def test_a_new_password_ends_the_users_sessions_and_keeps_their_tokens(
     assert guarded.login("alice", "a new password").user == "alice"
 
 
-def test_a_new_password_ends_no_one_elses_session(guarded: AccessService) -> None:
+def test_a_new_password_ends_no_one_elses_session(guarded: IdentityService) -> None:
     guarded.set_password(FIRST_ADMIN, "bob", "bob's password")
     bobs = guarded.login("bob", "bob's password")
     guarded.set_password(FIRST_ADMIN, "alice", "a new password")
     assert guarded.session(bobs.cookie) is not None
 
 
-def test_a_new_password_lifts_the_lockout(guarded: AccessService) -> None:
+def test_a_new_password_lifts_the_lockout(guarded: IdentityService) -> None:
     wrong(guarded, "alice", 5)
     guarded.set_password(FIRST_ADMIN, "alice", "a new password")
     assert guarded.login("alice", "a new password").user == "alice"
 
 
 def test_tries_and_sessions_that_no_longer_matter_are_forgotten(
-    guarded: AccessService, store: MemoryStore, clock: Clock
+    guarded: IdentityService, store: MemoryIdentityStore, clock: Clock
 ) -> None:
     guarded.login("alice", "alice's password", "192.0.2.1")
     wrong(guarded, "nobody", 5, address="192.0.2.1")
