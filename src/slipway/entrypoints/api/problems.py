@@ -3,7 +3,8 @@ details (``application/problem+json``) with the field path of each problem.
 
 Every :class:`~slipway.errors.SlipwayError` maps to a status by its class;
 request validation is 422 with one entry per field; anything unexpected is a
-500 that says nothing about the internals (and is logged).
+500 that says nothing about the internals (and is logged). The OpenAPI
+document says so: every operation may answer a 4xx or 5xx problem.
 """
 
 from __future__ import annotations
@@ -180,7 +181,63 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(500, "an unexpected error; the server log has the details")
 
 
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "hint": {"type": "string", "description": "what to do"},
+        "retry_after": {"type": "integer", "description": "seconds to wait (429)"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["path", "message"],
+                "properties": {
+                    "path": {"type": "string", "description": "query.…, path.…, body.… or a key"},
+                    "message": {"type": "string"},
+                    "line": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+                    "file": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def _problems_documented(schema: dict[str, Any]) -> None:
+    """Declare the problem responses every operation may give, in place of
+    FastAPI's own 422 body, which this API never sends."""
+    content = {MEDIA_TYPE: {"schema": _PROBLEM_REF}}
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    components["Problem"] = PROBLEM_SCHEMA
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, response in responses.items():
+                if status[0] in "45":
+                    response["content"] = content
+            responses.setdefault("4XX", {"description": "Refused: a problem", "content": content})
+            responses.setdefault("5XX", {"description": "Failed: a problem", "content": content})
+
+
 def install(app: FastAPI) -> None:
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _problems_documented(plain_openapi())  # FastAPI keeps it in app.openapi_schema
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_exception_handler(SlipwayError, _slipway_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
