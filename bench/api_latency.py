@@ -125,8 +125,8 @@ def populate(url: str, count: int, runs: int) -> tuple[Any, dict[str, str]]:
     from slipway.adapters.store.database import make_engine, migrate
     from slipway.adapters.store.sql import SqlUnitOfWork
     from slipway.domain.modules import Right
-    from slipway.services.access import AccessService
     from slipway.services.catalog import CatalogService
+    from slipway.services.identity import IdentityService
 
     engine = make_engine(url)
     migrate(engine)
@@ -154,8 +154,8 @@ def populate(url: str, count: int, runs: int) -> tuple[Any, dict[str, str]]:
 
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("VACUUM ANALYZE"))
-    access = AccessService(uow, Argon2Hasher())
-    owner.add_user("reader")
+    access = IdentityService(uow, Argon2Hasher())
+    access.add_user("owner", "reader")
     return engine, {user: access.create_token(user, "bench").token for user in ("reader", "owner")}
 
 
@@ -317,8 +317,8 @@ def run(label: str, url: str, images: int, runs: int, requests: int) -> list[str
     from slipway.adapters.store.sql import SqlUnitOfWork
     from slipway.entrypoints.api.app import create_app
     from slipway.entrypoints.api.deps import Services
-    from slipway.services.access import AccessService
     from slipway.services.catalog import CatalogService
+    from slipway.services.identity import IdentityService
 
     print(f"{label}: populating", flush=True)
     engine, tokens = populate(url, images, runs)
@@ -328,7 +328,7 @@ def run(label: str, url: str, images: int, runs: int, requests: int) -> list[str
 
     services = Services(
         lambda user: CatalogService(uow, user),
-        AccessService(uow, Argon2Hasher()),
+        IdentityService(uow, Argon2Hasher()),
         lambda user: run_service(uow, user),
     )
     # Entered, the client keeps one event loop for every request, as a server

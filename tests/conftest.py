@@ -13,12 +13,15 @@ import pytest
 
 from slipway.adapters.definitions.loader import LoadedDefinition, load_paths
 from slipway.adapters.keys import new_key_pair
+from slipway.adapters.security.passwords import Argon2Hasher
+from slipway.adapters.store.identity_memory import MemoryIdentityStore
 from slipway.adapters.store.memory import MemoryStore, MemoryUnitOfWork
 from slipway.adapters.store.runs_memory import MemoryRunStore
 from slipway.connectors.fake import FakeConnector
 from slipway.errors import CloudError
 from slipway.services.catalog import CatalogService
 from slipway.services.deploy import RunService
+from slipway.services.identity import IdentityService
 from slipway.services.ports import UnitOfWork
 
 if TYPE_CHECKING:
@@ -34,16 +37,32 @@ def examples() -> list[LoadedDefinition]:
     return load_paths([EXAMPLES], REPO)
 
 
+def cheap_hasher() -> Argon2Hasher:
+    """Argon2 at its cheapest: these tests check who may log in, not hash strength."""
+    return Argon2Hasher(memory_kib=256, time_cost=1)
+
+
+def memory_units() -> Callable[[], UnitOfWork]:
+    """Units of work that share one set of fresh in-memory stores."""
+    store, runs, identity = MemoryStore(), MemoryRunStore(), MemoryIdentityStore()
+    return lambda: MemoryUnitOfWork(store, runs, identity)
+
+
 @pytest.fixture
 def memory_uow() -> Callable[[], UnitOfWork]:
-    store, runs = MemoryStore(), MemoryRunStore()
-    return lambda: MemoryUnitOfWork(store, runs)
+    return memory_units()
 
 
 @pytest.fixture
 def service(memory_uow: Callable[[], UnitOfWork]) -> Callable[[str], CatalogService]:
     """``service(user)``: the catalog as ``user`` sees it, all on one in-memory store."""
     return lambda user: CatalogService(memory_uow, user)
+
+
+@pytest.fixture
+def people(memory_uow: Callable[[], UnitOfWork]) -> IdentityService:
+    """Users, groups and credentials on the same in-memory store as ``service``."""
+    return IdentityService(memory_uow, cheap_hasher())
 
 
 def _sqlite_url(tmp_path: Path) -> str:
@@ -76,8 +95,7 @@ def postgres_url() -> Iterator[str]:
 def store_uow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], UnitOfWork]]:
     """A unit-of-work factory over each store implementation in turn."""
     if request.param == "memory":
-        store, runs = MemoryStore(), MemoryRunStore()
-        yield lambda: MemoryUnitOfWork(store, runs)
+        yield memory_units()
         return
     from slipway.adapters.store.sql import SqlUnitOfWork
 
@@ -154,13 +172,11 @@ class WebWorld:
         dashboard: bool = True,
         database_url: str | None = None,
     ) -> None:
-        from slipway.adapters.security.passwords import Argon2Hasher
         from slipway.domain.modules import Right
         from slipway.entrypoints.api.app import create_app
         from slipway.entrypoints.api.deps import Services
-        from slipway.services.access import AccessService
 
-        store, run_store = MemoryStore(), MemoryRunStore()
+        memory = memory_units()
         engine = None
         if database_url is not None:
             from slipway.adapters.store.database import make_engine, migrate
@@ -173,12 +189,11 @@ class WebWorld:
                 from slipway.adapters.store.sql import SqlUnitOfWork
 
                 return SqlUnitOfWork(engine)
-            return MemoryUnitOfWork(store, run_store)
+            return memory()
 
         self.engine = engine
 
-        # Cheap parameters: these tests check who may log in, not hash strength.
-        self.access = AccessService(uow, Argon2Hasher(memory_kib=256, time_cost=1))
+        self.identity = IdentityService(uow, cheap_hasher())
         self.cloud, self.queued = _fake_local_cloud(), []
         self.vault = _PlainVault()
 
@@ -194,13 +209,13 @@ class WebWorld:
 
         self.uow = uow
         self.connectors = connectors
-        self.services = Services(lambda user: CatalogService(uow, user), self.access, runs)
-        self.access.ensure_first_admin()
+        self.services = Services(lambda user: CatalogService(uow, user), self.identity, runs)
+        self.identity.ensure_first_admin()
         admin = self.services.catalog("admin")
         for user in ("alice", "bob", "carol"):
-            admin.add_user(user)
-            self.access.set_password("admin", user, self.PASSWORD)
-        admin.add_group("team", ["carol"])
+            self.identity.add_user("admin", user)
+            self.identity.set_password("admin", user, self.PASSWORD)
+        self.identity.add_group("admin", "team", ["carol"])
         admin.import_files(examples)
         for example in examples:
             admin.share(
@@ -226,7 +241,7 @@ class WebWorld:
             public_rights=frozenset({Right.VIEW}),
         )
         self.tokens = {
-            user: self.access.create_token(user, "tests").token
+            user: self.identity.create_token(user, "tests").token
             for user in ("admin", "alice", "bob", "carol")
         }
         self.app = create_app(self.services, dashboard=dashboard)

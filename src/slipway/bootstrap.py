@@ -18,8 +18,8 @@ from sqlalchemy import Engine
 
 from slipway.config import Settings
 from slipway.domain.clouds import Cloud
-from slipway.services.access import AccessService
 from slipway.services.catalog import CatalogService
+from slipway.services.identity import IdentityService
 
 if TYPE_CHECKING:
     from huey import Huey
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 __all__ = [
     "IMAGE_TEST_CLOUD",
     "Runtime",
-    "access_service",
     "boot_image",
     "boot_tester",
     "catalog_service",
@@ -45,6 +44,7 @@ __all__ = [
     "connector_options",
     "engine_for",
     "host_checks",
+    "identity_service",
     "image_store",
     "runtime",
     "web_services",
@@ -148,22 +148,23 @@ def boot_tester(settings: Settings, accelerator: str = "auto") -> BootTester:
     return BootTester(connector, SshLogin(), new_key_pair, accelerator=chosen)
 
 
-def access_service(settings: Settings) -> AccessService:
-    """Passwords, sessions and API tokens, with Argon2id password hashes."""
+def identity_service(settings: Settings) -> IdentityService:
+    """Users, groups, passwords, sessions and API tokens, with Argon2id
+    password hashes and the operator's log-in limits."""
     from slipway.adapters.security.passwords import Argon2Hasher
 
-    return AccessService(_unit_of_work(settings), Argon2Hasher())
+    return IdentityService(_unit_of_work(settings), Argon2Hasher(), limits=settings.login_limits)
 
 
 def web_services(settings: Settings) -> Services:
-    """What ``slipway serve`` runs on: the catalog as each user sees it, and access."""
+    """What ``slipway serve`` runs on: the catalog as each user sees it, who is who, runs."""
     from slipway.entrypoints.api.deps import Services
 
     uow = _unit_of_work(settings)
     rt = runtime(settings)
     return Services(
         catalog=lambda user: CatalogService(uow, user),
-        access=access_service(settings),
+        identity=identity_service(settings),
         runs=rt.runs_for,
         cloud_details=cloud_details(settings),
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 import platformdirs
 
+from slipway.domain.lockouts import LockoutRule, LoginLimits
 from slipway.errors import InputError
 
 __all__ = [
@@ -71,6 +72,8 @@ def _default_public_key(_: Settings | None) -> str:
     return ""
 
 
+_LIMITS = LoginLimits()
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "data_dir", "Folder for the store, the image store, caches and runs.", lambda _: _data_dir()
@@ -100,6 +103,28 @@ SETTINGS: tuple[Setting, ...] = (
         lambda _: "127.0.0.1",
     ),
     Setting("port", "TCP port `slipway serve` listens on.", lambda _: "8000"),
+    Setting(
+        "login_failures",
+        "Wrong passwords an account may get within `login_window` before its log-ins wait "
+        "`login_lockout`; a right one starts the count afresh.",
+        lambda _: str(_LIMITS.account.limit),
+    ),
+    Setting(
+        "login_window",
+        "Seconds over which an account's wrong passwords are counted.",
+        lambda _: f"{_LIMITS.account.window_s:g}",
+    ),
+    Setting(
+        "login_lockout",
+        "Seconds an account's log-ins wait once it had `login_failures` wrong passwords "
+        "(and after each further one within `login_window`).",
+        lambda _: f"{_LIMITS.account.lockout_s:g}",
+    ),
+    Setting(
+        "login_per_address",
+        "Log-ins one client address may try per minute, right or wrong, before it waits a minute.",
+        lambda _: str(_LIMITS.address.limit),
+    ),
 )
 
 
@@ -132,6 +157,10 @@ class Settings:
     worker_threads: str
     host: str
     port: str
+    login_failures: str = str(_LIMITS.account.limit)
+    login_window: str = f"{_LIMITS.account.window_s:g}"
+    login_lockout: str = f"{_LIMITS.account.lockout_s:g}"
+    login_per_address: str = str(_LIMITS.address.limit)
     clouds: CloudOptions = CloudOptions()
 
     @property
@@ -144,6 +173,26 @@ class Settings:
         if not self.port.isdigit() or not 1 <= int(self.port) <= 65535:
             raise InputError(f"port must be a number from 1 to 65535, got {self.port!r}")
         return int(self.port)
+
+    @property
+    def login_limits(self) -> LoginLimits:
+        """The log-in lockout rules; a bad number is an input error naming its setting."""
+
+        def number(name: str, low: int, high: int) -> int:
+            value: str = getattr(self, name)
+            if not value.isdigit() or not low <= int(value) <= high:
+                raise InputError(
+                    f"{name} must be a whole number from {low} to {high}, got {value!r}"
+                )
+            return int(value)
+
+        day = 24 * 3600
+        window = number("login_window", 1, day)
+        account = LockoutRule(
+            number("login_failures", 1, 1000), window, number("login_lockout", 1, day)
+        )
+        per_minute = number("login_per_address", 1, 100_000)
+        return LoginLimits(account, LockoutRule(per_minute, 60, 60))
 
 
 def env_name(setting: Setting) -> str:

@@ -9,6 +9,8 @@
     ├── NotFound                      a module, version, cloud, run … that does not exist (exit 3)
     ├── PermissionDenied              the acting user lacks a right; names it (exit 4)
     │   ├── NotAuthenticated          nobody is logged in, or the credentials are wrong
+    │   ├── TooManyAttempts           log-ins refused for a while after too many tries;
+    │   │                             ``retry_after`` says how many seconds
     │   └── RefusedReference          a definition names a module its importer may not view:
     │                                 names file, line and key, as a DefinitionError does
     ├── Conflict                      the action clashes with the current state (exit 5)
@@ -40,6 +42,7 @@ __all__ = [
     "SizeError",
     "SlipwayError",
     "StillRunning",
+    "TooManyAttempts",
     "ToolError",
     "Unsupported",
 ]
@@ -146,6 +149,15 @@ class PermissionDenied(SlipwayError):
 
 class NotAuthenticated(PermissionDenied):
     pass
+
+
+class TooManyAttempts(PermissionDenied):
+    """Log-ins to an account, or from a client address, wait: too many were
+    tried lately. ``retry_after``: whole seconds until the next may be tried."""
+
+    def __init__(self, message: str, *, retry_after: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
 
 
 class RefusedReference(PermissionDenied):

@@ -285,7 +285,7 @@ def test_users_groups_passwords_and_tokens(client: TestClient, world: WebWorld) 
     new = {"name": "dave", "password": "long enough", "groups": ["team"]}
     problem(call(client, world, "bob", "POST", "/api/users", json=new), 403)
     assert call(client, world, "admin", "POST", "/api/users", json=new).status_code == 201
-    assert world.access.login("dave", "long enough").user == "dave"
+    assert world.identity.login("dave", "long enough").user == "dave"
     problem(call(client, world, "admin", "POST", "/api/users", json=new), 409)
     assert (
         call(client, world, "admin", "POST", "/api/groups", json={"name": "ops"}).status_code == 201
@@ -397,7 +397,7 @@ def test_unknown_things_are_404_and_a_bad_token_401(client: TestClient, world: W
 def test_a_session_cookie_needs_the_csrf_header_to_change_things(
     client: TestClient, world: WebWorld
 ) -> None:
-    session = world.access.login("bob", WebWorld.PASSWORD)
+    session = world.identity.login("bob", WebWorld.PASSWORD)
     client.cookies.set("slipway_session", session.cookie)
     assert client.get("/api/me").json()["user"] == "bob"
     problem(client.post("/api/tokens", json={"name": "x"}), 403)

@@ -15,7 +15,9 @@ from slipway.adapters.definitions.loader import LoadedDefinition, load_text
 from slipway.domain.modules import Right
 from slipway.errors import Conflict, NotFound, PermissionDenied
 from slipway.services.catalog import CatalogService
+from slipway.services.identity import IdentityService
 from slipway.services.ports import UnitOfWork
+from tests.conftest import cheap_hasher
 
 IMAGE = """\
 kind: image
@@ -126,11 +128,14 @@ def test_a_reader_copies_a_module_and_owns_the_private_copy(
     assert resolved.document["size"]["ram"] == 8
 
 
-def test_group_rights_apply_to_members_only(seeded: Callable[[str], CatalogService]) -> None:
+def test_group_rights_apply_to_members_only(
+    seeded: Callable[[str], CatalogService], store_uow: Callable[[], UnitOfWork]
+) -> None:
     alice = seeded("alice")  # the first user of the store is its admin
-    alice.add_user("bob")
-    alice.add_user("carol")
-    alice.add_group("team", ["bob"])
+    people = IdentityService(store_uow, cheap_hasher())
+    people.add_user("alice", "bob")
+    people.add_user("alice", "carol")
+    people.add_group("alice", "team", ["bob"])
     alice.import_files([image()])
     for name in ("alice/images/mine", "examples/clouds/local", "examples/catalogs/local"):
         alice.share(

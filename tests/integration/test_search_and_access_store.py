@@ -1,5 +1,5 @@
-"""Search, facets and credentials on every store: memory, SQLite and
-PostgreSQL answer the same, so filtering and paging can live in SQL."""
+"""Search, facets, credentials and log-in attempts on every store: memory,
+SQLite and PostgreSQL answer the same, so filtering and paging can live in SQL."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from slipway.adapters.definitions.loader import LoadedDefinition, load_text
-from slipway.adapters.security.passwords import Argon2Hasher
 from slipway.domain.modules import Kind, Right
-from slipway.services.access import AccessService
 from slipway.services.catalog import CatalogService
+from slipway.services.identity import IdentityService
 from slipway.services.ports import SessionRecord, UnitOfWork
+from tests.conftest import cheap_hasher
 
 CHILD = "kind: image\nparent: {parent}\ndescription: {description}\n"
 
@@ -72,11 +72,14 @@ def test_facets_follow_inheritance_and_a_parent_changing(
     assert (row.facets.parent, row.facets.description) == (parent, "child")
 
 
-def test_lists_hold_only_what_the_user_may_view(as_user: Callable[[str], CatalogService]) -> None:
+def test_lists_hold_only_what_the_user_may_view(
+    as_user: Callable[[str], CatalogService], store_uow: Callable[[], UnitOfWork]
+) -> None:
     alice = as_user("alice")
-    alice.add_user("bob")
-    alice.add_user("carol")
-    alice.add_group("team", ["carol"])
+    people = IdentityService(store_uow, cheap_hasher())
+    people.add_user("alice", "bob")
+    people.add_user("alice", "carol")
+    people.add_group("alice", "team", ["carol"])
     alice.copy("examples/images/debian-12", "alice/team")
     alice.copy("examples/images/debian-12", "alice/public")
     alice.share(
@@ -94,7 +97,7 @@ def test_lists_hold_only_what_the_user_may_view(as_user: Callable[[str], Catalog
 
 
 def test_credentials_round_trip(store_uow: Callable[[], UnitOfWork]) -> None:
-    access = AccessService(store_uow, Argon2Hasher(memory_kib=256, time_cost=1))
+    access = IdentityService(store_uow, cheap_hasher())
     password = access.ensure_first_admin()
     assert password is not None
     session = access.login("admin", password)
@@ -107,8 +110,50 @@ def test_credentials_round_trip(store_uow: Callable[[], UnitOfWork]) -> None:
     assert [t.id for t in access.tokens("admin")] == [second.record.id]
     with store_uow() as uow:
         later = datetime.now(UTC) + timedelta(hours=1)
-        uow.store.add_session("f" * 64, SessionRecord("admin", "csrf", later))
+        uow.identity.add_session("f" * 64, SessionRecord("admin", "csrf", later))
         uow.commit()
     with store_uow() as uow:
-        found = uow.store.session_of("f" * 64)
+        found = uow.identity.session_of("f" * 64)
         assert found is not None and found.expires_at.tzinfo is not None
+
+
+def test_login_attempts_round_trip_and_expire(store_uow: Callable[[], UnitOfWork]) -> None:
+    from slipway.domain.lockouts import Attempts
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    counted = Attempts(3, now, now + timedelta(minutes=5))
+    with store_uow() as uow:
+        assert uow.identity.attempts_for_update("a" * 64) is None
+        uow.identity.save_attempts("a" * 64, counted, now + timedelta(minutes=15))
+        uow.identity.save_attempts("b" * 64, Attempts(1, now), now + timedelta(minutes=1))
+        uow.commit()
+    with store_uow() as uow:
+        assert uow.identity.attempts_for_update("a" * 64) == counted
+        uow.identity.expire_attempts(now + timedelta(minutes=2))
+        uow.commit()
+    with store_uow() as uow:
+        assert uow.identity.attempts_for_update("b" * 64) is None
+        assert uow.identity.attempts_for_update("a" * 64) == counted
+        uow.identity.clear_attempts("a" * 64)
+        uow.commit()
+    with store_uow() as uow:
+        assert uow.identity.attempts_for_update("a" * 64) is None
+
+
+def test_sessions_end_per_user_and_expire(store_uow: Callable[[], UnitOfWork]) -> None:
+    now = datetime.now(UTC)
+    with store_uow() as uow:
+        for user in ("alice", "bob"):
+            uow.identity.ensure_user(user)
+        uow.identity.add_session("1" * 64, SessionRecord("alice", "c", now + timedelta(hours=1)))
+        uow.identity.add_session("2" * 64, SessionRecord("alice", "c", now + timedelta(hours=1)))
+        uow.identity.add_session("3" * 64, SessionRecord("bob", "c", now + timedelta(hours=1)))
+        uow.identity.add_session("4" * 64, SessionRecord("bob", "c", now - timedelta(hours=1)))
+        uow.commit()
+    with store_uow() as uow:
+        uow.identity.end_sessions("alice")
+        uow.identity.expire_sessions(now)
+        uow.commit()
+    with store_uow() as uow:
+        found = [uow.identity.session_of(c * 64) for c in "1234"]
+        assert [s.user if s else None for s in found] == [None, None, "bob", None]

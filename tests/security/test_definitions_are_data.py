@@ -16,6 +16,7 @@ from slipway.domain.machines import MachineSpec
 from slipway.domain.modules import Right
 from slipway.errors import DefinitionError, InputError, PermissionDenied
 from slipway.services.catalog import CatalogService
+from slipway.services.identity import IdentityService
 
 EVIL_CLOUD = """\
 kind: cloud
@@ -35,12 +36,14 @@ catalog: examples/catalogs/local
 
 @pytest.fixture
 def alice(
-    service: Callable[[str], CatalogService], examples: list[LoadedDefinition]
+    service: Callable[[str], CatalogService],
+    people: IdentityService,
+    examples: list[LoadedDefinition],
 ) -> CatalogService:
     """The store's first user, so its admin, with the examples imported."""
     first = service("alice")
     first.import_files(examples)
-    first.add_user("bob")
+    people.add_user("alice", "bob")
     # bob may use the local catalog: what stops him is that clouds are an admin's.
     first.share("examples/catalogs/local", group=None, group_rights=frozenset(),
                 public_rights=frozenset({Right.VIEW}))  # fmt: skip

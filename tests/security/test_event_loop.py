@@ -18,11 +18,12 @@ from fastapi.testclient import TestClient
 
 from slipway.adapters.definitions.loader import LoadedDefinition
 from slipway.adapters.security.passwords import Argon2Hasher
+from slipway.domain.lockouts import LockoutRule, LoginLimits
 from slipway.entrypoints.api.app import create_app
 from slipway.entrypoints.api.deps import Services
 from slipway.entrypoints.web.session import LOGIN_CSRF_COOKIE
-from slipway.services.access import AccessService
 from slipway.services.catalog import CatalogService
+from slipway.services.identity import IdentityService
 from slipway.services.ports import UnitOfWork
 from tests.conftest import WebWorld
 
@@ -109,9 +110,14 @@ def gated_client(web_world: WebWorld, gate: Gate) -> Iterator[TestClient]:
     def gated_uow() -> Any:
         return GatedUnitOfWork(web_world.uow(), gate)
 
+    # Fifty log-ins at once from one address: limits that let them all through
+    # (tests/security/test_login_guessing.py checks the limits themselves).
+    roomy = LockoutRule(limit=1000, window_s=60, lockout_s=60)
     services = Services(
         catalog=lambda user: CatalogService(gated_uow, user),
-        access=AccessService(web_world.uow, GatedHasher(gate)),
+        identity=IdentityService(
+            web_world.uow, GatedHasher(gate), limits=LoginLimits(account=roomy, address=roomy)
+        ),
     )
     with TestClient(create_app(services), raise_server_exceptions=False) as client:
         client.cookies.set(LOGIN_CSRF_COOKIE, "form")

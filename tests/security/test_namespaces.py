@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from slipway.adapters.definitions.loader import LoadedDefinition, load_text
-from slipway.adapters.store.memory import MemoryStore, MemoryUnitOfWork
 from slipway.errors import Conflict, PermissionDenied
 from slipway.services.catalog import CatalogService
-from tests.conftest import WebWorld
+from slipway.services.identity import IdentityService
+from tests.conftest import WebWorld, cheap_hasher, memory_units
 from tests.integration.test_api import call, problem
 
 IMAGE = "kind: image\nparent: examples/images/debian-12\ndescription: {}\n"
@@ -134,10 +134,10 @@ def test_a_copy_lands_only_in_a_namespace_of_the_copier(
 
 
 def test_a_refused_import_names_every_refused_module_and_saves_none(
-    service: Any, examples: list[LoadedDefinition]
+    service: Any, people: IdentityService, examples: list[LoadedDefinition]
 ) -> None:
     service("admin").import_files(examples)
-    service("admin").add_user("bob")
+    people.add_user("admin", "bob")
     mine = load_text("kind: image\ndescription: fine\n", "bob/ok.yaml", "bob/ok")
     theirs = [
         load_text("kind: image\ndescription: x\n", f"{name}.yaml", name)
@@ -156,19 +156,20 @@ def test_a_refused_import_names_every_refused_module_and_saves_none(
 def test_the_first_user_of_a_store_imports_the_examples_and_the_next_cannot(
     examples: list[LoadedDefinition],
 ) -> None:
-    store = MemoryStore()
-    first = CatalogService(lambda: MemoryUnitOfWork(store), "operator")
+    units = memory_units()
+    first = CatalogService(units, "operator")
     assert {s.status for s in first.import_files(examples).saved} == {"new"}
-    first.add_user("mallory")
+    IdentityService(units, cheap_hasher()).add_user("operator", "mallory")
     with pytest.raises(PermissionDenied, match="mallory cannot create examples/"):
-        CatalogService(lambda: MemoryUnitOfWork(store), "mallory").validate(examples)
+        CatalogService(units, "mallory").validate(examples)
 
 
-def test_a_group_cannot_take_a_users_namespace_nor_a_user_a_groups(service: Any) -> None:
-    admin = service("admin")
-    admin.add_user("alice")
-    admin.add_group("lab")
+def test_a_group_cannot_take_a_users_namespace_nor_a_user_a_groups(
+    people: IdentityService,
+) -> None:
+    people.add_user("admin", "alice")
+    people.add_group("admin", "lab")
     with pytest.raises(Conflict, match="alice is a user"):
-        admin.add_group("alice", editors=[])
+        people.add_group("admin", "alice", editors=[])
     with pytest.raises(Conflict, match="lab is a group"):
-        admin.add_user("lab")
+        people.add_user("admin", "lab")

@@ -109,15 +109,16 @@ def test_a_reference_to_a_shared_module_is_accepted(client: TestClient, world: W
 def test_a_refused_reference_exits_4_on_the_command_line(tmp_path: Any) -> None:
     """The same refusal through the service the CLI calls: PermissionDenied, exit 4."""
     from slipway.adapters.definitions.loader import load_text
-    from slipway.adapters.store.memory import MemoryStore, MemoryUnitOfWork
     from slipway.errors import RefusedReference
     from slipway.services.catalog import CatalogService
+    from slipway.services.identity import IdentityService
+    from tests.conftest import cheap_hasher, memory_units
 
-    store = MemoryStore()
-    alice = CatalogService(lambda: MemoryUnitOfWork(store), "alice")  # the first user: admin
+    units = memory_units()
+    alice = CatalogService(units, "alice")  # the first user: admin
     alice.import_files([load_text("kind: image\n", "alice/base.yaml", "alice/base")])
-    alice.add_user("bob")
-    bob = CatalogService(lambda: MemoryUnitOfWork(store), "bob")
+    IdentityService(units, cheap_hasher()).add_user("alice", "bob")
+    bob = CatalogService(units, "bob")
     child = load_text("kind: image\nparent: alice/base\n", "bob/child.yaml", "bob/child")
     with pytest.raises(RefusedReference) as refused:
         bob.import_files([child])

@@ -55,3 +55,12 @@ def test_a_cloud_option_that_is_not_a_plain_value_is_named(tmp_path: Path) -> No
     config.write_text('[clouds.local]\nqemu = ["a", "b"]\n')
     with pytest.raises(InputError, match=r"clouds\.local\.qemu: expected a string"):
         load_settings({"SLIPWAY_CONFIG": str(config)})
+
+
+def test_log_in_limits_come_from_the_settings_and_a_bad_one_is_named() -> None:
+    env = {"SLIPWAY_CONFIG": "/nonexistent", "SLIPWAY_LOGIN_FAILURES": "3"}
+    limits = load_settings(env, {"login_lockout": "60"}).login_limits
+    assert (limits.account.limit, limits.account.lockout_s, limits.address.limit) == (3, 60, 30)
+    for name, value in (("login_window", "0"), ("login_per_address", "many")):
+        with pytest.raises(InputError, match=rf"{name} must be a whole number"):
+            _ = load_settings(env, {name: value}).login_limits

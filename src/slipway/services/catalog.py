@@ -1,5 +1,7 @@
 """Catalog use cases: validate, import, show, resolve, history, diff, copy,
 share and list — each acting as one user, checking rights before it acts.
+Who the user is, and what groups they are in, the identity store says
+(:func:`~slipway.services.identity.access_of`).
 
 Writes happen in one unit of work: an import of a folder is all-or-nothing, and
 a refused action changes nothing.
@@ -32,10 +34,10 @@ from slipway.domain.modules import (
 from slipway.domain.sizes import Catalog, Flavor, Size
 from slipway.domain.text import control_character
 from slipway.errors import Conflict, InputError, NotFound, PermissionDenied
-from slipway.services.access import check_user_name
 from slipway.services.definitions import Report, validate
-from slipway.services.modules import Module, Modules, access_of
-from slipway.services.ports import CatalogStore, DefinitionFile, ModuleQuery, UnitOfWork
+from slipway.services.identity import access_of, enrol, first_write_access
+from slipway.services.modules import Module, Modules
+from slipway.services.ports import DefinitionFile, ModuleQuery, UnitOfWork
 from slipway.services.resolve import ResolvedDefinition, resolve_module
 from slipway.services.search import Page, refresh_facets
 from slipway.services.sizes import SizeRow, resolve_everywhere
@@ -71,15 +73,13 @@ class CatalogService:
 
     # -- helpers ------------------------------------------------------------
 
-    def _access(self, store: CatalogStore) -> Access:
-        return access_of(store, self.user)
+    def _access(self, uow: UnitOfWork) -> Access:
+        return access_of(uow.identity, self.user)
 
-    def _importer(self, store: CatalogStore) -> Access:
+    def _importer(self, uow: UnitOfWork) -> Access:
         """The user as an import would make them: the first user of an empty
-        store becomes its admin (see :meth:`_ensure_actor`)."""
-        if not store.user_exists(self.user) and not store.has_users():
-            return Access(self.user, admin=True)
-        return self._access(store)
+        store becomes its admin."""
+        return first_write_access(uow.identity, self.user)
 
     def _require(self, access: Access, right: Right, version: ModuleVersion) -> None:
         if not access.can(right, version.rights):
@@ -100,14 +100,15 @@ class CatalogService:
             )
 
     def _viewable(
-        self, store: CatalogStore, ref: ModuleRef | str, access: Access | None = None
+        self, uow: UnitOfWork, ref: ModuleRef | str, access: Access | None = None
     ) -> ModuleVersion:
         """The module ``ref`` names; one the user may not view is answered
         exactly as one that does not exist."""
         if isinstance(ref, str):
             ref = _parse(ref)
+        store = uow.store
         latest = store.latest(ref.name)
-        if latest is None or not (access or self._access(store)).can(Right.VIEW, latest.rights):
+        if latest is None or not (access or self._access(uow)).can(Right.VIEW, latest.rights):
             raise NotFound(
                 f"module {ref.name} does not exist",
                 hint="slipway images list shows what the store holds",
@@ -121,12 +122,12 @@ class CatalogService:
 
     def _modules(
         self,
-        store: CatalogStore,
+        uow: UnitOfWork,
         files: Sequence[DefinitionFile] = (),
         access: Access | None = None,
     ) -> Modules:
         """The modules as the user may see them (files over store)."""
-        return Modules(store, files, viewer=access or self._access(store))
+        return Modules(uow.store, files, viewer=access or self._access(uow), people=uow.identity)
 
     def _refuse_creating(
         self, access: Access, names: Sequence[str], denied: Sequence[str] = ()
@@ -156,7 +157,7 @@ class CatalogService:
         )
 
     def _plan_writes(
-        self, store: CatalogStore, access: Access, files: Sequence[DefinitionFile]
+        self, uow: UnitOfWork, access: Access, files: Sequence[DefinitionFile]
     ) -> list[tuple[DefinitionFile, ModuleVersion | None, str]]:
         """(file, the version it replaces, its hash) for each file, once the
         user's right to write each is checked. A module the user may not view
@@ -165,7 +166,7 @@ class CatalogService:
         new: list[str] = []
         denied: list[str] = []
         for file in files:
-            latest = store.latest(file.name)
+            latest = uow.store.latest(file.name)
             digest = content_hash(file.document)
             if file.kind is Kind.CLOUD and (latest is None or latest.content_hash != digest):
                 self._require_admin(access, f"defining or changing the cloud {file.name}")
@@ -197,22 +198,22 @@ class CatalogService:
         """Check ``files`` against each other and the store, and the user's
         right to save each, as an import would; writes nothing."""
         with self._uow() as uow:
-            access = self._importer(uow.store)
-            modules = self._modules(uow.store, files, access)
+            access = self._importer(uow)
+            modules = self._modules(uow, files, access)
             report = validate(modules, [f.name for f in files])
             if not (report.errors or report.refused):
-                self._plan_writes(uow.store, access, files)
+                self._plan_writes(uow, access, files)
             return report
 
     def show(self, ref: str) -> ModuleVersion:
         with self._uow() as uow:
-            return self._viewable(uow.store, ref)
+            return self._viewable(uow, ref)
 
     def rights_on(self, ref: str) -> frozenset[Right]:
         """What the user may do with ``ref`` (view right needed to ask)."""
         with self._uow() as uow:
-            version = self._viewable(uow.store, ref)
-            return self._access(uow.store).rights_on(version.rights)
+            version = self._viewable(uow, ref)
+            return self._access(uow).rights_on(version.rights)
 
     def resolve(
         self, ref: str, clouds: list[str] | None = None, *, right: Right = Right.VIEW
@@ -220,21 +221,21 @@ class CatalogService:
         """The effective definition of ``ref`` with its per-cloud targets; the
         user needs ``right`` on the module and view on its parents."""
         with self._uow() as uow:
-            access = self._access(uow.store)
-            version = self._viewable(uow.store, ref, access)
+            access = self._access(uow)
+            version = self._viewable(uow, ref, access)
             self._require(access, right, version)
-            modules = self._modules(uow.store, access=access)
+            modules = self._modules(uow, access=access)
             return resolve_module(modules, Module.from_store(version), clouds=clouds)
 
     def history(self, name: str) -> list[ModuleVersion]:
         with self._uow() as uow:
             module = _parse(name).name
-            self._viewable(uow.store, module)
+            self._viewable(uow, module)
             return list(uow.store.versions(module))
 
     def diff(self, a: str, b: str) -> tuple[ModuleVersion, ModuleVersion, list[Change]]:
         with self._uow() as uow:
-            old, new = self._viewable(uow.store, a), self._viewable(uow.store, b)
+            old, new = self._viewable(uow, a), self._viewable(uow, b)
             return old, new, diff_documents(old.document, new.document)
 
     def list_modules(
@@ -245,7 +246,7 @@ class CatalogService:
         if cloud is not None:
             with self._uow() as uow:
                 # An unknown cloud is an error, not an empty list.
-                self._modules(uow.store).cloud(cloud)
+                self._modules(uow).cloud(cloud)
         self.refresh_index()
         page = self.search(kinds=kinds, cloud=cloud, limit=None)
         return [(row.version, list(row.facets.clouds)) for row in page.items]
@@ -270,7 +271,7 @@ class CatalogService:
                 os or None,
                 cloud or None,
                 owner or None,
-                self._access(uow.store),
+                self._access(uow),
                 limit,
                 offset,
             )
@@ -283,14 +284,14 @@ class CatalogService:
             names = uow.store.unindexed()
             if not names:
                 return 0
-            count = refresh_facets(uow.store, names)
+            count = refresh_facets(uow.store, uow.identity, names)
             uow.commit()
             return count
 
     def clouds(self) -> list[tuple[Cloud, Catalog]]:
         """Every cloud the user may view, with its catalog, by name."""
         with self._uow() as uow:
-            modules = self._modules(uow.store)
+            modules = self._modules(uow)
             return [
                 (cloud, modules.catalog(cloud.catalog))
                 for cloud, _ in sorted(modules.clouds().values(), key=lambda c: c[0].name)
@@ -298,7 +299,7 @@ class CatalogService:
 
     def flavors(self, cloud: str) -> tuple[Cloud, Catalog]:
         with self._uow() as uow:
-            modules = self._modules(uow.store)
+            modules = self._modules(uow)
             found = modules.cloud(cloud)
             return found, modules.catalog(found.catalog)
 
@@ -309,7 +310,7 @@ class CatalogService:
             key, message = problems[0]
             raise InputError(f"--{key} {message}")
         with self._uow() as uow:
-            modules = self._modules(uow.store)
+            modules = self._modules(uow)
             if not modules.clouds():
                 raise NotFound(
                     "the store has no clouds yet", hint="import some first: slipway import examples"
@@ -323,11 +324,11 @@ class CatalogService:
         listed are kept (no cloud API gives them). Needs the edit right on the
         catalog. An unchanged list saves nothing."""
         with self._uow() as uow:
-            modules = self._modules(uow.store)
+            modules = self._modules(uow)
             found = modules.cloud(cloud)
             latest = uow.store.latest(found.catalog)
-            self._ensure_actor(uow.store)
-            access = self._access(uow.store)
+            enrol(uow.identity, self.user)
+            access = self._access(uow)
             if latest is not None:
                 self._require(access, Right.EDIT, latest)
             else:
@@ -374,49 +375,6 @@ class CatalogService:
                 found.catalog, Kind.CATALOG, number, "new" if latest is None else "updated"
             )
 
-    # -- users and groups ----------------------------------------------------------
-
-    def _ensure_actor(self, store: CatalogStore) -> None:
-        """The acting user exists; the very first user is the admin."""
-        if not store.user_exists(self.user):
-            store.ensure_user(self.user, admin=not store.has_users())
-
-    def add_user(self, name: str, *, admin: bool = False, groups: Sequence[str] = ()) -> None:
-        check_user_name(name)
-        with self._uow() as uow:
-            self._ensure_actor(uow.store)
-            if not uow.store.is_admin(self.user):
-                raise PermissionDenied(f"only an admin can add users; {self.user} is not one")
-            if uow.store.user_exists(name):
-                raise Conflict(f"user {name} already exists")
-            if uow.store.group_exists(name):
-                raise Conflict(f"{name} is a group: a user of that name would share its namespace")
-            uow.store.ensure_user(name, admin=admin)
-            for group in groups:
-                uow.store.add_member(group, name)
-            uow.commit()
-
-    def add_group(
-        self, name: str, members: Sequence[str] = (), editors: Sequence[str] = ()
-    ) -> None:
-        """Add a group of ``members``; ``editors`` are members who may also
-        create modules in the group's namespace (``NAME/…``)."""
-        if not name.strip() or (found := control_character(name)) is not None:
-            problem = "is empty" if not name.strip() else f"holds the control character {found}"
-            raise InputError(f"the group name {name!r} {problem}", field="name")
-        with self._uow() as uow:
-            self._ensure_actor(uow.store)
-            if not uow.store.is_admin(self.user):
-                raise PermissionDenied(f"only an admin can add groups; {self.user} is not one")
-            if uow.store.user_exists(name):
-                raise Conflict(f"{name} is a user: a group so named would share their namespace")
-            uow.store.add_group(name)
-            for member in members:
-                uow.store.add_member(name, member)
-            for editor in editors:
-                uow.store.add_member(name, editor, editor=True)
-            uow.commit()
-
     # -- writing ---------------------------------------------------------------
 
     def import_files(self, files: Sequence[DefinitionFile], comment: str = "") -> ImportResult:
@@ -427,11 +385,11 @@ class CatalogService:
             )
         with self._uow() as uow:
             store = uow.store
-            access = self._importer(store)
-            report = validate(self._modules(store, files, access), [f.name for f in files])
+            access = self._importer(uow)
+            report = validate(self._modules(uow, files, access), [f.name for f in files])
             report.raise_errors()
-            plan = self._plan_writes(store, access, files)
-            self._ensure_actor(store)
+            plan = self._plan_writes(uow, access, files)
+            enrol(uow.identity, self.user)
             now = datetime.now(UTC)
             result = ImportResult(warnings=report.warnings)
             for file, latest, digest in plan:
@@ -458,7 +416,8 @@ class CatalogService:
                 result.saved.append(
                     Saved(file.name, file.kind, number, "new" if latest is None else "updated")
                 )
-            refresh_facets(store, [s.name for s in result.saved if s.status != "unchanged"])
+            changed = [s.name for s in result.saved if s.status != "unchanged"]
+            refresh_facets(store, uow.identity, changed)
             uow.commit()
             return result
 
@@ -470,15 +429,15 @@ class CatalogService:
         if target.version is not None:
             raise InputError(f"the destination {destination!r} cannot name a version")
         with self._uow() as uow:
-            original = self._viewable(uow.store, source)
+            original = self._viewable(uow, source)
             if original.kind is Kind.CLOUD:
-                self._require_admin(self._access(uow.store), f"copying the cloud {original.name}")
-            self._refuse_creating(self._importer(uow.store), [target.name])
+                self._require_admin(self._access(uow), f"copying the cloud {original.name}")
+            self._refuse_creating(self._importer(uow), [target.name])
             if uow.store.latest(target.name) is not None:
                 raise Conflict(
                     f"{target.name} already exists", hint="choose another name for the copy"
                 )
-            self._ensure_actor(uow.store)
+            enrol(uow.identity, self.user)
             copied = ModuleVersion(
                 name=target.name,
                 kind=original.kind,
@@ -493,7 +452,7 @@ class CatalogService:
                 content_hash=original.content_hash,
             )
             uow.store.add_version(copied)
-            refresh_facets(uow.store, [copied.name])
+            refresh_facets(uow.store, uow.identity, [copied.name])
             uow.commit()
             return copied
 
@@ -507,13 +466,13 @@ class CatalogService:
     ) -> Rights:
         """Set who else may view, edit or deploy ``name``; only its owner or an admin."""
         with self._uow() as uow:
-            latest = self._viewable(uow.store, _parse(name).name)
-            access = self._access(uow.store)
+            latest = self._viewable(uow, _parse(name).name)
+            access = self._access(uow)
             if not (access.admin or latest.rights.owner == self.user):
                 raise PermissionDenied(
                     f"only the owner ({latest.rights.owner}) or an admin can share {latest.name}"
                 )
-            if group is not None and not uow.store.group_exists(group):
+            if group is not None and not uow.identity.group_exists(group):
                 raise NotFound(
                     f"group {group} does not exist",
                     hint=f"create it with slipway group add {group}",

@@ -215,7 +215,7 @@ class RunService:
     def _visible(self, uow: UnitOfWork, run_id: str) -> Run:
         """The run; someone else's is answered as one that does not exist."""
         run = uow.runs.get(run_id)
-        if run is None or (run.owner != self.user and not uow.store.is_admin(self.user)):
+        if run is None or (run.owner != self.user and not uow.identity.is_admin(self.user)):
             raise NotFound(f"run {run_id} does not exist", hint="slipway runs lists your runs")
         return run
 
@@ -240,7 +240,7 @@ class RunService:
         """The user's runs (an admin's ``everyone``: all runs), newest first,
         in any of ``states`` and on ``cloud`` when given."""
         with self._uow() as uow:
-            if everyone and not uow.store.is_admin(self.user):
+            if everyone and not uow.identity.is_admin(self.user):
                 raise PermissionDenied(
                     f"only an admin sees everyone's runs; {self.user} is not one"
                 )

@@ -23,14 +23,10 @@ from slipway.domain.modules import Access, Kind, ModuleRef, ModuleVersion, Right
 from slipway.domain.security import MANAGED_GROUP, MANAGED_PREFIX, GroupDefinition
 from slipway.domain.sizes import Catalog, Flavor
 from slipway.errors import DefinitionError, NotFound, RefusedReference
-from slipway.services.ports import CatalogStore, DefinitionFile
+from slipway.services.identity import access_of
+from slipway.services.ports import CatalogStore, DefinitionFile, IdentityStore
 
-__all__ = ["Module", "Modules", "access_of"]
-
-
-def access_of(store: CatalogStore, user: str) -> Access:
-    """What ``user`` may do, as the store says now."""
-    return Access(user, store.groups_of(user), store.is_admin(user), store.editor_of(user))
+__all__ = ["Module", "Modules"]
 
 
 @dataclass(frozen=True)
@@ -73,15 +69,19 @@ class Module:
 
 class Modules:
     """Files over store; the universe that validation and resolution look in.
-    ``viewer``: who is looking (None: whoever sees everything)."""
+    ``viewer``: who is looking (None: whoever sees everything); ``people``:
+    who owners are (whether an admin declared a security group), None: all
+    plain users."""
 
     def __init__(
         self,
         store: CatalogStore | None = None,
         files: Iterable[DefinitionFile] = (),
         viewer: Access | None = None,
+        people: IdentityStore | None = None,
     ) -> None:
         self.store = store
+        self.people = people
         self.files = {f.name: Module.from_file(f) for f in files}
         self.viewer = viewer
         self._access: dict[str, Access] = {viewer.user: viewer} if viewer else {}
@@ -158,7 +158,7 @@ class Modules:
     def access_of(self, user: str) -> Access:
         if user not in self._access:
             self._access[user] = (
-                access_of(self.store, user) if self.store is not None else Access(user)
+                access_of(self.people, user) if self.people is not None else Access(user)
             )
         return self._access[user]
 

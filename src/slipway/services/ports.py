@@ -1,7 +1,8 @@
-"""The ports the services need: the catalog store and its unit of work.
+"""The ports the services need: the catalog, identity and run stores, their
+unit of work, and what runs reach machines and secrets through.
 
 Adapters implement them (``slipway.adapters.store`` with SQLAlchemy); the
-in-memory implementation in ``slipway.services.memory`` backs most tests.
+in-memory implementations next to them back most tests.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from slipway.domain.lockouts import Attempts
 from slipway.domain.modules import Access, Kind, ModuleVersion, Rights
 from slipway.domain.runs import Run, RunEvent, RunState
 from slipway.errors import DefinitionError
@@ -23,6 +25,7 @@ __all__ = [
     "Facets",
     "GuestLogin",
     "GuestShell",
+    "IdentityStore",
     "KeyPair",
     "ListedModule",
     "Login",
@@ -113,7 +116,8 @@ class UserRecord(Protocol):
 
 
 class CatalogStore(Protocol):
-    """Modules with immutable versions, users and groups."""
+    """Modules with immutable versions, their rights, and their search facets.
+    Who the users are is the :class:`IdentityStore`'s."""
 
     def latest(self, name: str) -> ModuleVersion | None: ...
 
@@ -127,6 +131,25 @@ class CatalogStore(Protocol):
         """Save ``version``; its number must be one more than the latest (or 1)."""
 
     def set_rights(self, name: str, rights: Rights) -> None: ...
+
+    # -- search (facets are kept by the catalog service on every write) -------
+
+    def set_facets(self, name: str, facets: Facets) -> None: ...
+
+    def unindexed(self) -> Sequence[str]:
+        """Names of modules whose facets were never computed."""
+
+    def children(self, name: str) -> Sequence[str]:
+        """Names of modules whose latest version inherits from ``name``."""
+
+    def search(self, query: ModuleQuery) -> tuple[Sequence[ListedModule], int]:
+        """One page of matching modules and the number of all matches."""
+
+
+class IdentityStore(Protocol):
+    """Who is who: users, groups and their members, and the credentials
+    people log in with — only hashes of passwords, tokens and session
+    cookies — with the log-in tries counted against guessing."""
 
     def ensure_user(self, name: str, *, admin: bool = False) -> None: ...
 
@@ -150,19 +173,6 @@ class CatalogStore(Protocol):
     def editor_of(self, user: str) -> frozenset[str]:
         """The groups in whose namespace ``user`` may create modules."""
 
-    # -- search (facets are kept by the catalog service on every write) -------
-
-    def set_facets(self, name: str, facets: Facets) -> None: ...
-
-    def unindexed(self) -> Sequence[str]:
-        """Names of modules whose facets were never computed."""
-
-    def children(self, name: str) -> Sequence[str]:
-        """Names of modules whose latest version inherits from ``name``."""
-
-    def search(self, query: ModuleQuery) -> tuple[Sequence[ListedModule], int]:
-        """One page of matching modules and the number of all matches."""
-
     # -- credentials: only hashes are stored ---------------------------------
 
     def set_password_hash(self, user: str, password_hash: str) -> None: ...
@@ -184,6 +194,27 @@ class CatalogStore(Protocol):
     def session_of(self, token_hash: str) -> SessionRecord | None: ...
 
     def delete_session(self, token_hash: str) -> None: ...
+
+    def end_sessions(self, user: str) -> None:
+        """End every dashboard session of ``user``."""
+
+    def expire_sessions(self, now: datetime) -> None:
+        """Forget sessions that expired before ``now``."""
+
+    # -- log-in attempts, per account or client address ("subject") ----------
+
+    def attempts_for_update(self, subject: str) -> Attempts | None:
+        """The tries counted for ``subject``. Until this transaction ends, no
+        other one reads or counts them, in this process or any other."""
+
+    def save_attempts(self, subject: str, attempts: Attempts, expires_at: datetime) -> None:
+        """Keep ``attempts`` for ``subject`` until ``expires_at``."""
+
+    def clear_attempts(self, subject: str) -> None: ...
+
+    def expire_attempts(self, now: datetime) -> None:
+        """Forget tries kept until before ``now``; records that another
+        transaction is counting are left for the next time."""
 
 
 class PasswordHasher(Protocol):
@@ -241,6 +272,9 @@ class UnitOfWork(AbstractContextManager["UnitOfWork"], Protocol):
 
     @property
     def store(self) -> CatalogStore: ...
+
+    @property
+    def identity(self) -> IdentityStore: ...
 
     @property
     def runs(self) -> RunStore: ...

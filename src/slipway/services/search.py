@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from slipway.domain.modules import Kind, ModuleRef, ModuleVersion
 from slipway.errors import SlipwayError
-from slipway.services.modules import Module, Modules, access_of
-from slipway.services.ports import CatalogStore, Facets, ListedModule
+from slipway.services.identity import access_of
+from slipway.services.modules import Module, Modules
+from slipway.services.ports import CatalogStore, Facets, IdentityStore, ListedModule
 from slipway.services.resolve import resolve_module
 
 __all__ = ["Page", "facets_for", "refresh_facets"]
@@ -53,7 +54,7 @@ def facets_for(modules: Modules, version: ModuleVersion) -> Facets:
     )
 
 
-def refresh_facets(store: CatalogStore, names: Iterable[str]) -> int:
+def refresh_facets(store: CatalogStore, people: IdentityStore, names: Iterable[str]) -> int:
     """Recompute the facets of ``names`` and of every module inheriting from
     them (a parent's new native image changes its children's clouds).
     Each module is resolved as its owner sees the catalog, so its facets never
@@ -72,7 +73,7 @@ def refresh_facets(store: CatalogStore, names: Iterable[str]) -> int:
             continue
         owner = latest.rights.owner
         if owner not in by_owner:
-            by_owner[owner] = Modules(store, viewer=access_of(store, owner))
+            by_owner[owner] = Modules(store, viewer=access_of(people, owner), people=people)
         store.set_facets(name, facets_for(by_owner[owner], latest))
         pending.extend(store.children(name))
     return len(seen)

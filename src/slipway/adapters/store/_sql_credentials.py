@@ -98,3 +98,12 @@ class SqlCredentials:
     def delete_session(self, token_hash: str) -> None:
         self.session.execute(delete(SessionRow).where(SessionRow.token_hash == token_hash))
         self.session.flush()
+
+    def end_sessions(self, user: str) -> None:
+        of_user = select(UserRow.id).where(UserRow.name == user).scalar_subquery()
+        self.session.execute(delete(SessionRow).where(SessionRow.user_id == of_user))
+        self.session.flush()
+
+    def expire_sessions(self, now: datetime) -> None:
+        self.session.execute(delete(SessionRow).where(SessionRow.expires_at < now))
+        self.session.flush()

@@ -1,25 +1,20 @@
-"""The catalog store in memory: the same contract as the SQL store, for tests
-and for validating definitions without a database."""
+"""The catalog store in memory, and a unit of work over the in-memory stores:
+the same contracts as the SQL ones, for tests and for validating definitions
+without a database."""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
 from types import TracebackType
 from typing import Self
 
+from slipway.adapters.store.identity_memory import MemoryIdentityStore
 from slipway.adapters.store.runs_memory import MemoryRunStore
 from slipway.domain.modules import Kind, ModuleVersion, Right, Rights
 from slipway.errors import Conflict, NotFound
-from slipway.services.ports import (
-    Facets,
-    ListedModule,
-    ModuleQuery,
-    SessionRecord,
-    TokenRecord,
-)
+from slipway.services.ports import Facets, ListedModule, ModuleQuery
 
 __all__ = ["MemoryStore", "MemoryUnitOfWork"]
 
@@ -28,13 +23,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.modules: dict[str, list[ModuleVersion]] = {}
         self.rights: dict[str, Rights] = {}
-        self.users: dict[str, bool] = {}
-        self.groups: dict[str, set[str]] = {}
-        self.editors: dict[str, set[str]] = {}  # group -> members who edit its namespace
         self.facets: dict[str, Facets | None] = {}
-        self.passwords: dict[str, str] = {}
-        self.tokens: dict[str, TokenRecord] = {}  # by token hash
-        self.sessions: dict[str, SessionRecord] = {}  # by cookie hash
 
     def _with_rights(self, version: ModuleVersion) -> ModuleVersion:
         return replace(version, rights=self.rights[version.name])
@@ -71,41 +60,6 @@ class MemoryStore:
             raise NotFound(f"module {name} does not exist")
         self.rights[name] = rights
 
-    def ensure_user(self, name: str, *, admin: bool = False) -> None:
-        self.users[name] = self.users.get(name, False) or admin
-
-    def user_exists(self, name: str) -> bool:
-        return name in self.users
-
-    def has_users(self) -> bool:
-        return bool(self.users)
-
-    def is_admin(self, name: str) -> bool:
-        return self.users.get(name, False)
-
-    def add_group(self, name: str) -> None:
-        if name in self.groups:
-            raise Conflict(f"group {name} already exists")
-        self.groups[name] = set()
-
-    def group_exists(self, name: str) -> bool:
-        return name in self.groups
-
-    def add_member(self, group: str, user: str, *, editor: bool = False) -> None:
-        if group not in self.groups:
-            raise NotFound(f"group {group} does not exist")
-        if user not in self.users:
-            raise NotFound(f"user {user} does not exist")
-        self.groups[group].add(user)
-        if editor:
-            self.editors.setdefault(group, set()).add(user)
-
-    def groups_of(self, user: str) -> frozenset[str]:
-        return frozenset(g for g, members in self.groups.items() if user in members)
-
-    def editor_of(self, user: str) -> frozenset[str]:
-        return frozenset(g for g, editors in self.editors.items() if user in editors)
-
     # -- search ---------------------------------------------------------------
 
     def set_facets(self, name: str, facets: Facets) -> None:
@@ -141,68 +95,26 @@ class MemoryStore:
         end = None if query.limit is None else query.offset + query.limit
         return found[query.offset : end], len(found)
 
-    # -- credentials ----------------------------------------------------------
-
-    def _require_user(self, name: str) -> None:
-        if name not in self.users:
-            raise NotFound(f"user {name} does not exist")
-
-    def set_password_hash(self, user: str, password_hash: str) -> None:
-        self._require_user(user)
-        self.passwords[user] = password_hash
-
-    def password_hash(self, user: str) -> str | None:
-        return self.passwords.get(user)
-
-    def has_passwords(self) -> bool:
-        return bool(self.passwords)
-
-    def add_token(self, user: str, name: str, token_hash: str, created_at: datetime) -> int:
-        self._require_user(user)
-        number = max((t.id for t in self.tokens.values()), default=0) + 1
-        self.tokens[token_hash] = TokenRecord(number, user, name, created_at)
-        return number
-
-    def token_user(self, token_hash: str) -> str | None:
-        found = self.tokens.get(token_hash)
-        return found.user if found else None
-
-    def tokens_of(self, user: str) -> Sequence[TokenRecord]:
-        return sorted((t for t in self.tokens.values() if t.user == user), key=lambda t: t.id)
-
-    def delete_token(self, user: str, token_id: int) -> bool:
-        for key, token in list(self.tokens.items()):
-            if token.id == token_id and token.user == user:
-                del self.tokens[key]
-                return True
-        return False
-
-    def add_session(self, token_hash: str, record: SessionRecord) -> None:
-        self._require_user(record.user)
-        self.sessions[token_hash] = record
-
-    def session_of(self, token_hash: str) -> SessionRecord | None:
-        return self.sessions.get(token_hash)
-
-    def delete_session(self, token_hash: str) -> None:
-        self.sessions.pop(token_hash, None)
-
 
 class MemoryUnitOfWork:
-    """Commits by keeping the working copy; rolls back by restoring a snapshot.
+    """Commits by keeping the working copies; rolls back by restoring snapshots.
     Pass the same stores to every unit of work that should share data."""
 
     def __init__(
-        self, store: MemoryStore | None = None, runs: MemoryRunStore | None = None
+        self,
+        store: MemoryStore | None = None,
+        runs: MemoryRunStore | None = None,
+        identity: MemoryIdentityStore | None = None,
     ) -> None:
-        self.committed = store or MemoryStore()
+        self.committed = store if store is not None else MemoryStore()
         self.committed_runs = runs if runs is not None else MemoryRunStore()
+        self.committed_identity = identity if identity is not None else MemoryIdentityStore()
         self.store = self.committed
         self.runs = self.committed_runs
+        self.identity = self.committed_identity
 
     def __enter__(self) -> Self:
-        self.store = copy.deepcopy(self.committed)
-        self.runs = copy.deepcopy(self.committed_runs)
+        self.rollback()
         return self
 
     def __exit__(
@@ -213,11 +125,14 @@ class MemoryUnitOfWork:
     ) -> None:
         self.store = self.committed
         self.runs = self.committed_runs
+        self.identity = self.committed_identity
 
     def commit(self) -> None:
         self.committed.__dict__.update(copy.deepcopy(self.store.__dict__))
         self.committed_runs.__dict__.update(copy.deepcopy(self.runs.__dict__))
+        self.committed_identity.__dict__.update(copy.deepcopy(self.identity.__dict__))
 
     def rollback(self) -> None:
         self.store = copy.deepcopy(self.committed)
         self.runs = copy.deepcopy(self.committed_runs)
+        self.identity = copy.deepcopy(self.committed_identity)

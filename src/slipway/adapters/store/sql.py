@@ -1,19 +1,21 @@
-"""The catalog store on SQLAlchemy: the same contract as :mod:`.memory`."""
+"""The catalog store on SQLAlchemy, the same contract as :mod:`.memory`, and
+the unit of work over the SQL stores (catalog, identity, runs): one session,
+one transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
 
-from slipway.adapters.store._sql_credentials import SqlCredentials
 from slipway.adapters.store._sql_search import SqlSearch
+from slipway.adapters.store.identity_sql import SqlIdentityStore
 from slipway.adapters.store.runs_sql import SqlRunStore
-from slipway.adapters.store.tables import GroupRow, MembershipRow, ModuleRow, UserRow, VersionRow
+from slipway.adapters.store.tables import ModuleRow, VersionRow
 from slipway.domain.modules import Kind, ModuleVersion, Rights, parse_rights
 from slipway.errors import Conflict, NotFound
 
@@ -47,7 +49,7 @@ def _join(rights: frozenset[str]) -> str:
     return ",".join(sorted(rights))
 
 
-class SqlStore(SqlSearch, SqlCredentials):
+class SqlStore(SqlSearch):
     def __init__(self, session: Session) -> None:
         self.session = session
 
@@ -136,74 +138,12 @@ class SqlStore(SqlSearch, SqlCredentials):
         module.public_rights = _join(rights.public_rights)
         self.session.flush()
 
-    def _user(self, name: str) -> UserRow | None:
-        return self.session.scalars(select(UserRow).where(UserRow.name == name)).one_or_none()
-
-    def _group(self, name: str) -> GroupRow | None:
-        return self.session.scalars(select(GroupRow).where(GroupRow.name == name)).one_or_none()
-
-    def ensure_user(self, name: str, *, admin: bool = False) -> None:
-        user = self._user(name)
-        if user is None:
-            self.session.add(UserRow(name=name, admin=admin, created_at=datetime.now(UTC)))
-        elif admin:
-            user.admin = True
-        self.session.flush()
-
-    def user_exists(self, name: str) -> bool:
-        return self._user(name) is not None
-
-    def has_users(self) -> bool:
-        return self.session.scalars(select(UserRow.id).limit(1)).first() is not None
-
-    def is_admin(self, name: str) -> bool:
-        user = self._user(name)
-        return bool(user and user.admin)
-
-    def add_group(self, name: str) -> None:
-        if self._group(name) is not None:
-            raise Conflict(f"group {name} already exists")
-        self.session.add(GroupRow(name=name))
-        self.session.flush()
-
-    def group_exists(self, name: str) -> bool:
-        return self._group(name) is not None
-
-    def add_member(self, group: str, user: str, *, editor: bool = False) -> None:
-        group_row, user_row = self._group(group), self._user(user)
-        if group_row is None:
-            raise NotFound(f"group {group} does not exist")
-        if user_row is None:
-            raise NotFound(f"user {user} does not exist")
-        membership = self.session.get(MembershipRow, (group_row.id, user_row.id))
-        if membership is None:
-            self.session.add(
-                MembershipRow(group_id=group_row.id, user_id=user_row.id, editor=editor)
-            )
-        elif editor:
-            membership.editor = True
-        self.session.flush()
-
-    def _memberships(self, user: str) -> Select[str]:
-        return (
-            select(GroupRow.name)
-            .join(MembershipRow, MembershipRow.group_id == GroupRow.id)
-            .join(UserRow, UserRow.id == MembershipRow.user_id)
-            .where(UserRow.name == user)
-        )
-
-    def groups_of(self, user: str) -> frozenset[str]:
-        return frozenset(self.session.scalars(self._memberships(user)))
-
-    def editor_of(self, user: str) -> frozenset[str]:
-        query = self._memberships(user).where(MembershipRow.editor.is_(True))
-        return frozenset(self.session.scalars(query))
-
 
 class SqlUnitOfWork:
     """One session and transaction per ``with`` block; no commit, no change."""
 
     store: SqlStore
+    identity: SqlIdentityStore
     runs: SqlRunStore
 
     def __init__(self, engine: Engine) -> None:
@@ -214,6 +154,7 @@ class SqlUnitOfWork:
         # A plain Session: a sessionmaker per unit of work would build a class each time.
         self._session = Session(self._engine, expire_on_commit=False)
         self.store = SqlStore(self._session)
+        self.identity = SqlIdentityStore(self._session)
         self.runs = SqlRunStore(self._session)
         return self
 

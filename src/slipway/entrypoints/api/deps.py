@@ -12,9 +12,9 @@ from fastapi import Depends, Request
 
 from slipway.domain.clouds import Cloud
 from slipway.errors import NotAuthenticated, PermissionDenied
-from slipway.services.access import ANONYMOUS, AccessService
 from slipway.services.catalog import CatalogService
 from slipway.services.deploy import RunService
+from slipway.services.identity import ANONYMOUS, IdentityService
 
 __all__ = [
     "SESSION_COOKIE",
@@ -37,7 +37,7 @@ class Services:
     """The use cases the API and the dashboard call."""
 
     catalog: Callable[[str], CatalogService]  # the catalog as one user sees it
-    access: AccessService
+    identity: IdentityService  # users, groups, passwords, sessions, tokens
     runs: Callable[[str], RunService] | None = None  # None: this server cannot deploy
     cloud_details: Callable[[Cloud], dict[str, str]] = lambda _: {}
 
@@ -74,19 +74,19 @@ def actor(request: Request) -> Actor:
     cached: Actor | None = getattr(request.state, "actor", None)
     if cached is not None:
         return cached
-    access = services(request).access
+    identity = services(request).identity
     found = Actor(ANONYMOUS)
     authorization = request.headers.get("authorization", "")
     if authorization:
         scheme, _, token = authorization.partition(" ")
-        user = access.token_user(token.strip()) if scheme.lower() == "bearer" else None
+        user = identity.token_user(token.strip()) if scheme.lower() == "bearer" else None
         if user is None:
             raise NotAuthenticated(
                 "the API token is not valid", hint="create one: slipway token create"
             )
         found = Actor(user)
     elif cookie := request.cookies.get(SESSION_COOKIE):
-        session = access.session(cookie)
+        session = identity.session(cookie)
         if session is not None:
             found = Actor(session.user, session.csrf, via_session=True)
             if request.url.path.startswith("/api") and request.method not in SAFE_METHODS:

@@ -3,7 +3,8 @@ details (``application/problem+json``) with the field path of each problem.
 
 Every :class:`~slipway.errors.SlipwayError` maps to a status by its class;
 request validation is 422 with one entry per field; anything unexpected is a
-500 that says nothing about the internals (and is logged).
+500 that says nothing about the internals (and is logged). The OpenAPI
+document says so: every operation may answer a 4xx or 5xx problem.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from slipway.errors import (
     RefusedReference,
     SlipwayError,
     ToolError,
+    TooManyAttempts,
     Unsupported,
 )
 
@@ -42,6 +44,7 @@ MEDIA_TYPE = "application/problem+json"
 
 # Most specific first: the first class an error is an instance of wins.
 STATUS: tuple[tuple[type[SlipwayError], int], ...] = (
+    (TooManyAttempts, 429),
     (NotAuthenticated, 401),
     (PermissionDenied, 403),
     (NotFound, 404),
@@ -62,6 +65,7 @@ TITLES = {
     409: "Conflict",
     413: "Request too large",
     422: "Invalid input",
+    429: "Too many requests",
     500: "Internal error",
     501: "Not implemented",
     502: "A cloud refused",
@@ -83,6 +87,7 @@ def problem_response(
     errors: list[dict[str, Any]] | None = None,
     hint: str | None = None,
     headers: Mapping[str, str] | None = None,
+    retry_after: int | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": _type(status),
@@ -94,6 +99,9 @@ def problem_response(
         body["hint"] = hint
     if errors:
         body["errors"] = errors
+    if retry_after is not None:
+        body["retry_after"] = retry_after
+        headers = {**(headers or {}), "Retry-After": str(retry_after)}
     return JSONResponse(
         body, status_code=status, media_type=MEDIA_TYPE, headers=dict(headers or {})
     )
@@ -129,10 +137,14 @@ def _wants_html(request: Request) -> bool:
 async def _slipway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SlipwayError)
     status = status_of(exc)
+    retry_after = exc.retry_after if isinstance(exc, TooManyAttempts) else None
     renderer: HtmlRenderer | None = getattr(request.app.state, "html_errors", None)
     if renderer is not None and _wants_html(request):
         # The page shows who is logged in: a store call, off the event loop.
-        return await run_in_threadpool(renderer, request, status, exc.message, exc.hint)
+        page = await run_in_threadpool(renderer, request, status, exc.message, exc.hint)
+        if retry_after is not None:
+            page.headers["Retry-After"] = str(retry_after)
+        return page
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
     errors: list[dict[str, Any]] | None = None
@@ -141,7 +153,9 @@ async def _slipway_error(request: Request, exc: Exception) -> Response:
     elif isinstance(exc, InputError) and exc.field:
         errors = [{"path": exc.field, "message": exc.message}]
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return problem_response(status, exc.message, errors=errors, hint=exc.hint, headers=headers)
+    return problem_response(
+        status, exc.message, errors=errors, hint=exc.hint, headers=headers, retry_after=retry_after
+    )
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -167,7 +181,63 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(500, "an unexpected error; the server log has the details")
 
 
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "hint": {"type": "string", "description": "what to do"},
+        "retry_after": {"type": "integer", "description": "seconds to wait (429)"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["path", "message"],
+                "properties": {
+                    "path": {"type": "string", "description": "query.…, path.…, body.… or a key"},
+                    "message": {"type": "string"},
+                    "line": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+                    "file": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def _problems_documented(schema: dict[str, Any]) -> None:
+    """Declare the problem responses every operation may give, in place of
+    FastAPI's own 422 body, which this API never sends."""
+    content = {MEDIA_TYPE: {"schema": _PROBLEM_REF}}
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    components["Problem"] = PROBLEM_SCHEMA
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, response in responses.items():
+                if status[0] in "45":
+                    response["content"] = content
+            responses.setdefault("4XX", {"description": "Refused: a problem", "content": content})
+            responses.setdefault("5XX", {"description": "Failed: a problem", "content": content})
+
+
 def install(app: FastAPI) -> None:
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _problems_documented(plain_openapi())  # FastAPI keeps it in app.openapi_schema
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_exception_handler(SlipwayError, _slipway_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)

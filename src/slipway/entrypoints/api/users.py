@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field
 
-from slipway.entrypoints.api.deps import Catalog, LoggedIn, User, services
+from slipway.entrypoints.api.deps import LoggedIn, User, services
 from slipway.entrypoints.api.schemas import NO_NUL
 from slipway.entrypoints.api.threads import costly
 
@@ -65,7 +65,7 @@ class CreatedToken(TokenOut):
 
 @router.get("/me", summary="Who the request acts as")
 def me(request: Request, who: User) -> Me:
-    admin, groups, editor_of = services(request).access.whoami(who.user)
+    admin, groups, editor_of = services(request).identity.whoami(who.user)
     return Me(
         user=who.user,
         admin=admin,
@@ -76,11 +76,13 @@ def me(request: Request, who: User) -> Me:
 
 
 @router.post("/users", status_code=201, summary="Add a user (admins only)")
-async def add_user(request: Request, body: NewUser, catalog: Catalog, who: LoggedIn) -> Me:
+async def add_user(request: Request, body: NewUser, who: LoggedIn) -> Me:
+    identity = services(request).identity
+
     def add() -> None:
-        catalog.add_user(body.name, admin=body.admin, groups=body.groups)
+        identity.add_user(who.user, body.name, admin=body.admin, groups=body.groups)
         if body.password is not None:
-            services(request).access.set_password(who.user, body.name, body.password)
+            identity.set_password(who.user, body.name, body.password)
 
     await costly(request, add)  # a password hash
     return Me(user=body.name, admin=body.admin, groups=sorted(body.groups), anonymous=False)
@@ -93,13 +95,13 @@ async def set_password(
     body: Password,
     who: LoggedIn,
 ) -> Response:
-    await costly(request, services(request).access.set_password, who.user, name, body.password)
+    await costly(request, services(request).identity.set_password, who.user, name, body.password)
     return Response(status_code=204)
 
 
 @router.post("/groups", status_code=201, summary="Add a group (admins only)")
-def add_group(body: NewGroup, catalog: Catalog, _who: LoggedIn) -> NewGroup:
-    catalog.add_group(body.name, body.members, body.editors)
+def add_group(request: Request, body: NewGroup, who: LoggedIn) -> NewGroup:
+    services(request).identity.add_group(who.user, body.name, body.members, body.editors)
     return body
 
 
@@ -107,13 +109,13 @@ def add_group(body: NewGroup, catalog: Catalog, _who: LoggedIn) -> NewGroup:
 def tokens(request: Request, who: LoggedIn) -> list[TokenOut]:
     return [
         TokenOut(id=t.id, name=t.name, created_at=t.created_at)
-        for t in services(request).access.tokens(who.user)
+        for t in services(request).identity.tokens(who.user)
     ]
 
 
 @router.post("/tokens", status_code=201, summary="Create an API token, shown once")
 def create_token(request: Request, body: TokenIn, who: LoggedIn) -> CreatedToken:
-    made = services(request).access.create_token(who.user, body.name)
+    made = services(request).identity.create_token(who.user, body.name)
     record = made.record
     return CreatedToken(
         id=record.id, name=record.name, created_at=record.created_at, token=made.token
@@ -124,5 +126,5 @@ def create_token(request: Request, body: TokenIn, who: LoggedIn) -> CreatedToken
 def revoke_token(
     request: Request, token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], who: LoggedIn
 ) -> Response:
-    services(request).access.revoke_token(who.user, token_id)
+    services(request).identity.revoke_token(who.user, token_id)
     return Response(status_code=204)

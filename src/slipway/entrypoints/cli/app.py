@@ -53,6 +53,19 @@ def global_options(
         None, help=escape("Address serve listens on [env SLIPWAY_HOST].")
     ),
     port: str | None = typer.Option(None, help=escape("Port serve listens on [env SLIPWAY_PORT].")),
+    login_failures: str | None = typer.Option(
+        None, help=escape("Wrong passwords before an account waits [env SLIPWAY_LOGIN_FAILURES].")
+    ),
+    login_window: str | None = typer.Option(
+        None, help=escape("Seconds wrong passwords are counted over [env SLIPWAY_LOGIN_WINDOW].")
+    ),
+    login_lockout: str | None = typer.Option(
+        None, help=escape("Seconds a locked account waits [env SLIPWAY_LOGIN_LOCKOUT].")
+    ),
+    login_per_address: str | None = typer.Option(
+        None,
+        help=escape("Log-ins per minute from one address [env SLIPWAY_LOGIN_PER_ADDRESS]."),
+    ),
 ) -> None:
     """Define a VM image once, deploy it on any cloud, keep images clean and in sync."""
     ctx.obj = Invocation(
@@ -65,6 +78,10 @@ def global_options(
             "worker_threads": worker_threads,
             "host": host,
             "port": port,
+            "login_failures": login_failures,
+            "login_window": login_window,
+            "login_lockout": login_lockout,
+            "login_per_address": login_per_address,
         }
     )
 

@@ -9,8 +9,9 @@ import typer
 
 from slipway.config import Settings, load_settings
 from slipway.services.catalog import CatalogService
+from slipway.services.identity import IdentityService
 
-__all__ = ["Invocation", "catalog", "settings"]
+__all__ = ["Invocation", "catalog", "identity", "settings"]
 
 
 @dataclass
@@ -41,3 +42,9 @@ def catalog(ctx: typer.Context) -> CatalogService:
     from slipway.bootstrap import catalog_service
 
     return catalog_service(settings(ctx))
+
+
+def identity(ctx: typer.Context) -> IdentityService:
+    from slipway.bootstrap import identity_service
+
+    return identity_service(settings(ctx))

@@ -27,7 +27,7 @@ def serve(
 
     from slipway.bootstrap import web_services
     from slipway.entrypoints.api.app import create_app
-    from slipway.services.access import FIRST_ADMIN
+    from slipway.services.identity import FIRST_ADMIN
 
     root = ctx.find_root().obj
     overrides = dict(root.overrides) if isinstance(root, Invocation) else {}
@@ -41,7 +41,7 @@ def serve(
     port_number = settings.port_number
     services = web_services(settings)
     services.catalog(settings.user).refresh_index()
-    password = services.access.ensure_first_admin()
+    password = services.identity.ensure_first_admin()
     shown = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0") else settings.host
     url = f"http://{shown}:{port_number}"
     console.print(f"Slipway is serving on [bold]{url}/[/] — log in at {url}/login")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from slipway.entrypoints.cli.context import settings
+from slipway.entrypoints.cli.context import identity, settings
 from slipway.entrypoints.cli.output import (
     DataTable,
     OutputFormat,
@@ -19,18 +19,11 @@ from slipway.entrypoints.cli.output import (
 )
 from slipway.entrypoints.cli.users import user_app
 from slipway.errors import InputError
-from slipway.services.access import AccessService
 from slipway.services.ports import TokenRecord
 
 __all__ = ["token_app"]
 
 token_app = typer.Typer(help="API tokens for the REST API.", no_args_is_help=True)
-
-
-def _access(ctx: typer.Context) -> AccessService:
-    from slipway.bootstrap import access_service
-
-    return access_service(settings(ctx))
 
 
 def _token_json(record: TokenRecord) -> dict[str, Any]:
@@ -49,7 +42,7 @@ def token_create(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Create an API token for the acting user; it is shown once, only its hash is kept."""
-    made = _access(ctx).create_token(settings(ctx).user, name)
+    made = identity(ctx).create_token(settings(ctx).user, name)
     record = made.record
 
     def render(_: Any) -> None:
@@ -63,7 +56,7 @@ def token_create(
 @token_app.command("list")
 def token_list(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE) -> None:
     """The acting user's tokens (names and dates; the tokens themselves are not kept)."""
-    tokens = _access(ctx).tokens(settings(ctx).user)
+    tokens = identity(ctx).tokens(settings(ctx).user)
 
     def render(_: Any) -> None:
         table = DataTable("id", "name", "created", box=None)
@@ -81,7 +74,7 @@ def token_revoke(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Revoke one of the acting user's tokens."""
-    _access(ctx).revoke_token(settings(ctx).user, token_id)
+    identity(ctx).revoke_token(settings(ctx).user, token_id)
     emit({"revoked": token_id}, output, lambda _: console.print(f"revoked token {token_id}"))
 
 
@@ -103,5 +96,5 @@ def user_password(
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    _access(ctx).set_password(settings(ctx).user, name, password)
+    identity(ctx).set_password(settings(ctx).user, name, password)
     console.print(f"set the password of {name}" + (f": {password}" if generate else ""))

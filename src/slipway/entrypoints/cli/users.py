@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from slipway.entrypoints.cli.context import catalog
+from slipway.entrypoints.cli.context import identity, settings
 from slipway.entrypoints.cli.output import console, escape
 
 __all__ = ["group_app", "user_app"]
@@ -23,7 +23,7 @@ def user_add(
     group: Annotated[list[str] | None, typer.Option(help="Add to this group.")] = None,
 ) -> None:
     """Add a user (admins only; the first user of a store is its admin)."""
-    catalog(ctx).add_user(name, admin=admin, groups=group or [])
+    identity(ctx).add_user(settings(ctx).user, name, admin=admin, groups=group or [])
     console.print(f"added user {escape(name)}")
 
 
@@ -38,5 +38,5 @@ def group_add(
     ] = None,
 ) -> None:
     """Add a group (admins only). Its editors create modules in its namespace."""
-    catalog(ctx).add_group(name, member or [], editor or [])
+    identity(ctx).add_group(settings(ctx).user, name, member or [], editor or [])
     console.print(f"added group {escape(name)}")

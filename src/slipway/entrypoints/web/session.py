@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from slipway.entrypoints.api.deps import SESSION_COOKIE, Actor, actor, check_csrf, services
 from slipway.entrypoints.api.threads import blocking, costly
-from slipway.errors import NotAuthenticated, SlipwayError
+from slipway.errors import NotAuthenticated, SlipwayError, TooManyAttempts
 
 __all__ = ["LOGIN_CSRF_COOKIE", "acting", "page", "require_form_csrf", "router", "templates"]
 
@@ -75,16 +75,21 @@ async def login(request: Request) -> Response:
     next_page = _safe_next(form.get("next"))
     expected = request.cookies.get(LOGIN_CSRF_COOKIE)
     error: str | None = None
+    status, headers = 401, {}
     if not expected or not secrets.compare_digest(expected, form.get("csrf_token", "")):
         error = "The form expired; please try again."
     else:
         try:
             session = await costly(  # a password hash
                 request,
-                services(request).access.login,
+                services(request).identity.login,
                 form.get("username", "").strip(),
                 form.get("password", ""),
+                request.client.host if request.client else None,
             )
+        except TooManyAttempts as exc:
+            error = exc.message.capitalize() + "."
+            status, headers = 429, {"Retry-After": str(exc.retry_after)}
         except SlipwayError as exc:
             error = exc.message.capitalize() + "."
         else:
@@ -103,13 +108,14 @@ async def login(request: Request) -> Response:
     failed = page(
         request,
         "login.html",
-        status=401,
+        status=status,
         login_csrf=token,
         next=next_page,
         error=error,
         username=form.get("username", ""),
     )
     failed.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict")
+    failed.headers.update(headers)
     return failed
 
 
@@ -118,7 +124,7 @@ async def logout(request: Request) -> Response:
     await require_form_csrf(request)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        await blocking(services(request).access.logout, cookie)
+        await blocking(services(request).identity.logout, cookie)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
