@@ -80,6 +80,16 @@ def test_control_characters_are_found_and_shown_as_escapes() -> None:
     assert printable("a\x1b[31mb\tc\nd\x9b\x7f") == "a\\x1b[31mb\tc\nd\\x9b\\x7f"
 
 
+def test_bidirectional_controls_are_refused_and_shown_as_escapes() -> None:
+    # "Trojan source": the override makes the text display in another order.
+    assert control_character("invoice\u202etxt.sh") == "U+202E (right-to-left override)"
+    assert control_character("echo ok\u2066 # hidden\u2069", multi_line=True) == "U+2066"
+    assert control_character("é ü 日本 emoji 🙂") is None
+    assert printable("a\u202eb") == "a\\u202eb"
+    with pytest.raises(DefinitionError):
+        load_text('kind: image\nlogin_user: "deb\\u202eian"\n', "bidi.yaml", "alice/bidi")
+
+
 # -- through the API and the command line -------------------------------------
 
 
