@@ -36,7 +36,6 @@ import socket
 import sys
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 
 __all__ = ["FALLBACK", "IDLE_S", "LISTEN_FD", "SOCKET", "serve", "stage"]
 
@@ -53,12 +52,11 @@ _MAX_REQUEST = 1 << 20  # bytes: the arguments and the environment of a stage
 Main = Callable[[list[str]], object]
 
 
-def _group_nice(nice: int) -> None:
-    """Set the scheduling priority of this process's autogroup (its session):
-    the import runs beside early boot's many small units and is what the
-    first stage waits for. Nothing changes where autogroups are off."""
+def _nice(value: int) -> None:
+    """Set this process's scheduling priority: the import runs beside early
+    boot's many small units and is what the first stage waits for."""
     with contextlib.suppress(OSError):
-        Path("/proc/self/autogroup").write_text(str(nice))
+        os.setpriority(os.PRIO_PROCESS, 0, value)
 
 
 def _load_cloud_init() -> Main:
@@ -129,9 +127,9 @@ def serve(
     """Load cloud-init once, then run stages until the last one has run."""
     if listener is None:
         listener = socket.socket(fileno=LISTEN_FD)
-    _group_nice(IMPORT_NICE)
+    _nice(IMPORT_NICE)
     main = load()
-    _group_nice(0)  # the stages, and what they start, run at the usual priority
+    _nice(0)  # the stages, and what they start, run at the usual priority
     listener.settimeout(idle)
     while True:
         argv = _serve_one(listener, main)
