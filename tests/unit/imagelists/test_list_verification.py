@@ -217,12 +217,16 @@ def test_a_stale_or_forged_crl_makes_the_chain_untrusted(
     ]
 
 
-def test_the_old_protocol_is_legacy(endorser: EndorserCredentials, policy: TrustPolicy) -> None:
-    message = sign_image_list(a_list(endorser), endorser).replace(
-        b'protocol="application/x-pkcs7-signature"', b'protocol="application/pkcs7-signature"', 1
-    )
-    assert reasons(message, policy) == ["legacy-algorithm"]
-    accepted(message, replace(policy, legacy=True))
+def test_either_name_of_the_signature_type_is_read(
+    endorser: EndorserCredentials, policy: TrustPolicy
+) -> None:
+    """application/pkcs7-signature is RFC 5751's name and OpenSSL's default;
+    the x- form is what AppDB writes."""
+    message = sign_image_list(a_list(endorser), endorser)
+    for protocol in (b"application/pkcs7-signature", b"application/PKCS7-Signature"):
+        accepted(message.replace(b"application/x-pkcs7-signature", protocol, 1), policy)
+    other = message.replace(b"application/x-pkcs7-signature", b"application/pgp-signature", 1)
+    assert reasons(other, policy) == ["malformed"]
 
 
 def test_two_signers_are_refused(

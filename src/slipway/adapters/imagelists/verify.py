@@ -34,16 +34,17 @@ __all__ = ["MAX_MESSAGE_BYTES", "TrustPolicy", "VerifiedImageList", "verify_imag
 MAX_MESSAGE_BYTES = MAX_LIST_BYTES + 1024 * 1024
 """The largest signed message read, in bytes: a list and its signature."""
 
-_PROTOCOL = "application/x-pkcs7-signature"
-_LEGACY_PROTOCOL = "application/pkcs7-signature"
+# RFC 5751 names the type application/pkcs7-signature (OpenSSL's default since
+# 1.0); the x- form is what OpenSSL calls "old MIME" and what AppDB and
+# cryptography write. Which of the two carries no weight: both are read.
+_PROTOCOLS = ("application/pkcs7-signature", "application/x-pkcs7-signature")
 _ORDER = list(RejectionReason)
 
 
 @dataclass(frozen=True)
 class TrustPolicy:
     """Whom to believe: the CAs, the endorser the subscriber trusts (subject
-    and, optionally, issuer) and whether sha1 lists in the old
-    ``application/pkcs7-signature`` protocol are accepted."""
+    and, optionally, issuer) and whether lists signed with SHA-1 are accepted."""
 
     anchors: TrustAnchors
     endorser_dn: DistinguishedName
@@ -82,15 +83,12 @@ def verify_image_list(
         parse_image_list(message)
         raise rejected(RejectionReason.UNSIGNED, "the list is plain JSON, without a signature")
     signed = split_signed_message(message)
-    problems: list[Problem] = []
-    if signed.protocol != _PROTOCOL and not (policy.legacy and signed.protocol == _LEGACY_PROTOCOL):
-        problems.append(
-            Problem(
-                RejectionReason.LEGACY_ALGORITHM,
-                f"protocol {signed.protocol or '(none)'}; {_PROTOCOL} is required "
-                "(legacy lists are accepted only when asked for)",
-            )
+    if signed.protocol not in _PROTOCOLS:
+        raise rejected(
+            RejectionReason.MALFORMED,
+            f"multipart/signed with protocol {signed.protocol or '(none)'}, not PKCS#7",
         )
+    problems: list[Problem] = []
     image_list = parse_image_list(signed.payload)
     evidence = check_signature(signed.signature, signed.signed, legacy=policy.legacy)
     problems.extend(p for p in evidence.problems if p not in problems)
