@@ -48,13 +48,17 @@ class EndorsingCA:
         default_factory=lambda: ec.generate_private_key(ec.SECP256R1())
     )
     not_after: datetime = NOW + timedelta(days=3650)
+    parent: EndorsingCA | None = None
     certificate: x509.Certificate = field(init=False)
 
     def __post_init__(self) -> None:
+        """Self-signed, or issued by ``parent`` (an intermediate CA)."""
+        issuer_name = self.parent.name if self.parent else self.name
+        issuer_key = self.parent.key if self.parent else self.key
         self.certificate = (
             x509.CertificateBuilder()
             .subject_name(self.name)
-            .issuer_name(self.name)
+            .issuer_name(issuer_name)
             .public_key(self.key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(NOW - timedelta(days=365))
@@ -77,7 +81,11 @@ class EndorsingCA:
             .add_extension(
                 x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), critical=False
             )
-            .sign(self.key, hashes.SHA256())
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+                critical=False,
+            )
+            .sign(issuer_key, hashes.SHA256())
         )
 
     def issue(

@@ -100,6 +100,20 @@ def test_the_trusted_endorser_ca_is_checked_when_given(
     assert reasons(message, other_ca) == ["endorser-mismatch"]
 
 
+def test_a_chain_through_an_intermediate_ca_the_signature_carries_is_trusted(
+    ca: EndorsingCA, policy: TrustPolicy
+) -> None:
+    intermediate = EndorsingCA(
+        name=grid_name((NameOID.DOMAIN_COMPONENT, "org"), (NameOID.COMMON_NAME, "Issuing CA")),
+        parent=ca,
+    )
+    issued = intermediate.issue()
+    with_chain = replace(issued, chain=(intermediate.certificate,))
+    verified = accepted(sign_image_list(a_list(with_chain), with_chain), policy)
+    assert verified.issuer.slash() == "/DC=org/CN=Issuing CA"
+    assert reasons(sign_image_list(a_list(issued), issued), policy) == ["untrusted-chain"]
+
+
 def test_a_signature_by_another_key_is_forged(
     endorser: EndorserCredentials, policy: TrustPolicy
 ) -> None:
