@@ -17,6 +17,8 @@
     ├── CloudError                    a cloud said no; carries the cloud's own message (exit 6)
     │   └── Unsupported               the cloud's connector cannot do this at all
     ├── ToolError                     an external tool (qemu-img, mmdebstrap …) failed (exit 7)
+    ├── ImageListRejected             an image list is not to be used: ``reason`` is a stable
+    │                                 code (``digest-mismatch`` …), ``problems`` all found (exit 1)
     └── StillRunning                  a command stopped waiting for a run that goes on (exit 8)
 
 Third-party errors are translated at the edge (``raise … from exc``). Exit codes
@@ -34,6 +36,7 @@ __all__ = [
     "DefinitionError",
     "DefinitionErrors",
     "ImageFileError",
+    "ImageListRejected",
     "InputError",
     "NotAuthenticated",
     "NotFound",
@@ -221,6 +224,32 @@ class ToolError(SlipwayError):
     def __init__(self, tool: str, message: str, *, hint: str | None = None) -> None:
         super().__init__(f"{tool}: {message}", hint=hint)
         self.tool = tool
+
+
+class ImageListRejected(SlipwayError):
+    """An image list fails a check: malformed, unsigned, forged, expired,
+    untrusted, from another endorser, or older than the one accepted before.
+
+    ``reason`` is the first problem's stable code (docs/formats.md lists
+    them); ``problems`` holds every (code, explanation) found, in the order
+    the codes are documented; ``field`` names the list field at fault, when
+    there is one."""
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        problems: Sequence[tuple[str, str]] = (),
+        field: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
+        self.problems = list(problems) or [(reason, message)]
+        self.field = field
 
 
 class StillRunning(SlipwayError):

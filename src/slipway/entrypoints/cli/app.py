@@ -14,6 +14,7 @@ from slipway.entrypoints.cli import runs as run_commands
 from slipway.entrypoints.cli.context import Invocation
 from slipway.entrypoints.cli.doctor import doctor
 from slipway.entrypoints.cli.image import image_app
+from slipway.entrypoints.cli.imagelist import imagelist_app
 from slipway.entrypoints.cli.output import err_console
 from slipway.entrypoints.cli.serve import serve
 from slipway.entrypoints.cli.tokens import token_app
@@ -90,6 +91,7 @@ catalog_commands.register(app)
 resolve_commands.register(app)
 run_commands.register(app)
 app.add_typer(image_app, name="image")
+app.add_typer(imagelist_app, name="imagelist")
 app.add_typer(user_app, name="user")
 app.add_typer(group_app, name="group")
 app.add_typer(token_app, name="token")
