@@ -280,3 +280,20 @@ def test_tries_and_sessions_that_no_longer_matter_are_forgotten(
     wrong(guarded, "alice", 1, address="192.0.2.9")
     assert len(store.attempts) == 2  # only the last try's account and address
     assert store.sessions == {}
+
+
+def test_a_password_changed_while_a_log_in_is_checked_ends_that_log_in_too(
+    guarded: IdentityService, hasher: CountingHasher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checking = hasher.verify
+
+    def verify_while_the_password_changes(password_hash: str, password: str) -> bool:
+        matches = checking(password_hash, password)
+        guarded.set_password(FIRST_ADMIN, "alice", "a brand new password")
+        return matches
+
+    monkeypatch.setattr(hasher, "verify", verify_while_the_password_changes)
+    with pytest.raises(NotAuthenticated):
+        guarded.login("alice", "alice's password")
+    monkeypatch.setattr(hasher, "verify", checking)
+    assert guarded.login("alice", "a brand new password").user == "alice"

@@ -32,6 +32,7 @@ import contextlib
 import importlib
 import json
 import os
+import signal
 import socket
 import sys
 import traceback
@@ -67,20 +68,23 @@ def _load_cloud_init() -> Main:
 
 def _run_in_child(main: Main, argv: list[str], env: dict[str, str], fds: list[int]) -> None:
     """In the forked child: become the stage's process, run it, exit with its status."""
-    for target, fd in enumerate(fds[:3]):
-        os.dup2(fd, target)
-    for fd in fds:
-        if fd > 2:
-            os.close(fd)
-    os.environ.clear()
-    os.environ.update(env)
-    sys.argv = [FALLBACK, *argv]
     code = 1
     try:
+        for target, fd in enumerate(fds[:3]):
+            os.dup2(fd, target)
+        for fd in fds:
+            if fd > 2:
+                os.close(fd)
+        os.environ.clear()
+        os.environ.update(env)
+        sys.argv = [FALLBACK, *argv]
         result = main([FALLBACK, *argv])
         code = result if isinstance(result, int) else 0
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if isinstance(exc.code, int) or exc.code is None:
+            code = exc.code or 0
+        else:  # sys.exit("message"): Python prints the message and exits 1
+            print(exc.code, file=sys.stderr)
     except BaseException:  # a crash must still end the child with a status
         traceback.print_exc()
     finally:
@@ -90,22 +94,42 @@ def _run_in_child(main: Main, argv: list[str], env: dict[str, str], fds: list[in
         os._exit(code)
 
 
+def _receive(conn: socket.socket) -> tuple[list[str], dict[str, str], list[int]] | None:
+    """A stage's arguments, environment and streams, or None for a bad request."""
+    data, fds, _, _ = socket.recv_fds(conn, _MAX_REQUEST, 3)
+    try:
+        request = json.loads(data)
+        argv = [str(a) for a in request["argv"]]
+        env = {str(k): str(v) for k, v in request["env"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        argv = []
+    if len(fds) != 3 or not argv:
+        for fd in fds:
+            os.close(fd)
+        return None
+    return argv, env, fds
+
+
 def _serve_one(listener: socket.socket, main: Main) -> list[str] | None:
-    """Run one stage; returns its arguments, or None when no stage came in time."""
+    """Run one stage; returns its arguments ([] for a bad request), or None
+    when no stage came in time."""
     try:
         conn, _ = listener.accept()
     except socket.timeout:  # noqa: UP041 - not yet TimeoutError on Python 3.9
         return None
     with conn:
-        data, fds, _, _ = socket.recv_fds(conn, _MAX_REQUEST, 3)
+        request = _receive(conn)
+        if request is None:
+            return []
+        argv, env, fds = request
         try:
-            request = json.loads(data)
-            argv = [str(a) for a in request["argv"]]
-            env = {str(k): str(v) for k, v in request["env"].items()}
-        except (ValueError, KeyError, TypeError, AttributeError):
+            # Said before the fork: once the stage may have started, the
+            # client must never fall back and run it a second time.
+            conn.sendall(_STARTED)
+        except OSError:  # the client is gone: nobody waits for this stage
             for fd in fds:
                 os.close(fd)
-            return []
+            return argv
         pid = os.fork()
         if pid == 0:
             listener.close()
@@ -113,10 +137,21 @@ def _serve_one(listener: socket.socket, main: Main) -> list[str] | None:
             _run_in_child(main, argv, env, fds)
         for fd in fds:
             os.close(fd)
-        conn.sendall(_STARTED)
         _, status = os.waitpid(pid, 0)
-        conn.sendall(str(os.waitstatus_to_exitcode(status)).encode())
+        with contextlib.suppress(OSError):
+            conn.sendall(str(os.waitstatus_to_exitcode(status)).encode())
         return argv
+
+
+def _refuse_all(listener: socket.socket) -> int:
+    """cloud-init would not load: close every stage's connection unanswered,
+    so that each runs cloud-init by itself, until none comes in time."""
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except socket.timeout:  # noqa: UP041 - not yet TimeoutError on Python 3.9
+            return 1
+        conn.close()
 
 
 def serve(
@@ -127,10 +162,16 @@ def serve(
     """Load cloud-init once, then run stages until the last one has run."""
     if listener is None:
         listener = socket.socket(fileno=LISTEN_FD)
-    _nice(IMPORT_NICE)
-    main = load()
-    _nice(0)  # the stages, and what they start, run at the usual priority
     listener.settimeout(idle)
+    _nice(IMPORT_NICE)
+    try:
+        main: Main | None = load()
+    except Exception:
+        traceback.print_exc()
+        main = None
+    _nice(0)  # the stages, and what they start, run at the usual priority
+    if main is None:
+        return _refuse_all(listener)
     while True:
         argv = _serve_one(listener, main)
         if argv is None or argv[-2:] == LAST_STAGE:
@@ -138,7 +179,8 @@ def serve(
 
 
 def stage(argv: list[str], path: str = SOCKET, fallback: str = FALLBACK) -> int:
-    """Run one cloud-init stage through the server, or by itself when none answers."""
+    """Run one cloud-init stage through the server, or by itself when no
+    server takes it (none listening, or one that could not load cloud-init)."""
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         conn.connect(path)
@@ -150,12 +192,19 @@ def stage(argv: list[str], path: str = SOCKET, fallback: str = FALLBACK) -> int:
     if not started:
         conn.close()
         os.execv(fallback, [fallback, *argv])
-    answer = conn.recv(64)
+    try:
+        answer = conn.recv(64)
+    except OSError:
+        answer = b""
     conn.close()
     if not answer:
         print("cloud-init-preload: the stage's process vanished", file=sys.stderr)
         return 1
-    return int(answer)
+    code = int(answer)
+    if code < 0:  # the stage died of a signal: so does this process, as systemd expects
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    return code
 
 
 if __name__ == "__main__":

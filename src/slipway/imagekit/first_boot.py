@@ -42,6 +42,7 @@ __all__ = [
     "cloud_cfg",
     "early_files",
     "files",
+    "final_commands",
     "grub_timeout",
     "late_commands",
 ]
@@ -136,14 +137,8 @@ done
 
 PRELOAD = "/usr/lib/slipway/cloud-init-preload"
 _PRELOAD_UNIT = "slipway-cloud-init-preload"
-_DROP_INS = "/usr/lib/slipway/cloud-init-preload.d"
-# cloud-init's four stages: unit -> the arguments its ExecStart gives cloud-init
-_STAGES = {
-    "cloud-init-local": "init --local",
-    "cloud-init": "init",
-    "cloud-config": "modules --mode=config",
-    "cloud-final": "modules --mode=final",
-}
+_STAGES = ("cloud-init-local", "cloud-init", "cloud-config", "cloud-final")
+"""The units of cloud-init's four stages; each runs ``cloud-init ARGS``."""
 _PRELOAD_SOCKET = f"""\
 # Written by slipway image build: where cloud-init's stages find the
 # preloaded cloud-init ({PRELOAD}).
@@ -180,30 +175,42 @@ TasksMax=infinity
 [Install]
 WantedBy=cloud-init.target
 """
-_DROP_IN = f"""\
-# Written by slipway image build: run this stage in the preloaded cloud-init;
-# without it, the stage runs cloud-init by itself.
+_DROP_IN_HEAD = f"""\
+# Written by slipway image build from the unit cloud-init installed: this
+# stage runs in the preloaded cloud-init; without it, cloud-init by itself.
 [Unit]
 Wants={_PRELOAD_UNIT}.socket
 After={_PRELOAD_UNIT}.socket
 
 [Service]
 ExecStart=
-ExecStart=/usr/bin/python3 -S -E {PRELOAD} stage {{args}}
 """
-# cloud-init 24.3 and later run their stages in one process by themselves.
+# Each drop-in repeats its unit's ExecStart lines (older units have more than
+# one), with cloud-init's own run through the preload. cloud-init 24.3 and
+# later run their stages in one process by themselves: then nothing is done.
 _INSTALL_PRELOAD = f"""\
-if [ -e /usr/lib/systemd/system/cloud-init-main.service ] \\
-        || [ -e /lib/systemd/system/cloud-init-main.service ]; then
-    rm -f /etc/systemd/system/{_PRELOAD_UNIT}.socket /etc/systemd/system/{_PRELOAD_UNIT}.service
+shipped="/usr/lib/systemd/system /lib/systemd/system"
+local=/etc/systemd/system
+unit_file() {{
+    for folder in $shipped; do
+        [ -e "$folder/$1" ] && echo "$folder/$1" && return 0
+    done
+    return 1
+}}
+if unit_file cloud-init-main.service >/dev/null; then
+    rm -f $local/{_PRELOAD_UNIT}.socket $local/{_PRELOAD_UNIT}.service
 else
+    stage="ExecStart=/usr/bin/python3 -S -E {PRELOAD} stage "
     for unit in {" ".join(_STAGES)}; do
-        mkdir -p /etc/systemd/system/$unit.service.d
-        cp {_DROP_INS}/$unit.conf /etc/systemd/system/$unit.service.d/50-slipway-preload.conf
+        file=$(unit_file $unit.service) || continue
+        grep -q '^ExecStart=/usr/bin/cloud-init ' "$file" || continue
+        mkdir -p $local/$unit.service.d
+        {{ printf '%s' '{_DROP_IN_HEAD}'
+          sed -n -e "s|^ExecStart=/usr/bin/cloud-init |$stage|p" -e t -e '/^ExecStart=/p' "$file"
+        }} > $local/$unit.service.d/50-slipway-preload.conf
     done
     systemctl enable --quiet {_PRELOAD_UNIT}.socket {_PRELOAD_UNIT}.service
-fi
-rm -rf {_DROP_INS}"""
+fi"""
 
 
 def files(profile: FirstBoot) -> dict[str, tuple[bytes, int]]:
@@ -211,14 +218,11 @@ def files(profile: FirstBoot) -> dict[str, tuple[bytes, int]]:
     if profile is FirstBoot.STOCK:
         return {}
     script = Path(__file__).with_name("cloud_init_preload.py").read_bytes()
-    found = {
+    return {
         PRELOAD: (b"#!/usr/bin/python3\n" + script, 0o755),
         f"/etc/systemd/system/{_PRELOAD_UNIT}.socket": (_PRELOAD_SOCKET.encode(), 0o644),
         f"/etc/systemd/system/{_PRELOAD_UNIT}.service": (_PRELOAD_SERVICE.encode(), 0o644),
     }
-    for unit, args in _STAGES.items():
-        found[f"{_DROP_INS}/{unit}.conf"] = (_DROP_IN.format(args=args).encode(), 0o644)
-    return found
 
 
 def cloud_cfg(profile: FirstBoot) -> str:
@@ -247,10 +251,20 @@ def early_files(profile: FirstBoot) -> dict[str, tuple[bytes, int]]:
 
 
 def late_commands(profile: FirstBoot) -> tuple[str, ...]:
-    """Shell commands run in the image root (chroot) after the packages."""
+    """Shell commands run in the image root (chroot) after the packages,
+    before the recipe's steps."""
     if profile is FirstBoot.STOCK:
         return ()
-    return (f"systemctl mask --quiet {' '.join(MASKED_UNITS)}", _INSTALL_PRELOAD)
+    return (f"systemctl mask --quiet {' '.join(MASKED_UNITS)}",)
+
+
+def final_commands(profile: FirstBoot) -> tuple[str, ...]:
+    """Shell commands run in the image root after the recipe's own steps:
+    a step may have installed another cloud-init, so the preload is wired
+    to the one the image ends with."""
+    if profile is FirstBoot.STOCK:
+        return ()
+    return (_INSTALL_PRELOAD,)
 
 
 def grub_timeout(profile: FirstBoot) -> int:

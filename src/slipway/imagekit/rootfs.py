@@ -95,7 +95,11 @@ def bootstrap(
     early.mkdir(parents=True, exist_ok=True)
     steps = workdir / "steps"
     steps.mkdir(parents=True, exist_ok=True)
-    commands = [*first_boot.late_commands(recipe.first_boot), *recipe.steps]
+    commands = [
+        *first_boot.late_commands(recipe.first_boot),
+        *recipe.steps,
+        *first_boot.final_commands(recipe.first_boot),
+    ]
     for i, step in enumerate(commands):
         (steps / f"{i:02d}.sh").write_text(step + "\n", encoding="utf-8")
     cache.mkdir(parents=True, exist_ok=True)

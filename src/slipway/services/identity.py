@@ -230,6 +230,10 @@ class IdentityService:
                 raise NotAuthenticated("wrong user name or password")
             session = WebSession(user, secrets.token_urlsafe(32), secrets.token_urlsafe(32))
             with self._uow() as uow:
+                # The password may have changed while it was being checked:
+                # a change ends every session, this one included.
+                if uow.identity.password_hash(user) != stored:
+                    raise NotAuthenticated("wrong user name or password")
                 self._guard.passed(uow.identity, user)
                 record = SessionRecord(user, session.csrf, self._now() + SESSION_LIFETIME)
                 uow.identity.add_session(digest(session.cookie), record)

@@ -24,6 +24,10 @@ def main(argv):
     args = argv[1:]
     print("stage", " ".join(args), os.environ.get("STAGE_MARK"), flush=True)
     print("stage stderr", file=sys.stderr, flush=True)
+    if "--signal" in args:
+        os.kill(os.getpid(), 15)
+    if "--message" in args:
+        sys.exit("no datasource")
     return 3 if "--fail" in args else None
 """
 
@@ -38,18 +42,28 @@ def fake_cloud_init(tmp_path: Path) -> Path:
     return tmp_path / "fake"
 
 
-@pytest.fixture
-def server(tmp_path: Path, fake_cloud_init: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+def start_server(
+    tmp_path: Path, fake_cloud_init: Path, idle: float = 60, hold: float = 5
+) -> tuple[subprocess.Popen[str], Path]:
+    """The server in a process of its own; like systemd, its parent keeps the
+    listening socket open after it ends, so a stage sent then is not refused."""
     sock = tmp_path / "s.sock"
     driver = textwrap.dedent(
         f"""
-        import socket, sys
+        import os, socket, sys, time
         sys.path.insert(0, {str(fake_cloud_init)!r})
         from slipway.imagekit.cloud_init_preload import serve
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         listener.bind({str(sock)!r})
         listener.listen()
-        sys.exit(serve(listener, idle=60))
+        pid = os.fork()
+        if pid == 0:
+            os._exit(serve(listener, idle={idle}))
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        with open({str(tmp_path / "server.code")!r}, "w") as out:
+            out.write(str(code))
+        time.sleep({hold})
+        sys.exit(code)
         """
     )
     env = {**os.environ, "IMPORTS_LOG": str(tmp_path / "imports.log")}
@@ -57,6 +71,12 @@ def server(tmp_path: Path, fake_cloud_init: Path) -> Iterator[tuple[subprocess.P
     deadline = time.monotonic() + 30
     while not sock.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
+    return proc, sock
+
+
+@pytest.fixture
+def server(tmp_path: Path, fake_cloud_init: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    proc, sock = start_server(tmp_path, fake_cloud_init)
     yield proc, sock
     proc.kill()
     proc.wait()
@@ -110,3 +130,33 @@ def test_the_script_images_carry_runs_on_its_own() -> None:
         [sys.executable, "-S", "-E", preload.__file__], capture_output=True, text=True, check=False
     )
     assert usage.returncode == 1 and "usage" in usage.stderr
+
+
+def test_a_stage_that_dies_of_a_signal_ends_its_unit_with_that_signal(
+    server: tuple[subprocess.Popen[str], Path],
+) -> None:
+    _, sock = server
+    killed = run_stage(sock, "init", "--signal")
+    assert killed.returncode == -15
+    said = run_stage(sock, "init", "--message")
+    assert said.returncode == 1 and "no datasource" in said.stderr
+
+
+def test_when_cloud_init_cannot_be_loaded_every_stage_runs_it_by_itself(
+    tmp_path: Path, fake_cloud_init: Path
+) -> None:
+    (fake_cloud_init / "cloudinit" / "cmd" / "main.py").write_text("raise ImportError('broken')\n")
+    proc, sock = start_server(tmp_path, fake_cloud_init, idle=3, hold=120)
+    try:
+        for args in (("init", "--local"), ("init",)):
+            alone = run_stage(sock, *args)
+            assert alone.returncode == 0
+            assert alone.stdout == " ".join(args) + "\n"  # the fallback (echo) ran it
+        code = tmp_path / "server.code"  # and the server ends once no stage comes
+        deadline = time.monotonic() + 30
+        while not code.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert code.read_text() == "1"
+    finally:
+        proc.kill()
+        proc.wait()

@@ -147,3 +147,64 @@ def test_clean_removes_keys_histories_logs_state_and_empties_machine_id(tmp_path
         assert (tmp_path / rel).exists(), rel
     assert (tmp_path / "etc/machine-id").read_bytes() == b""
     assert (tmp_path / "etc/shadow").read_text().startswith("root:*:")
+
+
+def _run_install(tmp_path: Path, units: dict[str, str]) -> Path:
+    """The preload's install script on a fake root: its unit folders under tmp_path."""
+    import subprocess
+
+    from slipway.imagekit.first_boot import final_commands
+
+    shipped = tmp_path / "usr/lib/systemd/system"
+    shipped.mkdir(parents=True)
+    for name, text in units.items():
+        (shipped / name).write_text(text)
+    (tmp_path / "etc/systemd/system").mkdir(parents=True)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin/systemctl").write_text('#!/bin/sh\necho "$@" > "$(dirname $0)/enabled"\n')
+    (tmp_path / "bin/systemctl").chmod(0o755)
+    script = final_commands(FirstBoot.FAST)[0]
+    script = script.replace(
+        'shipped="/usr/lib/systemd/system /lib/systemd/system"', f'shipped="{shipped}"', 1
+    ).replace("local=/etc/systemd/system", f"local={tmp_path}/etc/systemd/system", 1)
+    subprocess.run(
+        ["/bin/sh", "-eu", "-c", script],
+        env={"PATH": f"{tmp_path}/bin:/usr/bin:/bin"},
+        check=True,
+    )
+    return tmp_path
+
+
+def test_each_stage_keeps_its_units_other_commands_and_runs_cloud_init_through_the_preload(
+    tmp_path: Path,
+) -> None:
+    # cloud-init 20.4 (Debian 11) has a second command in its local stage
+    local = (
+        "[Service]\nType=oneshot\nExecStart=/usr/bin/cloud-init init --local\n"
+        "ExecStart=/bin/touch /run/cloud-init/network-config-ready\n"
+    )
+    final = "[Service]\nExecStart=/usr/bin/cloud-init modules --mode=final\n"
+    root = _run_install(tmp_path, {"cloud-init-local.service": local, "cloud-final.service": final})
+    drop_in = (
+        root / "etc/systemd/system/cloud-init-local.service.d/50-slipway-preload.conf"
+    ).read_text()
+    assert drop_in.splitlines()[-3:] == [
+        "ExecStart=",
+        "ExecStart=/usr/bin/python3 -S -E /usr/lib/slipway/cloud-init-preload stage init --local",
+        "ExecStart=/bin/touch /run/cloud-init/network-config-ready",
+    ]
+    final_drop_in = root / "etc/systemd/system/cloud-final.service.d/50-slipway-preload.conf"
+    assert final_drop_in.read_text().endswith("stage modules --mode=final\n")
+    assert "slipway-cloud-init-preload.socket" in (root / "bin/enabled").read_text()
+
+
+def test_a_cloud_init_that_runs_as_one_process_is_left_as_it_is(tmp_path: Path) -> None:
+    root = _run_install(
+        tmp_path,
+        {
+            "cloud-init-main.service": "[Service]\nExecStart=/usr/bin/cloud-init --all-stages\n",
+            "cloud-init-local.service": "[Service]\nExecStart=/bin/sh -c 'echo start'\n",
+        },
+    )
+    assert not (root / "etc/systemd/system/cloud-init-local.service.d").exists()
+    assert not (root / "bin/enabled").exists()

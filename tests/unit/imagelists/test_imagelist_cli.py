@@ -86,7 +86,9 @@ def test_a_rejected_list_exits_1_with_its_reason(
     ]
     done = verify(*args)
     assert done.code == 1
-    assert done.err.splitlines()[0].startswith("rejected (digest-mismatch): ")
+    warning, headline = done.err.splitlines()[:2]
+    assert warning.startswith("warning: no --endorser-ca: any CA of --ca-dir")
+    assert headline.startswith("rejected (digest-mismatch): ")
     assert any(line.startswith("also (untrusted-chain)") for line in done.err.splitlines())
     data = json.loads(verify(*args, "--output", "json").out)
     assert (data["accepted"], data["reason"]) == (False, "digest-mismatch")

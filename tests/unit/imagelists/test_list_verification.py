@@ -312,3 +312,17 @@ def test_a_huge_message_is_refused_before_it_is_split(
     from slipway.adapters.imagelists import MAX_MESSAGE_BYTES
 
     assert reasons(b"MIME-Version: 1.0\r\n" + b" " * MAX_MESSAGE_BYTES, policy) == ["too-large"]
+
+
+def test_a_message_digest_of_another_type_is_refused_not_a_crash(
+    endorser: EndorserCredentials, policy: TrustPolicy
+) -> None:
+    message = sign_image_list(a_list(endorser), endorser)
+    encoded, der = _signature_part(message)
+    # messageDigest's OID, its SET, then OCTET STRING (04) of 32 bytes: make it an INTEGER (02)
+    oid = bytes.fromhex("06092a864886f70d010904")
+    at = der.index(oid) + len(oid)
+    assert der[at + 2 : at + 4] == b"\x04\x20"
+    hostile = der[: at + 2] + b"\x02" + der[at + 3 :]
+    damaged = message.replace(encoded, base64.encodebytes(hostile).replace(b"\n", b"\r\n"), 1)
+    assert reasons(damaged, policy) == ["malformed"]

@@ -65,3 +65,20 @@ def test_dn_attribute_names_compare_by_meaning_and_values_exactly() -> None:
 def test_text_that_is_no_slash_dn_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="DN"):
         DistinguishedName.from_slash(text)
+
+
+def test_line_ends_become_crlf_and_a_run_of_crs_is_one_line_end() -> None:
+    assert canonical_lines(b"a\r\r\nb\nc\r\rx\r\n") == b"a\r\nb\r\nc\r\rx\r\n"
+
+
+def test_a_long_run_of_crs_is_canonicalised_in_linear_time() -> None:
+    # A hostile list's signed part: megabytes of CR. The old pattern rescanned
+    # the run from every position (hours for this size); the bound is generous.
+    import threading
+
+    data = b"\r" * 4_000_000 + b"\n"
+    done: list[bytes] = []
+    worker = threading.Thread(target=lambda: done.append(canonical_lines(data)), daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert done and done[0] == b"\r\n"

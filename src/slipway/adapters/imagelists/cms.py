@@ -77,6 +77,20 @@ def _malformed(message: str) -> ImageListRejected:
 
 def check_signature(signature: bytes, signed: bytes, *, legacy: bool) -> SignatureEvidence:
     """Check the DER ``signature`` over the canonical ``signed`` bytes.
+
+    Structural faults raise :class:`ImageListRejected` (``malformed``);
+    the rest are returned as problems, so that all of them are reported.
+    Whatever a hostile signature holds (an attribute of another type, a
+    certificate that does not parse, a key of an unknown kind) ends as a
+    rejection, never as a crash."""
+    try:
+        return _check_signature(signature, signed, legacy=legacy)
+    except (PyAsn1Error, ValueError, UnsupportedAlgorithm, RecursionError) as exc:
+        raise _malformed(f"{type(exc).__name__}: {str(exc)[:160]}") from None
+
+
+def _check_signature(signature: bytes, signed: bytes, *, legacy: bool) -> SignatureEvidence:
+    """Check the DER ``signature`` over the canonical ``signed`` bytes.
     Structural faults raise :class:`ImageListRejected` (``malformed``);
     the rest are returned as problems, so that all of them are reported."""
     signed_data = _signed_data(signature)

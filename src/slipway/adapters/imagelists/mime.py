@@ -20,7 +20,9 @@ from slipway.errors import ImageListRejected
 
 __all__ = ["SignedMessage", "canonical_lines", "is_signed_message", "split_signed_message"]
 
-_LINE_END = re.compile(rb"\r*\n")
+# Only the first CR of a run may start a match: "\r*\n" alone rescans a long
+# run of CRs from every position, quadratic time on a hostile message.
+_LINE_END = re.compile(rb"(?<!\r)\r*\n")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _PART_HEADER = re.compile(rb"^[A-Za-z0-9-]+:")
 _SIGNATURE_TYPES = ("application/x-pkcs7-signature", "application/pkcs7-signature")

@@ -56,13 +56,17 @@ def verify(
     ],
     endorser_ca: Annotated[
         str | None,
-        typer.Option("--endorser-ca", help="The trusted endorser's issuer (as hv:ca)."),
+        typer.Option(
+            "--endorser-ca",
+            help="The trusted endorser's issuer (as hv:ca). Without it, any CA of"
+            " --ca-dir may vouch for the endorser's name.",
+        ),
     ] = None,
     legacy: Annotated[
         bool,
         typer.Option(
             "--legacy",
-            help="Also accept sha1 signatures and the old application/pkcs7-signature protocol.",
+            help="Also accept lists signed with sha1.",
         ),
     ] = False,
     timeout: Annotated[
@@ -93,6 +97,13 @@ def verify(
         ),
         legacy=legacy,
     )
+    if endorser_ca is None:
+        err_console.print(
+            "[yellow]warning[/]: no --endorser-ca: any CA of --ca-dir may vouch for"
+            " the endorser's name",
+            highlight=False,
+            soft_wrap=True,
+        )
     try:
         message = read_list_source(source, max_bytes=MAX_MESSAGE_BYTES, timeout=timeout)
         verified = verify_image_list(message, policy, now=datetime.now(UTC))
