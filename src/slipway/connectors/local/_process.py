@@ -97,6 +97,10 @@ def _wait_gone(folder: MachineFolder, pid: int, timeout: float) -> bool:
     return pid_of(folder) != pid
 
 
+KILLED_WAIT_S = 30.0
+"""Seconds to wait for a QEMU to vanish after SIGKILL."""
+
+
 def kill(folder: MachineFolder, grace: float = 5.0) -> None:
     """Stop the machine's QEMU: QMP ``quit``, then SIGKILL if it is still there
     after ``grace`` seconds. Does nothing when it is not running."""
@@ -111,7 +115,10 @@ def kill(folder: MachineFolder, grace: float = 5.0) -> None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    _wait_gone(folder, pid, 5.0)
+    # SIGKILL cannot be refused, but tearing down a guest's memory on a busy
+    # host takes a while: wait for it, so that nothing outlives the machine.
+    if not _wait_gone(folder, pid, KILLED_WAIT_S):
+        log.warning("QEMU %d of %s is still exiting after SIGKILL", pid, folder.id)
 
 
 def start(command: list[str], folder: MachineFolder) -> subprocess.CompletedProcess[str]:
