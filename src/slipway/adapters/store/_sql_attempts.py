@@ -22,7 +22,9 @@ from slipway.domain.lockouts import Attempts
 __all__ = ["EXPIRE_BATCH", "SqlAttempts"]
 
 EXPIRE_BATCH = 1000
-_NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # a placeholder's times: expired, counting nothing
+# The times of the row made to be locked before the first count: it counts
+# nothing and is already expired, so expiry removes it if no count follows.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -33,7 +35,7 @@ class SqlAttempts:
     session: Session
 
     def attempts_for_update(self, subject: str) -> Attempts | None:
-        values = {"subject": subject, "count": 0, "window_start": _NEVER, "expires_at": _NEVER}
+        values = {"subject": subject, "count": 0, "window_start": _EPOCH, "expires_at": _EPOCH}
         dialect = self.session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         self.session.execute(insert(LoginAttemptRow).values(**values).on_conflict_do_nothing())
