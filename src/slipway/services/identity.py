@@ -109,6 +109,14 @@ class NewToken:
     token: str  # shown once
 
 
+def _enrolled_admin(identity: IdentityStore, actor: str, action: str) -> None:
+    """Enrol ``actor`` (the first user of a store is its admin), then refuse
+    ``action`` unless they are an admin."""
+    enrol(identity, actor)
+    if not identity.is_admin(actor):
+        raise PermissionDenied(f"only an admin can {action}; {actor} is not one")
+
+
 class IdentityService:
     """Users, groups and credentials; each method names who acts (``actor``)
     where a right is needed, since one service serves every user of the API."""
@@ -141,9 +149,7 @@ class IdentityService:
         check_user_name(name)
         with self._uow() as uow:
             identity = uow.identity
-            enrol(identity, actor)
-            if not identity.is_admin(actor):
-                raise PermissionDenied(f"only an admin can add users; {actor} is not one")
+            _enrolled_admin(identity, actor, "add users")
             if identity.user_exists(name):
                 raise Conflict(f"user {name} already exists")
             if identity.group_exists(name):
@@ -163,9 +169,7 @@ class IdentityService:
             raise InputError(f"the group name {name!r} {problem}", field="name")
         with self._uow() as uow:
             identity = uow.identity
-            enrol(identity, actor)
-            if not identity.is_admin(actor):
-                raise PermissionDenied(f"only an admin can add groups; {actor} is not one")
+            _enrolled_admin(identity, actor, "add groups")
             if identity.user_exists(name):
                 raise Conflict(f"{name} is a user: a group so named would share their namespace")
             identity.add_group(name)
