@@ -22,6 +22,7 @@ from slipway.entrypoints.cli.output import (
     emit,
     err_console,
     escape,
+    warn,
 )
 from slipway.errors import ImageListRejected
 
@@ -98,12 +99,7 @@ def verify(
         legacy=legacy,
     )
     if endorser_ca is None:
-        err_console.print(
-            "[yellow]warning[/]: no --endorser-ca: any CA of --ca-dir may vouch for"
-            " the endorser's name",
-            highlight=False,
-            soft_wrap=True,
-        )
+        warn(["no --endorser-ca: any CA of --ca-dir may vouch for the endorser's name"])
     try:
         message = read_list_source(source, max_bytes=MAX_MESSAGE_BYTES, timeout=timeout)
         verified = verify_image_list(message, policy, now=datetime.now(UTC))
