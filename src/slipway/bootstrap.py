@@ -26,12 +26,14 @@ if TYPE_CHECKING:
 
     from slipway.adapters.host import HostCheck
     from slipway.adapters.keys import Vault
+    from slipway.adapters.marketfiles import BootTest
     from slipway.adapters.queue import HueyQueue
     from slipway.connectors.base import Connector
     from slipway.entrypoints.api.deps import Services
     from slipway.imagekit.store import ImageStore
     from slipway.services.boottest import BootImage, BootTester
     from slipway.services.deploy import RunService
+    from slipway.services.marketplace import MarketplaceService
     from slipway.services.runner import Runner
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "host_checks",
     "identity_service",
     "image_store",
+    "marketplace_service",
     "runtime",
     "web_services",
 ]
@@ -146,6 +149,39 @@ def boot_tester(settings: Settings, accelerator: str = "auto") -> BootTester:
         return choice.accelerator if choice else ""
 
     return BootTester(connector, SshLogin(), new_key_pair, accelerator=chosen)
+
+
+def marketplace_service(
+    settings: Settings, user: str | None = None, *, boot_test: BootTest | None = None
+) -> MarketplaceService:
+    """The marketplace as ``user`` (the configured one by default) sees it,
+    signing VO lists with the operator's ``[vos.NAME]`` credentials.
+    ``boot_test`` boot-tests a stored image that has not passed one yet
+    (the command line's register does; the API refuses such an image)."""
+    from slipway.adapters.imagelists.signing import ConfiguredSigner
+    from slipway.adapters.marketfiles import MarketFiles
+    from slipway.services.marketplace import MarketplaceService
+
+    local = settings.clouds.for_cloud("local")
+    qemu = str(local.get("qemu", "qemu-system-x86_64"))
+
+    def can_boot() -> str | None:
+        return None if shutil.which(qemu) else f"{qemu} is not installed on this host"
+
+    files = MarketFiles(
+        _data_folder(settings) / "marketplace",
+        image_store(settings),
+        can_boot=can_boot,
+        boot_test=boot_test,
+        fetch_private=settings.fetches_private,
+    )
+    return MarketplaceService(
+        _unit_of_work(settings),
+        settings.user if user is None else user,
+        files=files,
+        signer=ConfiguredSigner(settings.vos.options),
+        public_url=settings.public_url,
+    )
 
 
 def identity_service(settings: Settings) -> IdentityService:

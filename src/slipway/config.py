@@ -24,7 +24,7 @@ from slipway.errors import InputError
 
 __all__ = [
     "SETTINGS",
-    "CloudOptions",
+    "OperatorTables",
     "Setting",
     "Settings",
     "load_settings",
@@ -72,6 +72,12 @@ def _default_public_key(_: Settings | None) -> str:
     return ""
 
 
+def _default_public_url(partial: Settings | None) -> str:
+    assert partial is not None
+    host = "127.0.0.1" if partial.host in ("", "0.0.0.0", "::") else partial.host
+    return f"http://{host}:{partial.port or '8000'}"
+
+
 _LIMITS = LoginLimits()
 
 SETTINGS: tuple[Setting, ...] = (
@@ -104,6 +110,18 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("port", "TCP port `slipway serve` listens on.", lambda _: "8000"),
     Setting(
+        "public_url",
+        "The address clients reach `slipway serve` at: published image lists and the "
+        "image files they name carry URLs under it.",
+        _default_public_url,
+    ),
+    Setting(
+        "fetch_private_addresses",
+        "`yes` lets the server download appliance files from loopback, private and "
+        "link-local addresses (its own network); `no` refuses such URLs.",
+        lambda _: "no",
+    ),
+    Setting(
         "login_failures",
         "Wrong passwords an account may get within `login_window` before its log-ins wait "
         "`login_lockout`; a right one starts the count afresh.",
@@ -132,19 +150,24 @@ OptionValue = str | int | float | bool
 
 
 @dataclass(frozen=True)
-class CloudOptions:
-    """How the server reaches each cloud — connector options (binaries,
-    endpoints, profiles, accelerators) from the ``[clouds.NAME]`` tables of the
-    config file. Only the operator writes these; definitions never can."""
+class OperatorTables:
+    """Named tables of the config file, which only the operator writes:
+    ``[clouds.NAME]`` says how the server reaches each cloud (binaries,
+    endpoints, profiles, accelerators), ``[vos.NAME]`` which certificate and
+    key sign a VO's list. Definitions and requests never can."""
 
     tables: tuple[tuple[str, tuple[tuple[str, OptionValue], ...]], ...] = ()
 
     @classmethod
-    def of(cls, tables: Mapping[str, Mapping[str, OptionValue]]) -> CloudOptions:
+    def of(cls, tables: Mapping[str, Mapping[str, OptionValue]]) -> OperatorTables:
         return cls(tuple((name, tuple(sorted(o.items()))) for name, o in sorted(tables.items())))
 
+    def options(self, name: str) -> dict[str, OptionValue]:
+        """The options of table ``name`` (empty when there is none)."""
+        return next((dict(options) for table, options in self.tables if table == name), {})
+
     def for_cloud(self, name: str) -> dict[str, OptionValue]:
-        return next((dict(options) for cloud, options in self.tables if cloud == name), {})
+        return self.options(name)
 
 
 @dataclass(frozen=True)
@@ -157,11 +180,14 @@ class Settings:
     worker_threads: str
     host: str
     port: str
+    public_url: str = ""
+    fetch_private_addresses: str = "no"
     login_failures: str = str(_LIMITS.account.limit)
     login_window: str = f"{_LIMITS.account.window_s:g}"
     login_lockout: str = f"{_LIMITS.account.lockout_s:g}"
     login_per_address: str = str(_LIMITS.address.limit)
-    clouds: CloudOptions = CloudOptions()
+    clouds: OperatorTables = OperatorTables()
+    vos: OperatorTables = OperatorTables()
 
     @property
     def data_path(self) -> Path:
@@ -173,6 +199,14 @@ class Settings:
         if not self.port.isdigit() or not 1 <= int(self.port) <= 65535:
             raise InputError(f"port must be a number from 1 to 65535, got {self.port!r}")
         return int(self.port)
+
+    @property
+    def fetches_private(self) -> bool:
+        """``fetch_private_addresses`` as a flag; anything but yes/no is an input error."""
+        value = self.fetch_private_addresses.strip().lower()
+        if value not in ("yes", "no"):
+            raise InputError(f"fetch_private_addresses must be yes or no, got {value!r}")
+        return value == "yes"
 
     @property
     def login_limits(self) -> LoginLimits:
@@ -207,7 +241,7 @@ def _read_config_file(env: Mapping[str, str]) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML: {exc}") from exc
-    known = {s.name for s in SETTINGS} | {"clouds"}
+    known = {s.name for s in SETTINGS} | set(_TABLES)
     unknown = sorted(set(data) - known)
     if unknown:
         raise InputError(
@@ -215,25 +249,30 @@ def _read_config_file(env: Mapping[str, str]) -> dict[str, Any]:
             hint=f"known settings: {', '.join(sorted(known))}",
         )
     for key, value in data.items():
-        if key != "clouds" and not isinstance(value, str):
+        if key not in _TABLES and not isinstance(value, str):
             raise InputError(f"{path}: {key}: expected a string, got {type(value).__name__}")
-    data["clouds"] = _cloud_tables(path, data.get("clouds", {}))
+    for table, example in _TABLES.items():
+        data[table] = _named_tables(path, table, example, data.get(table, {}))
     return data
 
 
-def _cloud_tables(path: Path, clouds: Any) -> CloudOptions:
-    if not isinstance(clouds, dict):
-        raise InputError(f"{path}: clouds: expected tables like [clouds.local]")
-    for name, options in clouds.items():
+_TABLES = {"clouds": "[clouds.local]", "vos": '[vos."vo.example.org"]'}
+"""The config file's named tables, each with an example heading."""
+
+
+def _named_tables(path: Path, table: str, example: str, tables: Any) -> OperatorTables:
+    if not isinstance(tables, dict):
+        raise InputError(f"{path}: {table}: expected tables like {example}")
+    for name, options in tables.items():
         if not isinstance(options, dict):
-            raise InputError(f"{path}: clouds.{name}: expected a table of connector options")
+            raise InputError(f"{path}: {table}.{name}: expected a table of options")
         for key, value in options.items():
             if not isinstance(value, OptionValue):
                 raise InputError(
-                    f"{path}: clouds.{name}.{key}: expected a string, number or boolean, "
+                    f"{path}: {table}.{name}.{key}: expected a string, number or boolean, "
                     f"got {type(value).__name__}"
                 )
-    return CloudOptions.of(clouds)
+    return OperatorTables.of(tables)
 
 
 def load_settings(
@@ -243,7 +282,8 @@ def load_settings(
     env = os.environ if env is None else env
     values: dict[str, str] = {}
     from_file = _read_config_file(env)
-    clouds = from_file.pop("clouds", CloudOptions())
+    clouds = from_file.pop("clouds", OperatorTables())
+    vos = from_file.pop("vos", OperatorTables())
     for setting in SETTINGS:
         value = (
             (overrides or {}).get(setting.name)
@@ -251,11 +291,11 @@ def load_settings(
             or from_file.get(setting.name)
         )
         if value is None:
-            blank = {f.name: "" for f in fields(Settings) if f.name != "clouds"}
+            blank = {f.name: "" for f in fields(Settings) if f.name not in _TABLES}
             partial = Settings(**{**blank, **values})  # type: ignore[arg-type]
             value = setting.default(partial)
         values[setting.name] = value
-    return Settings(**values, clouds=clouds)
+    return Settings(**values, clouds=clouds, vos=vos)
 
 
 def settings_markdown() -> str:

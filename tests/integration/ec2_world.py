@@ -21,7 +21,7 @@ from slipway.adapters.queue import HueyQueue, make_huey
 from slipway.adapters.store.database import make_engine, migrate
 from slipway.adapters.store.sql import SqlUnitOfWork
 from slipway.bootstrap import Connectors, Runtime
-from slipway.config import CloudOptions, Settings
+from slipway.config import OperatorTables, Settings
 from slipway.connectors.base import Connector
 from slipway.connectors.fake import FakeConnector
 from slipway.domain.machines import CloudImage
@@ -37,10 +37,10 @@ AWS = "aws-eu-west-1"
 REGION = "eu-west-1"
 
 
-def aws_options(endpoint_url: str, **options: object) -> CloudOptions:
+def aws_options(endpoint_url: str, **options: object) -> OperatorTables:
     """The operator's configuration that points the example EC2 cloud at
     ``endpoint_url`` (moto); the definition itself stays the example's."""
-    return CloudOptions.of({AWS: {"endpoint_url": endpoint_url, **options}})  # type: ignore[dict-item]
+    return OperatorTables.of({AWS: {"endpoint_url": endpoint_url, **options}})  # type: ignore[dict-item]
 
 
 def example_definitions() -> list[LoadedDefinition]:

@@ -60,6 +60,7 @@ class StoredImage:
     imported_at: str
     os: dict[str, str] | None = None
     check: dict[str, Any] | None = None
+    tested: dict[str, Any] | None = None  # the last `image test` of these bytes
 
     @property
     def id(self) -> str:
@@ -199,6 +200,16 @@ class ImageStore:
             os.fsync(fh.fileno())
         Path(tmp_name).chmod(0o644)
         Path(tmp_name).replace(meta)
+
+    def record_test(self, name: str, outcome: Mapping[str, Any]) -> StoredImage:
+        """Keep the outcome of an ``image test`` of the entry (with the
+        SHA-512 it was run on, so a later entry of the same name never
+        inherits it)."""
+        with self._locked():
+            entry = self.get(name)
+            updated = dataclasses.replace(entry, tested={**outcome, "sha512": entry.sha512})
+            self._write_meta(updated)
+        return updated
 
     def remove(self, name: str) -> StoredImage:
         """Delete an entry; refused (Conflict) while a run uses it."""

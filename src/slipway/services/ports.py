@@ -14,6 +14,16 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from slipway.domain.lockouts import Attempts
+from slipway.domain.marketplace import (
+    Appliance,
+    ApplianceQuery,
+    ApplianceVersion,
+    Endorsement,
+    ImageFile,
+    ListPublication,
+    Vo,
+    VoRole,
+)
 from slipway.domain.modules import Access, Kind, ModuleVersion, Rights
 from slipway.domain.runs import Run, RunEvent, RunState
 from slipway.errors import DefinitionError
@@ -29,6 +39,8 @@ __all__ = [
     "KeyPair",
     "ListedModule",
     "Login",
+    "MarketStore",
+    "MarketUnitOfWork",
     "ModuleQuery",
     "PasswordHasher",
     "ProbeResult",
@@ -278,6 +290,78 @@ class UnitOfWork(AbstractContextManager["UnitOfWork"], Protocol):
 
     @property
     def runs(self) -> RunStore: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+
+class MarketStore(Protocol):
+    """Appliances with immutable versions; VOs, their members, draft lists
+    and published list versions. Who may do what is the service's."""
+
+    def appliance(self, name: str) -> Appliance | None: ...
+
+    def add_appliance(self, appliance: Appliance) -> None:
+        """Raises ``Conflict`` when the name is taken."""
+
+    def set_appliance_rights(self, name: str, rights: Rights) -> None: ...
+
+    def add_version(self, version: ApplianceVersion) -> None:
+        """Raises ``Conflict`` when the appliance has that version already."""
+
+    def versions(self, name: str) -> Sequence[ApplianceVersion]:
+        """Oldest first."""
+
+    def version(self, name: str, label: str) -> ApplianceVersion | None: ...
+
+    def search(self, query: ApplianceQuery) -> tuple[Sequence[Appliance], int]:
+        """One page of matching appliances (by name) and the number of all matches."""
+
+    def files_by_sha512(self, sha512: str) -> Sequence[tuple[Appliance, ImageFile]]: ...
+
+    def vo(self, name: str) -> Vo | None: ...
+
+    def vos(self) -> Sequence[Vo]: ...
+
+    def add_vo(self, vo: Vo) -> None: ...
+
+    def set_obsoleted(self, name: str, when: datetime | None) -> None: ...
+
+    def set_member(self, vo: str, user: str, role: VoRole | None) -> None: ...
+
+    def members(self, vo: str) -> Sequence[tuple[str, VoRole]]: ...
+
+    def role_of(self, vo: str, user: str) -> VoRole | None: ...
+
+    def draft(self, vo: str) -> Sequence[Endorsement]: ...
+
+    def endorse(self, vo: str, endorsement: Endorsement) -> None:
+        """Put the version in the draft in place of the appliance's other one."""
+
+    def withdraw(self, vo: str, appliance: str) -> bool: ...
+
+    def add_publication(self, publication: ListPublication) -> None:
+        """Raises ``Conflict`` when that number was published meanwhile."""
+
+    def publication(self, vo: str, number: int | None) -> ListPublication | None:
+        """Version ``number`` of the VO's list, or the newest (None)."""
+
+    def publications(self, vo: str) -> Sequence[ListPublication]:
+        """Newest first."""
+
+    def endorsements_of(self, appliance: str) -> Sequence[tuple[str, str, int]]:
+        """(VO, version, list number) of the VOs whose newest list holds it."""
+
+
+class MarketUnitOfWork(AbstractContextManager["MarketUnitOfWork"], Protocol):
+    """A :class:`UnitOfWork` that also reaches the marketplace."""
+
+    @property
+    def identity(self) -> IdentityStore: ...
+
+    @property
+    def market(self) -> MarketStore: ...
 
     def commit(self) -> None: ...
 

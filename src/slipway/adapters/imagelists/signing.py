@@ -7,6 +7,7 @@ printed or put in an error message.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +20,15 @@ from slipway.adapters.imagelists.render import render_image_list
 from slipway.adapters.imagelists.trust import distinguished_name
 from slipway.domain.endorsers import Endorser
 from slipway.domain.imagelists import ImageList
-from slipway.errors import InputError
+from slipway.errors import Conflict, InputError
 
-__all__ = ["EndorserCredentials", "endorser_of", "load_endorser_credentials", "sign_image_list"]
+__all__ = [
+    "ConfiguredSigner",
+    "EndorserCredentials",
+    "endorser_of",
+    "load_endorser_credentials",
+    "sign_image_list",
+]
 
 _MAX_FILE_BYTES = 1024 * 1024
 
@@ -122,3 +129,40 @@ def _read(path: Path, field: str) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror}", field=field) from None
+
+
+class ConfiguredSigner:
+    """Signs each VO's list with the certificate and key the operator names
+    in the VO's ``[vos.NAME]`` table (``certificate``, ``key``, and
+    optionally ``key_password_file``, ``name``, ``email``). The files are read
+    at each signing, so a renewed certificate is used without a restart."""
+
+    def __init__(self, options_of: Callable[[str], Mapping[str, object]]) -> None:
+        self._options_of = options_of
+
+    def _credentials(self, vo: str) -> tuple[EndorserCredentials, Mapping[str, object]]:
+        options = self._options_of(vo)
+        certificate, key = options.get("certificate"), options.get("key")
+        if not isinstance(certificate, str) or not isinstance(key, str):
+            raise Conflict(
+                f"no endorser is configured for {vo}",
+                hint=f'the operator names its files in config.toml: [vos."{vo}"] '
+                "certificate = …, key = …",
+            )
+        password = None
+        password_file = options.get("key_password_file")
+        if isinstance(password_file, str):
+            password = _read(Path(password_file), "key_password_file").strip()
+        return load_endorser_credentials(Path(certificate), Path(key), password=password), options
+
+    def endorser(self, vo: str) -> Endorser:
+        credentials, options = self._credentials(vo)
+        return endorser_of(
+            credentials,
+            name=str(options.get("name", "Slipway")),
+            email=str(options.get("email", "")),
+        )
+
+    def sign(self, vo: str, image_list: ImageList) -> tuple[bytes, bytes]:
+        credentials, _ = self._credentials(vo)
+        return sign_image_list(image_list, credentials), render_image_list(image_list)

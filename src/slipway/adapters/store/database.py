@@ -16,7 +16,7 @@ from slipway.errors import InputError, SlipwayError
 __all__ = ["make_engine", "migrate"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD = "0006"
+HEAD = "0007"
 """The newest migration; a test checks it against the migration scripts."""
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from slipway.adapters.store._sql_search import SqlSearch
 from slipway.adapters.store.identity_sql import SqlIdentityStore
+from slipway.adapters.store.market_sql import SqlMarketStore
 from slipway.adapters.store.runs_sql import SqlRunStore
 from slipway.adapters.store.tables import ModuleRow, VersionRow
 from slipway.domain.modules import Kind, ModuleVersion, Rights, parse_rights
@@ -145,6 +146,7 @@ class SqlUnitOfWork:
     store: SqlStore
     identity: SqlIdentityStore
     runs: SqlRunStore
+    market: SqlMarketStore
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -156,6 +158,7 @@ class SqlUnitOfWork:
         self.store = SqlStore(self._session)
         self.identity = SqlIdentityStore(self._session)
         self.runs = SqlRunStore(self._session)
+        self.market = SqlMarketStore(self._session)
         return self
 
     def __exit__(

@@ -8,10 +8,13 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -21,6 +24,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
+    "ApplianceFileRow",
+    "ApplianceRow",
+    "ApplianceVersionRow",
     "Base",
     "GroupRow",
     "LoginAttemptRow",
@@ -32,6 +38,10 @@ __all__ = [
     "TokenRow",
     "UserRow",
     "VersionRow",
+    "VoEntryRow",
+    "VoListRow",
+    "VoMemberRow",
+    "VoRow",
 ]
 
 Document = JSON().with_variant(JSONB(), "postgresql")
@@ -191,3 +201,114 @@ class LoginAttemptRow(Base):
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+# -- the marketplace ----------------------------------------------------------
+
+
+class ApplianceRow(Base):
+    """An appliance, with the rights a module has."""
+
+    __tablename__ = "appliances"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(400), unique=True)
+    identifier: Mapped[str] = mapped_column(String(36), unique=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    group_name: Mapped[str | None] = mapped_column(String(200))
+    group_rights: Mapped[str] = mapped_column(String(40), default="")
+    public_rights: Mapped[str] = mapped_column(String(40), default="")
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    os: Mapped[str] = mapped_column(String(100), default="", index=True)
+    arch: Mapped[str] = mapped_column(String(40), default="", index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApplianceVersionRow(Base):
+    """One immutable version of an appliance; ``checks`` maps check → outcome."""
+
+    __tablename__ = "appliance_versions"
+    __table_args__ = (UniqueConstraint("appliance_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    appliance_id: Mapped[int] = mapped_column(ForeignKey("appliances.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checks: Mapped[dict[str, Any]] = mapped_column(Document)
+
+
+class ApplianceFileRow(Base):
+    """An image file of an appliance version, found by its SHA-512 when served."""
+
+    __tablename__ = "appliance_files"
+    __table_args__ = (UniqueConstraint("version_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("appliance_versions.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    format: Mapped[str] = mapped_column(String(20))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha512: Mapped[str] = mapped_column(String(128), index=True)
+    verified: Mapped[bool] = mapped_column(Boolean)
+    url: Mapped[str | None] = mapped_column(Text)
+    stored: Mapped[str | None] = mapped_column(String(63))
+    details: Mapped[dict[str, Any]] = mapped_column(Document)
+
+
+class VoRow(Base):
+    __tablename__ = "vos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    list_identifier: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    obsoleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class VoMemberRow(Base):
+    __tablename__ = "vo_members"
+
+    vo_id: Mapped[int] = mapped_column(ForeignKey("vos.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    manager: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class VoEntryRow(Base):
+    """An appliance version in a VO's draft list: one per appliance."""
+
+    __tablename__ = "vo_entries"
+
+    vo_id: Mapped[int] = mapped_column(ForeignKey("vos.id", ondelete="CASCADE"), primary_key=True)
+    appliance_id: Mapped[int] = mapped_column(
+        ForeignKey("appliances.id", ondelete="CASCADE"), primary_key=True
+    )
+    version_id: Mapped[int] = mapped_column(ForeignKey("appliance_versions.id", ondelete="CASCADE"))
+    added_by: Mapped[str] = mapped_column(String(200))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class VoListRow(Base):
+    """A published version of a VO's list: the signed bytes as served."""
+
+    __tablename__ = "vo_lists"
+    __table_args__ = (UniqueConstraint("vo_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vo_id: Mapped[int] = mapped_column(ForeignKey("vos.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    author: Mapped[str] = mapped_column(String(200))
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    entries: Mapped[list[Any]] = mapped_column(Document)
+    signed: Mapped[bytes] = mapped_column(LargeBinary)
+    document: Mapped[bytes] = mapped_column(LargeBinary)
+    etag: Mapped[str] = mapped_column(String(64))
+    comment: Mapped[str] = mapped_column(Text, default="")

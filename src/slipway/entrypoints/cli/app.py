@@ -15,6 +15,7 @@ from slipway.entrypoints.cli.context import Invocation
 from slipway.entrypoints.cli.doctor import doctor
 from slipway.entrypoints.cli.image import image_app
 from slipway.entrypoints.cli.imagelist import imagelist_app
+from slipway.entrypoints.cli.market import appliance_app, vo_app
 from slipway.entrypoints.cli.output import err_console
 from slipway.entrypoints.cli.serve import serve
 from slipway.entrypoints.cli.tokens import token_app
@@ -54,6 +55,16 @@ def global_options(
         None, help=escape("Address serve listens on [env SLIPWAY_HOST].")
     ),
     port: str | None = typer.Option(None, help=escape("Port serve listens on [env SLIPWAY_PORT].")),
+    public_url: str | None = typer.Option(
+        None, help=escape("The address clients reach serve at [env SLIPWAY_PUBLIC_URL].")
+    ),
+    fetch_private_addresses: str | None = typer.Option(
+        None,
+        help=escape(
+            "yes: download appliance files from private addresses "
+            "[env SLIPWAY_FETCH_PRIVATE_ADDRESSES]."
+        ),
+    ),
     login_failures: str | None = typer.Option(
         None, help=escape("Wrong passwords before an account waits [env SLIPWAY_LOGIN_FAILURES].")
     ),
@@ -79,6 +90,8 @@ def global_options(
             "worker_threads": worker_threads,
             "host": host,
             "port": port,
+            "public_url": public_url,
+            "fetch_private_addresses": fetch_private_addresses,
             "login_failures": login_failures,
             "login_window": login_window,
             "login_lockout": login_lockout,
@@ -92,6 +105,8 @@ resolve_commands.register(app)
 run_commands.register(app)
 app.add_typer(image_app, name="image")
 app.add_typer(imagelist_app, name="imagelist")
+app.add_typer(appliance_app, name="appliance")
+app.add_typer(vo_app, name="vo")
 app.add_typer(user_app, name="user")
 app.add_typer(group_app, name="group")
 app.add_typer(token_app, name="token")

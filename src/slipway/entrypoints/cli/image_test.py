@@ -13,6 +13,8 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -30,7 +32,7 @@ from slipway.entrypoints.cli.output import OutputFormat, OutputOption, console, 
 if TYPE_CHECKING:
     from slipway.services.boottest import BootTestReport
 
-__all__ = ["image_app", "render_boot_test", "run_boot_test"]
+__all__ = ["image_app", "render_boot_test", "run_boot_test", "test_outcome"]
 
 _STYLE = {"ok": "green", "failed": "bold red", "skipped": "dim"}
 
@@ -69,7 +71,7 @@ def run_boot_test(
     progress on stderr."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from slipway.bootstrap import boot_image, boot_tester
+    from slipway.bootstrap import boot_image, boot_tester, image_store
     from slipway.services.boottest import Phase
 
     target = boot_image(settings(ctx), image)
@@ -87,7 +89,19 @@ def run_boot_test(
         report = tester.test(target, timeout=timeout, login_user=login_user, on_phase=on_phase)
         if tasks:
             progress.update(tasks[-1], completed=1, total=1)
+    if not Path(target.image_id).is_absolute():  # a stored image: keep the outcome with it
+        image_store(settings(ctx)).record_test(target.image_id, test_outcome(report))
     return report
+
+
+def test_outcome(report: BootTestReport) -> dict[str, Any]:
+    """What the image store keeps of a boot test (``tested`` in its metadata)."""
+    return {
+        "passed": report.passed,
+        "failed_check": report.failure.check if report.failure else None,
+        "seconds_to_ssh": report.seconds_to_ssh,
+        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
 @image_app.command("test")
