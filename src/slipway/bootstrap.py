@@ -48,6 +48,7 @@ __all__ = [
     "host_checks",
     "identity_service",
     "image_store",
+    "marketplace_for",
     "marketplace_service",
     "runtime",
     "web_services",
@@ -154,16 +155,22 @@ def boot_tester(settings: Settings, accelerator: str = "auto") -> BootTester:
 def marketplace_service(
     settings: Settings, user: str | None = None, *, boot_test: BootTest | None = None
 ) -> MarketplaceService:
-    """The marketplace as ``user`` (the configured one by default) sees it,
-    signing VO lists with the operator's ``[vos.NAME]`` credentials.
+    """The marketplace as ``user`` (the configured one by default) sees it.
     ``boot_test`` boot-tests a stored image that has not passed one yet
     (the command line's register does; the API refuses such an image)."""
+    return marketplace_for(settings, boot_test=boot_test)(settings.user if user is None else user)
+
+
+def marketplace_for(
+    settings: Settings, *, boot_test: BootTest | None = None
+) -> Callable[[str], MarketplaceService]:
+    """The marketplace as each user sees it, signing VO lists with the
+    operator's ``[vos.NAME]`` credentials; its parts are built once."""
     from slipway.adapters.imagelists.signing import ConfiguredSigner
     from slipway.adapters.marketfiles import MarketFiles
     from slipway.services.marketplace import MarketplaceService
 
-    local = settings.clouds.for_cloud("local")
-    qemu = str(local.get("qemu", "qemu-system-x86_64"))
+    qemu = str(settings.clouds.for_cloud("local").get("qemu", "qemu-system-x86_64"))
 
     def can_boot() -> str | None:
         return None if shutil.which(qemu) else f"{qemu} is not installed on this host"
@@ -175,12 +182,10 @@ def marketplace_service(
         boot_test=boot_test,
         fetch_private=settings.fetches_private,
     )
-    return MarketplaceService(
-        _unit_of_work(settings),
-        settings.user if user is None else user,
-        files=files,
-        signer=ConfiguredSigner(settings.vos.options),
-        public_url=settings.public_url,
+    uow = _unit_of_work(settings)
+    signer = ConfiguredSigner(settings.vos.options)
+    return lambda user: MarketplaceService(
+        uow, user, files=files, signer=signer, public_url=settings.public_url
     )
 
 
@@ -203,6 +208,7 @@ def web_services(settings: Settings) -> Services:
         identity=identity_service(settings),
         runs=rt.runs_for,
         cloud_details=cloud_details(settings),
+        market=marketplace_for(settings),
     )
 
 

@@ -7,6 +7,7 @@
     │   ├── SizeError                 a size no flavor fits, an unknown instance type
     │   └── ImageFileError            an image file that cannot be read (image kit)
     ├── NotFound                      a module, version, cloud, run … that does not exist (exit 3)
+    │   └── Gone                      it existed and was withdrawn (an obsoleted VO list)
     ├── PermissionDenied              the acting user lacks a right; names it (exit 4)
     │   ├── NotAuthenticated          nobody is logged in, or the credentials are wrong
     │   ├── TooManyAttempts           log-ins refused for a while after too many tries;
@@ -35,6 +36,7 @@ __all__ = [
     "Conflict",
     "DefinitionError",
     "DefinitionErrors",
+    "Gone",
     "ImageFileError",
     "ImageListRejected",
     "InputError",
@@ -144,6 +146,10 @@ class ImageFileError(InputError):
 
 class NotFound(SlipwayError):
     exit_code = 3
+
+
+class Gone(NotFound):
+    """It was there and has been withdrawn on purpose (HTTP 410)."""
 
 
 class PermissionDenied(SlipwayError):

@@ -398,8 +398,13 @@ def tenants(web_world: WebWorld, client: TestClient) -> Iterator[Tenants]:
         browser.close()
 
 
+# The marketplace keeps its rows in SQL only; its rights are probed by a
+# hostile user of their own in test_marketplace_tenants.py, route by route.
+MARKETPLACE = re.compile(r"^[A-Z]+ (/api/appliances|/api/vos|/vo/|/files/)")
+
+
 def test_every_endpoint_and_page_is_in_the_matrix(web_world: WebWorld) -> None:
-    served = routes(web_world.app)
+    served = {r for r in routes(web_world.app) if not MARKETPLACE.match(r)}
     assert served - set(MATRIX) == set(), "routes without an entry in the rights matrix"
     assert set(MATRIX) - served == set(), "entries for routes the app no longer serves"
 

@@ -45,7 +45,7 @@ from slipway.domain.marketplace import (
     vo_name_problem,
 )
 from slipway.domain.modules import Access, Right, Rights
-from slipway.errors import Conflict, InputError, NotFound, PermissionDenied
+from slipway.errors import Conflict, Gone, InputError, NotFound, PermissionDenied
 from slipway.services.identity import access_of, enrol, first_write_access
 from slipway.services.ports import MarketStore, MarketUnitOfWork
 
@@ -514,7 +514,7 @@ class MarketplaceService:
 
     def published(self, vo: str, number: int | None = None) -> ListPublication:
         """A published version of the VO's list (the newest by default); anyone
-        may read it. The newest one of an obsoleted list is gone (``Conflict``)."""
+        may read it. The newest one of an obsoleted list is :class:`Gone`."""
         with self._uow() as uow:
             found = _require_vo(uow.market, vo)
             publication = uow.market.publication(vo, number)
@@ -523,7 +523,7 @@ class MarketplaceService:
                 f"{vo} has published no list" if number is None else f"{vo} has no list {number}"
             )
         if number is None and found.obsoleted_at is not None:
-            raise Conflict(f"the list of {vo} was obsoleted at {_when(found.obsoleted_at)}")
+            raise Gone(f"the list of {vo} was obsoleted at {_when(found.obsoleted_at)}")
         return publication
 
     # -- helpers --------------------------------------------------------------------

@@ -49,7 +49,7 @@ _DETAILS = (
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _maybe_aware(moment: datetime | None) -> datetime | None:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from slipway.entrypoints.api import clouds, modules, problems, runs, threads, users
+from slipway.entrypoints.api import clouds, market, modules, problems, runs, threads, users
 from slipway.entrypoints.api.body_limit import BodyLimit
 from slipway.entrypoints.api.deps import Services
 
@@ -37,7 +37,14 @@ def create_app(services: Services, *, dashboard: bool = True) -> FastAPI:
     app.state.services = services
     problems.install(app)
     threads.install(app)
-    for router in (modules.router, clouds.router, users.router, runs.router):
+    for router in (
+        modules.router,
+        clouds.router,
+        users.router,
+        runs.router,
+        market.router,
+        market.public,
+    ):
         app.include_router(router)
     if dashboard:
         from slipway.entrypoints.web import pages

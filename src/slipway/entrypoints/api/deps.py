@@ -11,16 +11,18 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from slipway.domain.clouds import Cloud
-from slipway.errors import NotAuthenticated, PermissionDenied
+from slipway.errors import NotAuthenticated, NotFound, PermissionDenied
 from slipway.services.catalog import CatalogService
 from slipway.services.deploy import RunService
 from slipway.services.identity import ANONYMOUS, IdentityService
+from slipway.services.marketplace import MarketplaceService
 
 __all__ = [
     "SESSION_COOKIE",
     "Actor",
     "Catalog",
     "LoggedIn",
+    "Market",
     "Services",
     "User",
     "actor",
@@ -40,6 +42,7 @@ class Services:
     identity: IdentityService  # users, groups, passwords, sessions, tokens
     runs: Callable[[str], RunService] | None = None  # None: this server cannot deploy
     cloud_details: Callable[[Cloud], dict[str, str]] = lambda _: {}
+    market: Callable[[str], MarketplaceService] | None = None  # None: no marketplace here
 
 
 @dataclass(frozen=True)
@@ -112,3 +115,13 @@ def catalog(request: Request, who: User) -> CatalogService:
 
 
 Catalog = Annotated[CatalogService, Depends(catalog)]
+
+
+def market(request: Request, who: User) -> MarketplaceService:
+    factory = services(request).market
+    if factory is None:
+        raise NotFound("this server has no marketplace")
+    return factory(who.user)
+
+
+Market = Annotated[MarketplaceService, Depends(market)]
