@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from slipway.domain.modules import Right
 from tests.market_world import VO, MarketWorld, stored_image
 
 
@@ -166,7 +167,8 @@ def test_routes_all_have_a_hostile_probe(world: MarketWorld) -> None:
         "PUT /api/vos/{vo}/draft/{appliance:path}", "DELETE /api/vos/{vo}/draft/{appliance:path}",
         "POST /api/vos/{vo}/publications", "GET /api/vos/{vo}/publications",
         "POST /api/vos/{vo}/obsolete", "GET /vo/{vo}/image.list", "GET /vo/{vo}/image.list.json",
-        "GET /files/sha512/{sha512}",
+        "GET /files/sha512/{sha512}", "GET /marketplace", "GET /marketplace/{name:path}",
+        "GET /vos/{vo}",
     }  # fmt: skip
     served = {r for r in routes(world.client.app) if MARKETPLACE.match(r)}
     assert served == probed
@@ -188,3 +190,24 @@ def test_a_hidden_appliance_answers_exactly_as_a_missing_one(world: MarketWorld,
     missing = world.call(user, method, path.format(name="alice/none"), json=body)
     assert hidden.status_code == missing.status_code == 404
     assert hidden.text == missing.text.replace("alice/none", "alice/web")
+
+
+def test_the_dashboard_pages_show_mallory_only_what_is_public(world: MarketWorld) -> None:
+    html = {"Accept": "text/html"}
+    world.market("bob").set_member(VO, "alice", None)
+    hidden = world.call("mallory", "GET", "/marketplace/alice/web", headers=html)
+    missing = world.call("mallory", "GET", "/marketplace/alice/none", headers=html)
+    assert hidden.status_code == missing.status_code == 404
+    assert "alice/web" not in world.call("mallory", "GET", "/marketplace", headers=html).text
+    world.market("alice").share("alice/web", public_rights=frozenset({Right.VIEW}))
+    world.market("bob").endorse(VO, "alice/web@1.0")
+    world.market("bob").publish(VO)
+    listed = world.call(None, "GET", "/marketplace", params={"vo": VO}, headers=html)
+    assert listed.status_code == 200 and "alice/web" in listed.text
+    page = world.call(None, "GET", "/marketplace/alice/web", headers=html).text
+    sha512 = world.market("alice").appliance("alice/web").versions[0].files[0].sha512
+    assert sha512[:24] in page and f"endorsed by {VO} (list 1)" in page
+    vo_page = world.call("mallory", "GET", f"/vos/{VO}", headers=html).text
+    assert "alice/web@1.0" in vo_page  # the published list is public
+    assert "Draft" not in vo_page and "Members" not in vo_page
+    assert "Draft" in world.call("bob", "GET", f"/vos/{VO}", headers=html).text

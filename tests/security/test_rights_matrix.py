@@ -400,7 +400,7 @@ def tenants(web_world: WebWorld, client: TestClient) -> Iterator[Tenants]:
 
 # The marketplace keeps its rows in SQL only; its rights are probed by a
 # hostile user of their own in test_marketplace_tenants.py, route by route.
-MARKETPLACE = re.compile(r"^[A-Z]+ (/api/appliances|/api/vos|/vo/|/files/)")
+MARKETPLACE = re.compile(r"^[A-Z]+ (/api/appliances|/api/vos|/vo/|/files/|/marketplace|/vos/)")
 
 
 def test_every_endpoint_and_page_is_in_the_matrix(web_world: WebWorld) -> None:

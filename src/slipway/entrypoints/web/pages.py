@@ -1,4 +1,5 @@
-"""The dashboard's pages: catalog, image page with the Deploy dialog, clouds.
+"""The dashboard's pages: catalog, image page with the Deploy dialog, clouds,
+the marketplace with its appliance and VO pages.
 Server-rendered with Jinja2; htmx swaps the parts that change (catalog
 results, the dialog's flavor preview, diffs). Every page calls the same
 services as the API, acting as the logged-in user (or anonymous)."""
@@ -6,16 +7,17 @@ services as the API, acting as the logged-in user (or anonymous)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
 from slipway.domain.diff import flatten
+from slipway.domain.marketplace import ApplianceQuery
 from slipway.domain.modules import Kind, ModuleRef, Right
 from slipway.domain.runs import TERMINAL
 from slipway.entrypoints.api.deps import actor, services
@@ -25,9 +27,10 @@ from slipway.entrypoints.api.schemas import NO_NUL
 from slipway.entrypoints.api.threads import blocking
 from slipway.entrypoints.web import session
 from slipway.entrypoints.web.session import login_url, page, require_form_csrf
-from slipway.errors import InputError, NotAuthenticated, Unsupported
+from slipway.errors import InputError, NotAuthenticated, NotFound, Unsupported
 from slipway.services.catalog import CatalogService
 from slipway.services.deploy import DeployRequest, RunService
+from slipway.services.marketplace import MarketplaceService
 
 __all__ = ["install"]
 
@@ -251,6 +254,41 @@ async def terminate_run(request: Request, run_id: RunId) -> Response:
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
 
 
+def _market(request: Request) -> MarketplaceService:
+    factory = services(request).market
+    if factory is None:
+        raise NotFound("this server has no marketplace")
+    return factory(actor(request).user)
+
+
+@router.get("/marketplace", response_class=HTMLResponse)
+def marketplace_page(
+    request: Request, text: Text = "", os: Text = "", arch: Text = "", vo: Text = ""
+) -> Response:
+    market = _market(request)
+    query = ApplianceQuery(None, text or None, os or None, arch or None, vo or None, 100)
+    found, total = market.appliances(query)
+    filters = {"text": text, "os": os, "arch": arch, "vo": vo}
+    return page(
+        request,
+        "marketplace.html",
+        appliances=found,
+        total=total,
+        filters=filters,
+        vos=market.vos(),
+    )
+
+
+@router.get("/marketplace/{name:path}", response_class=HTMLResponse)
+def appliance_page(request: Request, name: Annotated[str, Path(max_length=400)]) -> Response:
+    return page(request, "appliance.html", view=_market(request).appliance(name))
+
+
+@router.get("/vos/{vo}", response_class=HTMLResponse)
+def vo_page(request: Request, vo: Annotated[str, Path(max_length=200)]) -> Response:
+    return page(request, "vo.html", view=_market(request).vo(vo))
+
+
 @router.get("/clouds", response_class=HTMLResponse)
 def clouds_page(request: Request) -> Response:
     return page(request, "clouds.html", clouds=_catalog(request).clouds())
@@ -263,7 +301,7 @@ def _error_page(request: Request, status: int, detail: str, hint: str | None) ->
 
 
 def install(app: FastAPI) -> None:
-    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.mount("/static", StaticFiles(directory=FilePath(__file__).parent / "static"), name="static")
     app.include_router(session.router)
     app.include_router(router)
     app.state.html_errors = _error_page
