@@ -209,6 +209,7 @@ def web_services(settings: Settings) -> Services:
         runs=rt.runs_for,
         cloud_details=cloud_details(settings),
         market=marketplace_for(settings),
+        images=image_store(settings),
     )
 
 

@@ -4,6 +4,8 @@ the server fetch from its own network, and is refused cheaply."""
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
 import time
 from pathlib import Path
 
@@ -168,7 +170,7 @@ def test_routes_all_have_a_hostile_probe(world: MarketWorld) -> None:
         "POST /api/vos/{vo}/publications", "GET /api/vos/{vo}/publications",
         "POST /api/vos/{vo}/obsolete", "GET /vo/{vo}/image.list", "GET /vo/{vo}/image.list.json",
         "GET /files/sha512/{sha512}", "GET /marketplace", "GET /marketplace/{name:path}",
-        "GET /vos/{vo}",
+        "GET /vos/{vo}", "GET /api/images", "GET /api/images/{name}", "POST /api/images",
     }  # fmt: skip
     served = {r for r in routes(world.client.app) if MARKETPLACE.match(r)}
     assert served == probed
@@ -211,3 +213,41 @@ def test_the_dashboard_pages_show_mallory_only_what_is_public(world: MarketWorld
     assert "alice/web@1.0" in vo_page  # the published list is public
     assert "Draft" not in vo_page and "Members" not in vo_page
     assert "Draft" in world.call("bob", "GET", f"/vos/{VO}", headers=html).text
+
+
+def test_only_an_admin_imports_into_the_local_image_store(
+    world: MarketWorld, tmp_path: Path
+) -> None:
+    image = tmp_path / "upload.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "16M"], check=True)
+    body = image.read_bytes()
+    for user, status in (("mallory", 403), (None, 401)):
+        answer = world.call(user, "POST", "/api/images", params={"name": "evil"}, content=body)
+        assert answer.status_code == status, answer.text
+    assert world.call(None, "GET", "/api/images").status_code == 401
+    assert "evil" not in [i["name"] for i in world.call("mallory", "GET", "/api/images").json()]
+    bad = world.call("admin", "POST", "/api/images", params={"name": "../x"}, content=body)
+    assert bad.status_code == 422
+    made = world.call("admin", "POST", "/api/images", params={"name": "upload"}, content=body)
+    assert made.status_code == 201, made.text
+    assert made.json()["sha512"] == hashlib.sha512(body).hexdigest()
+    assert made.json()["check"]["has_errors"] is True  # an empty disk: nothing boots from it
+    shown = world.call("mallory", "GET", "/api/images/upload").json()
+    assert shown["name"] == "upload" and shown["tested"] is None
+    assert not list((world.data_dir / "images").glob(".upload.*"))
+    again = world.call("admin", "POST", "/api/images", params={"name": "upload"}, content=body)
+    assert again.status_code == 409
+
+
+def test_an_image_import_is_capped_before_it_is_read(world: MarketWorld) -> None:
+    from slipway.entrypoints.api.images import MAX_IMAGE_BYTES
+
+    answer = world.call(
+        "admin",
+        "POST",
+        "/api/images",
+        params={"name": "huge"},
+        headers={"Content-Length": str(MAX_IMAGE_BYTES + 1)},
+        content=b"",
+    )
+    assert answer.status_code == 413

@@ -398,9 +398,12 @@ def tenants(web_world: WebWorld, client: TestClient) -> Iterator[Tenants]:
         browser.close()
 
 
-# The marketplace keeps its rows in SQL only; its rights are probed by a
-# hostile user of their own in test_marketplace_tenants.py, route by route.
-MARKETPLACE = re.compile(r"^[A-Z]+ (/api/appliances|/api/vos|/vo/|/files/|/marketplace|/vos/)")
+# The marketplace keeps its rows in SQL only, and the local image store is
+# files; their rights are probed by a hostile user of their own in
+# test_marketplace_tenants.py, route by route.
+MARKETPLACE = re.compile(
+    r"^[A-Z]+ (/api/appliances|/api/vos|/vo/|/files/|/marketplace|/vos/|/api/images)"
+)
 
 
 def test_every_endpoint_and_page_is_in_the_matrix(web_world: WebWorld) -> None:

@@ -8,7 +8,16 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from slipway.entrypoints.api import clouds, market, modules, problems, runs, threads, users
+from slipway.entrypoints.api import (
+    clouds,
+    images,
+    market,
+    modules,
+    problems,
+    runs,
+    threads,
+    users,
+)
 from slipway.entrypoints.api.body_limit import BodyLimit
 from slipway.entrypoints.api.deps import Services
 
@@ -44,13 +53,16 @@ def create_app(services: Services, *, dashboard: bool = True) -> FastAPI:
         runs.router,
         market.router,
         market.public,
+        images.router,
     ):
         app.include_router(router)
     if dashboard:
         from slipway.entrypoints.web import pages
 
         pages.install(app)
-    app.add_middleware(BodyLimit)  # inside the security headers: a 413 has them too
+    # Inside the security headers: a 413 has them too. An image import is the
+    # one body larger than a definition; it is streamed to disk, never held.
+    app.add_middleware(BodyLimit, larger={("POST", "/api/images"): images.MAX_IMAGE_BYTES})
 
     @app.middleware("http")
     async def security_headers(

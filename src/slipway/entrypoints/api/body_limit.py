@@ -3,8 +3,9 @@
 A body whose ``Content-Length`` is over the cap is answered 413 before the
 application sees the request; a body sent in chunks (no length) is counted as
 it arrives, and the request is refused as soon as it passes the cap, without
-reading the rest. A definition, the biggest body any endpoint takes, is at
-most :data:`MAX_BODY_BYTES` too.
+reading the rest. A definition, the biggest body most endpoints take, is at
+most :data:`MAX_BODY_BYTES` too; the routes named in ``larger`` (an image
+import) have caps of their own.
 """
 
 from __future__ import annotations
@@ -24,20 +25,24 @@ MAX_BODY_BYTES = MAX_DEFINITION_BYTES
 class BodyLimit:
     """ASGI middleware: refuse bodies over ``max_bytes`` with 413."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int = MAX_BODY_BYTES,
+        larger: dict[tuple[str, str], int] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
-
-    @property
-    def detail(self) -> str:
-        return f"a request body is at most {self.max_bytes} bytes"
+        self.larger = larger or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if _declared_over(scope, self.max_bytes):
-            response = problem_response(413, self.detail, headers={"Connection": "close"})
+        limit = self.larger.get((scope["method"], scope["path"]), self.max_bytes)
+        detail = f"a request body is at most {limit} bytes"
+        if _declared_over(scope, limit):
+            response = problem_response(413, detail, headers={"Connection": "close"})
             await response(scope, receive, send)
             return
         received = 0
@@ -47,10 +52,10 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     # Raised inside the endpoint that reads the body, so the
                     # one error mapping (problems.py) answers it.
-                    raise HTTPException(413, self.detail, headers={"Connection": "close"})
+                    raise HTTPException(413, detail, headers={"Connection": "close"})
             return message
 
         await self.app(scope, counted, send)

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 
 from slipway.domain.clouds import Cloud
 from slipway.errors import NotAuthenticated, NotFound, PermissionDenied
+from slipway.imagekit.store import ImageStore
 from slipway.services.catalog import CatalogService
 from slipway.services.deploy import RunService
 from slipway.services.identity import ANONYMOUS, IdentityService
@@ -43,6 +44,7 @@ class Services:
     runs: Callable[[str], RunService] | None = None  # None: this server cannot deploy
     cloud_details: Callable[[Cloud], dict[str, str]] = lambda _: {}
     market: Callable[[str], MarketplaceService] | None = None  # None: no marketplace here
+    images: ImageStore | None = None  # the local image store
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from slipway.entrypoints.cli.output import (
     OutputOption,
     console,
     emit,
+    err_console,
     escape,
 )
 from slipway.entrypoints.market_json import (
@@ -58,7 +59,7 @@ def _market(ctx: typer.Context, *, boot_test: bool = False) -> MarketplaceServic
         from slipway.entrypoints.cli.image import Accelerator
         from slipway.entrypoints.cli.image_test import run_boot_test, test_outcome
 
-        console.print(f"boot-testing {escape(name)} before it is registered")
+        err_console.print(f"boot-testing {escape(name)} before it is registered")
         report = run_boot_test(
             ctx, name, timeout=900.0, login_user="slipway", accelerator=Accelerator.AUTO
         )
