@@ -340,3 +340,26 @@ def _view() -> Any:
     from slipway.domain.modules import Right
 
     return Right.VIEW
+
+
+def test_the_dashboard_forms_do_the_authors_and_managers_part(world: MarketWorld) -> None:
+    stored_image(world.data_dir, "web-1")
+    vo_with_manager(world)
+    form = {"name": "alice/web", "version": "1.0", "image": "web-1", "title": "Web"}
+    made = world.call("alice", "POST", "/marketplace", data={**form, "public": "yes"},
+                      follow_redirects=False)  # fmt: skip
+    assert made.status_code == 303 and made.headers["location"] == "/marketplace/alice/web"
+    page = world.call("bob", "GET", f"/vos/{VO}", headers={"Accept": "text/html"}).text
+    assert "alice/web@1.0" in page and "Sign and publish" in page
+    endorsed = world.call("bob", "POST", f"/vos/{VO}/draft", data={"appliance": "alice/web@1.0"},
+                          follow_redirects=False)  # fmt: skip
+    assert endorsed.status_code == 303
+    published = world.call("bob", "POST", f"/vos/{VO}/publish", data={"days": "7"},
+                           follow_redirects=False)  # fmt: skip
+    assert published.status_code == 303
+    (listed,) = parse_image_list(world.market("bob").published(VO).document).images
+    assert listed.version == "1.0"
+    assert (
+        world.call("bob", "POST", f"/vos/{VO}/obsolete", follow_redirects=False).status_code == 303
+    )
+    assert world.call(None, "GET", f"/vo/{VO}/image.list").status_code == 410

@@ -171,6 +171,8 @@ def test_routes_all_have_a_hostile_probe(world: MarketWorld) -> None:
         "POST /api/vos/{vo}/obsolete", "GET /vo/{vo}/image.list", "GET /vo/{vo}/image.list.json",
         "GET /files/sha512/{sha512}", "GET /marketplace", "GET /marketplace/{name:path}",
         "GET /vos/{vo}", "GET /api/images", "GET /api/images/{name}", "POST /api/images",
+        "POST /marketplace", "POST /vos/{vo}/draft", "POST /vos/{vo}/publish",
+        "POST /vos/{vo}/obsolete",
     }  # fmt: skip
     served = {r for r in routes(world.client.app) if MARKETPLACE.match(r)}
     assert served == probed
@@ -251,3 +253,31 @@ def test_an_image_import_is_capped_before_it_is_read(world: MarketWorld) -> None
         content=b"",
     )
     assert answer.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [
+        (f"/vos/{VO}/draft", {"appliance": "alice/web@1.0"}),
+        (f"/vos/{VO}/draft", {"withdraw": "alice/web"}),
+        (f"/vos/{VO}/publish", {"days": "30"}),
+        (f"/vos/{VO}/obsolete", {}),
+        ("/marketplace", {"name": "alice/web", "version": "6", "image": "web-1"}),
+    ],
+)
+def test_mallorys_dashboard_forms_change_nothing(
+    world: MarketWorld, path: str, form: dict[str, str]
+) -> None:
+    world.market("alice").share("alice/web", public_rights=frozenset({Right.VIEW}))
+    world.market("bob").endorse(VO, "alice/web@1.0")
+    world.market("bob").publish(VO)
+    before = world.call("admin", "GET", f"/api/vos/{VO}").json()
+    answer = world.call("mallory", "POST", path, data=form, follow_redirects=False)
+    assert answer.status_code == 403, answer.text
+    assert world.call(None, "POST", path, data=form, follow_redirects=False).status_code in (
+        303,  # the dashboard sends an anonymous visitor to log in
+        401,
+    )
+    assert world.call("admin", "GET", f"/api/vos/{VO}").json() == before
+    versions = world.call("alice", "GET", "/api/appliances/alice/web").json()["versions"]
+    assert [v["version"] for v in versions] == ["1.0"]

@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
 from slipway.domain.diff import flatten
-from slipway.domain.marketplace import ApplianceQuery
+from slipway.domain.marketplace import ApplianceQuery, VoRole
 from slipway.domain.modules import Kind, ModuleRef, Right
 from slipway.domain.runs import TERMINAL
 from slipway.entrypoints.api.deps import actor, services
@@ -30,7 +30,12 @@ from slipway.entrypoints.web.session import login_url, page, require_form_csrf
 from slipway.errors import InputError, NotAuthenticated, NotFound, Unsupported
 from slipway.services.catalog import CatalogService
 from slipway.services.deploy import DeployRequest, RunService
-from slipway.services.marketplace import MarketplaceService
+from slipway.services.marketplace import (
+    DEFAULT_LIST_DAYS,
+    FileSource,
+    MarketplaceService,
+    NewAppliance,
+)
 
 __all__ = ["install"]
 
@@ -255,10 +260,7 @@ async def terminate_run(request: Request, run_id: RunId) -> Response:
 
 
 def _market(request: Request) -> MarketplaceService:
-    factory = services(request).market
-    if factory is None:
-        raise NotFound("this server has no marketplace")
-    return factory(actor(request).user)
+    return _market_of(request, actor(request).user)
 
 
 @router.get("/marketplace", response_class=HTMLResponse)
@@ -269,6 +271,8 @@ def marketplace_page(
     query = ApplianceQuery(None, text or None, os or None, arch or None, vo or None, 100)
     found, total = market.appliances(query)
     filters = {"text": text, "os": os, "arch": arch, "vo": vo}
+    store = services(request).images
+    stored = [i.name for i in store.list()] if store is not None else []
     return page(
         request,
         "marketplace.html",
@@ -276,6 +280,7 @@ def marketplace_page(
         total=total,
         filters=filters,
         vos=market.vos(),
+        stored=stored,
     )
 
 
@@ -286,7 +291,78 @@ def appliance_page(request: Request, name: Annotated[str, Path(max_length=400)])
 
 @router.get("/vos/{vo}", response_class=HTMLResponse)
 def vo_page(request: Request, vo: Annotated[str, Path(max_length=200)]) -> Response:
-    return page(request, "vo.html", view=_market(request).vo(vo))
+    market = _market(request)
+    view = market.vo(vo)
+    endorsable: list[str] = []
+    if view.role is VoRole.MANAGER:
+        public, _ = market.appliances(ApplianceQuery(None, limit=200))
+        endorsable = [
+            f"{a.name}@{v.version}"
+            for a in public
+            if a.is_public
+            for v in market.appliance(a.name).versions
+        ]
+    return page(request, "vo.html", view=view, endorsable=endorsable)
+
+
+VoPath = Annotated[str, Path(max_length=200)]
+
+
+@router.post("/vos/{vo}/draft")
+async def endorse_form(request: Request, vo: VoPath) -> Response:
+    """A manager's form: endorse ``APPLIANCE@VERSION``, or withdraw ``withdraw``."""
+    who, form = await require_form_csrf(request)
+    market = _market_of(request, who.user)
+    if withdrawn := form.get("withdraw", "").strip():
+        await blocking(market.withdraw, vo, withdrawn)
+    else:
+        await blocking(market.endorse, vo, form.get("appliance", "").strip())
+    return RedirectResponse(f"/vos/{vo}", status_code=303)
+
+
+@router.post("/vos/{vo}/publish")
+async def publish_form(request: Request, vo: VoPath) -> Response:
+    who, form = await require_form_csrf(request)
+    days = form.get("days", "").strip() or str(DEFAULT_LIST_DAYS)
+    if not days.isdigit() or len(days) > 5:
+        raise InputError("days must be a whole number", field="days")
+    market = _market_of(request, who.user)
+    await blocking(market.publish, vo, days=int(days), comment=form.get("comment", "").strip())
+    return RedirectResponse(f"/vos/{vo}", status_code=303)
+
+
+@router.post("/vos/{vo}/obsolete")
+async def obsolete_form(request: Request, vo: VoPath) -> Response:
+    who, _ = await require_form_csrf(request)
+    await blocking(_market_of(request, who.user).obsolete, vo)
+    return RedirectResponse(f"/vos/{vo}", status_code=303)
+
+
+@router.post("/marketplace")
+async def register_form(request: Request) -> Response:
+    """An author's form: a new version of an appliance from a stored image."""
+    who, form = await require_form_csrf(request)
+    name = form.get("name", "").strip()
+    title = form.get("title", "").strip()
+    market = _market_of(request, who.user)
+    await blocking(
+        market.register,
+        name,
+        form.get("version", "").strip(),
+        [FileSource(stored=form.get("image", "").strip())],
+        appliance=NewAppliance(title=title) if title else None,
+        notes=form.get("notes", ""),
+    )
+    if form.get("public") == "yes":
+        await blocking(market.share, name, public_rights=frozenset({Right.VIEW}))
+    return RedirectResponse(f"/marketplace/{name}", status_code=303)
+
+
+def _market_of(request: Request, user: str) -> MarketplaceService:
+    factory = services(request).market
+    if factory is None:
+        raise NotFound("this server has no marketplace")
+    return factory(user)
 
 
 @router.get("/clouds", response_class=HTMLResponse)
