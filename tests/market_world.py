@@ -71,6 +71,7 @@ class MarketWorld:
     endorser: EndorserCredentials = field(init=False)
     client: TestClient = field(init=False)
     tokens: dict[str, str] = field(default_factory=dict)
+    fetch_private: bool = False
 
     def __post_init__(self) -> None:
         self.endorser = self.ca.issue()
@@ -96,6 +97,7 @@ class MarketWorld:
                 "SLIPWAY_DATABASE_URL": self.database_url,
                 "SLIPWAY_USER": "admin",
                 "SLIPWAY_PUBLIC_URL": PUBLIC_URL,
+                "SLIPWAY_FETCH_PRIVATE_ADDRESSES": "yes" if self.fetch_private else "no",
             }
         )
         identity = bootstrap.identity_service(self.settings)

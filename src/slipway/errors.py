@@ -162,7 +162,8 @@ class NotAuthenticated(PermissionDenied):
 
 class TooManyAttempts(PermissionDenied):
     """Log-ins to an account, or from a client address, wait: too many were
-    tried lately. ``retry_after``: whole seconds until the next may be tried."""
+    tried lately (or a user's next download waits for their last one).
+    ``retry_after``: whole seconds until the next may be tried."""
 
     def __init__(self, message: str, *, retry_after: int, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)

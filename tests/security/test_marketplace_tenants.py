@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -281,3 +284,50 @@ def test_mallorys_dashboard_forms_change_nothing(
     assert world.call("admin", "GET", f"/api/vos/{VO}").json() == before
     versions = world.call("alice", "GET", "/api/appliances/alice/web").json()["versions"]
     assert [v["version"] for v in versions] == ["1.0"]
+
+
+class _Dripping(BaseHTTPRequestHandler):
+    """Sends a header, then nothing until the test lets it go."""
+
+    release: ClassVar[threading.Event] = threading.Event()
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "1000000")
+        self.end_headers()
+        self.wfile.write(b"x")
+        self.wfile.flush()
+        self.release.wait(30)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_a_slow_download_holds_one_slot_of_its_user_only(tmp_path: Path) -> None:
+    world = MarketWorld(tmp_path, f"sqlite:///{tmp_path / 'slipway.db'}", fetch_private=True)
+    stored_image(world.data_dir, "web-1")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Dripping)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/slow.qcow2"
+    body = {"version": "1", "files": [{"url": url}], "appliance": {"title": "Slow"}}
+    first: list[object] = []
+    held = threading.Thread(
+        target=lambda: first.append(
+            world.call("mallory", "POST", "/api/appliances/mallory/slow/versions", json=body)
+        )
+    )
+    held.start()
+    try:
+        time.sleep(1.0)  # mallory's first download now waits on the server
+        again = world.call("mallory", "POST", "/api/appliances/mallory/slow2/versions", json=body)
+        assert again.status_code == 429 and again.headers["retry-after"] == "30"
+        started = time.monotonic()
+        other = world.call("alice", "POST", "/api/appliances/alice/web/versions", json={
+            "version": "1", "files": [{"image": "web-1"}], "appliance": {"title": "Web"}
+        })  # fmt: skip
+        assert other.status_code == 201 and time.monotonic() - started < 5
+    finally:
+        _Dripping.release.set()
+        held.join(60)
+        server.shutdown()
+        server.server_close()

@@ -29,7 +29,7 @@ from slipway.domain.marketplace import (
 from slipway.domain.modules import parse_rights
 from slipway.entrypoints.api.deps import LoggedIn, Market
 from slipway.entrypoints.api.schemas import NO_NUL
-from slipway.entrypoints.api.threads import costly
+from slipway.entrypoints.api.threads import download
 from slipway.entrypoints.market_json import (
     appliance_dict,
     appliance_view_dict,
@@ -140,7 +140,7 @@ def list_appliances(
     summary="Register a version (creating the appliance with `appliance`)",
 )
 async def register_version(
-    request: Request, name: ApplianceName, body: VersionIn, market: Market, _: LoggedIn
+    request: Request, name: ApplianceName, body: VersionIn, market: Market, who: LoggedIn
 ) -> dict[str, Any]:
     sources = [
         FileSource(stored=f.image, url=f.url, format=f.format, sha512=f.sha512, size=f.size)
@@ -159,7 +159,7 @@ async def register_version(
             details=body.details,
         )
 
-    created = await costly(request, register)  # may download a file to hash it
+    created = await download(request, who.user, register)  # may download a file to hash it
     return version_dict(created, {f.sha512: market.file_url(f) for f in created.files})
 
 
