@@ -30,7 +30,7 @@ from typing import Any
 
 from slipway.domain.marketplace import ImageFile
 from slipway.errors import Conflict, InputError, SlipwayError
-from slipway.imagekit.store import ImageStore, StoredImage
+from slipway.imagekit.store import ImageStore, StoredImage, copy_with_sha512, sha512_of
 from slipway.services.marketplace import FileSource, PreparedFile
 
 __all__ = ["BootTest", "MarketFiles"]
@@ -143,9 +143,10 @@ class MarketFiles:
             tmp.unlink()
             try:
                 os.link(source, tmp)
-            except OSError:
-                _copy(source, tmp)
-            if _sha512_of(tmp) != entry.sha512:
+                sha512 = sha512_of(tmp)
+            except OSError:  # another file system: a copy, hashed as it is written
+                sha512 = copy_with_sha512(source, tmp)
+            if sha512 != entry.sha512:
                 raise Conflict(
                     f"image {entry.name!r} no longer matches the SHA-512 the store recorded"
                 )
@@ -248,19 +249,3 @@ def _kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
 
 def _format_from(path: str) -> str:
     return _SUFFIX_FORMAT.get(Path(path).suffix.lower(), "qcow2")
-
-
-def _sha512_of(path: Path) -> str:
-    digest = hashlib.sha512()
-    with path.open("rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _copy(source: Path, target: Path) -> None:
-    with source.open("rb") as src, target.open("wb") as dst:
-        while chunk := src.read(_CHUNK):
-            dst.write(chunk)
-        dst.flush()
-        os.fsync(dst.fileno())

@@ -32,7 +32,7 @@ from slipway.errors import Conflict, InputError, NotFound
 from slipway.imagekit.convert import open_image, qemu_convert
 from slipway.imagekit.recipe import DiskFormat
 
-__all__ = ["Checker", "ImageStore", "StoredImage", "UsersOf", "copy_with_sha512"]
+__all__ = ["Checker", "ImageStore", "StoredImage", "UsersOf", "copy_with_sha512", "sha512_of"]
 
 _NAME = LOCAL_IMAGE_ID  # an entry's name is the local cloud's native image id
 _CHUNK = 4 * 1024 * 1024
@@ -83,7 +83,8 @@ def copy_with_sha512(source: Path, target: Path) -> str:
     return digest.hexdigest()
 
 
-def _sha512(path: Path) -> str:
+def sha512_of(path: Path) -> str:
+    """The hex SHA-512 of the file at ``path``, read once in chunks."""
     digest = hashlib.sha512()
     with path.open("rb") as fh:
         while chunk := fh.read(_CHUNK):
@@ -168,7 +169,7 @@ class ImageStore:
                 sha512 = copy_with_sha512(source, tmp)
             else:
                 qemu_convert(image, tmp, DiskFormat.QCOW2)
-                sha512 = _sha512(tmp)
+                sha512 = sha512_of(tmp)
             report = self.checker(tmp) if self.checker else None
             entry = StoredImage(
                 name=name,

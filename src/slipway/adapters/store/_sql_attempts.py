@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from slipway.adapters.store._times import utc
 from slipway.adapters.store.tables import LoginAttemptRow
 from slipway.domain.lockouts import Attempts
 
@@ -25,10 +26,6 @@ EXPIRE_BATCH = 1000
 # The times of the row made to be locked before the first count: it counts
 # nothing and is already expired, so expiry removes it if no count follows.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class SqlAttempts:
@@ -47,8 +44,8 @@ class SqlAttempts:
         ).one()
         if row.count == 0:
             return None
-        locked = _aware(row.locked_until) if row.locked_until else None
-        return Attempts(row.count, _aware(row.window_start), locked)
+        locked = utc(row.locked_until) if row.locked_until else None
+        return Attempts(row.count, utc(row.window_start), locked)
 
     def save_attempts(self, subject: str, attempts: Attempts, expires_at: datetime) -> None:
         row = self.session.get(LoginAttemptRow, subject)

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from slipway.adapters.store._times import utc
 from slipway.adapters.store.tables import SessionRow, TokenRow, UserRow
 from slipway.errors import NotFound
 from slipway.services.ports import SessionRecord, TokenRecord
 
 __all__ = ["SqlCredentials"]
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class SqlCredentials:
@@ -63,7 +60,7 @@ class SqlCredentials:
             .order_by(TokenRow.id)
         )
         return [
-            TokenRecord(row.id, user, row.name, _aware(row.created_at))
+            TokenRecord(row.id, user, row.name, utc(row.created_at))
             for row in self.session.scalars(query)
         ]
 
@@ -93,7 +90,7 @@ class SqlCredentials:
             .where(SessionRow.token_hash == token_hash)
         )
         row = self.session.execute(query).one_or_none()
-        return SessionRecord(row[0], row[1], _aware(row[2])) if row else None
+        return SessionRecord(row[0], row[1], utc(row[2])) if row else None
 
     def delete_session(self, token_hash: str) -> None:
         self.session.execute(delete(SessionRow).where(SessionRow.token_hash == token_hash))

@@ -4,13 +4,14 @@ draft entries and published lists (tables in ``tables.py``)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from slipway.adapters.store._times import utc, utc_or_none
 from slipway.adapters.store.tables import (
     ApplianceFileRow,
     ApplianceRow,
@@ -48,14 +49,6 @@ _DETAILS = (
 )
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _maybe_aware(moment: datetime | None) -> datetime | None:
-    return None if moment is None else _aware(moment)
-
-
 def _rights_text(rights: frozenset[Any]) -> str:
     return ",".join(sorted(r.value for r in rights))
 
@@ -74,7 +67,7 @@ def _appliance(row: ApplianceRow) -> Appliance:
             parse_rights(row.group_rights),
             parse_rights(row.public_rights),
         ),
-        created_at=_aware(row.created_at),
+        created_at=utc(row.created_at),
     )
 
 
@@ -198,9 +191,9 @@ class SqlMarketStore:
             version=row.version,
             files=tuple(_file(f) for f in files),
             author=row.author,
-            created_at=_aware(row.created_at),
+            created_at=utc(row.created_at),
             notes=row.notes,
-            expires=_maybe_aware(row.expires),
+            expires=utc_or_none(row.expires),
             checks=tuple((str(k), str(v)) for k, v in row.checks.items()),
         )
 
@@ -355,7 +348,7 @@ class SqlMarketStore:
             .order_by(ApplianceRow.name)
         )
         return [
-            Endorsement(name, version, entry.added_by, _aware(entry.added_at))
+            Endorsement(name, version, entry.added_by, utc(entry.added_at))
             for name, version, entry in rows
         ]
 
@@ -484,8 +477,8 @@ def _vo(row: VoRow) -> Vo:
         title=row.title,
         description=row.description,
         list_identifier=row.list_identifier,
-        created_at=_aware(row.created_at),
-        obsoleted_at=_maybe_aware(row.obsoleted_at),
+        created_at=utc(row.created_at),
+        obsoleted_at=utc_or_none(row.obsoleted_at),
     )
 
 
@@ -494,8 +487,8 @@ def _publication(vo: str, row: VoListRow) -> ListPublication:
         vo=vo,
         number=row.number,
         author=row.author,
-        published_at=_aware(row.published_at),
-        expires=_aware(row.expires),
+        published_at=utc(row.published_at),
+        expires=utc(row.expires),
         entries=tuple((str(a), str(v)) for a, v in row.entries),
         signed=bytes(row.signed),
         document=bytes(row.document),

@@ -4,22 +4,19 @@ UPDATE statements, so they hold across processes and machines."""
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from slipway.adapters.store._run_target_json import target_from_json, target_to_json
+from slipway.adapters.store._times import utc
 from slipway.adapters.store.tables import RunEventRow, RunRow
 from slipway.domain.runs import TRANSITIONAL, KeepRunning, Run, RunEvent, RunState
 from slipway.errors import Conflict
 
 __all__ = ["SqlRunStore"]
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _to_run(row: Any) -> Run:
@@ -29,8 +26,8 @@ def _to_run(row: Any) -> Run:
         owner=row.owner,
         module=row.module,
         cloud=row.cloud,
-        created_at=_aware(row.created_at),
-        deadline=_aware(row.deadline),
+        created_at=utc(row.created_at),
+        deadline=utc(row.deadline),
         target=target_from_json(row.id, row.target),
         keep_running=KeepRunning(row.keep_running),
         state=RunState(row.state),
@@ -153,7 +150,7 @@ class SqlRunStore:
         rows = self.session.scalars(
             select(RunEventRow).where(RunEventRow.run_id == run_id).order_by(RunEventRow.id)
         )
-        return [RunEvent(r.run_id, _aware(r.at), RunState(r.state), r.message) for r in rows]
+        return [RunEvent(r.run_id, utc(r.at), RunState(r.state), r.message) for r in rows]
 
     def claim(self, run_id: str, worker: str, now: datetime, until: datetime) -> bool:
         result = self._execute(

@@ -54,6 +54,7 @@ ApplianceName = Annotated[str, Path(max_length=400, pattern=NO_NUL, examples=["a
 VoName = Annotated[str, Path(max_length=200, pattern=NO_NUL, examples=["vo.example.org"])]
 Text = Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS, pattern=NO_NUL)]
 Short = Annotated[str, Field(max_length=MAX_TITLE_CHARS, pattern=NO_NUL)]
+ListVersion = Annotated[int | None, Query(ge=1, le=2**31 - 1, description="a list version")]
 Rights = Annotated[str, Field(max_length=40, pattern=r"^[a-z,]*$", examples=["view"])]
 
 
@@ -277,7 +278,7 @@ def signed_list(
     request: Request,
     vo: VoName,
     market: Market,
-    version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    version: ListVersion = None,
 ) -> Response:
     found = market.published(vo, version)
     return _conditional(request, found, found.signed, "application/pkcs7-mime")
@@ -293,7 +294,7 @@ def list_json(
     request: Request,
     vo: VoName,
     market: Market,
-    version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    version: ListVersion = None,
 ) -> Response:
     found = market.published(vo, version)
     return _conditional(request, found, found.document, "application/json", suffix="-json")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from slipway.domain.modules import Kind, ModuleVersion, parse_rights
+from slipway.domain.modules import Kind, ModuleVersion, Right, Rights, parse_rights
 from slipway.entrypoints.cli.context import catalog
 from slipway.entrypoints.cli.output import (
     DataTable,
@@ -231,13 +231,23 @@ def share_cmd(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Set who else may view, edit or deploy a module you own."""
-    try:
-        granted_group, granted_public = parse_rights(group_rights), parse_rights(public)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    granted_group, granted_public = parse_share(group_rights, public)
     rights = catalog(ctx).share(
         name, group=group, group_rights=granted_group, public_rights=granted_public
     )
+    emit_rights(name, rights, output)
+
+
+def parse_share(group_rights: str, public: str) -> tuple[frozenset[Right], frozenset[Right]]:
+    """``--group-rights`` and ``--public`` as sets of rights; bad words are input errors."""
+    try:
+        return parse_rights(group_rights), parse_rights(public)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def emit_rights(name: str, rights: Rights, output: OutputFormat) -> None:
+    """What ``share`` set, for people or scripts."""
     data = {
         "name": name,
         "owner": rights.owner,

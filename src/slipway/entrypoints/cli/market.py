@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from slipway.domain.marketplace import ApplianceQuery, VoRole
-from slipway.domain.modules import parse_rights
+from slipway.entrypoints.cli.catalog import emit_rights, parse_share
 from slipway.entrypoints.cli.context import settings
 from slipway.entrypoints.cli.output import (
     DataTable,
@@ -221,24 +221,11 @@ def share_cmd(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Set who else may view or edit an appliance you own."""
-    try:
-        granted_group, granted_public = parse_rights(group_rights), parse_rights(public)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    granted_group, granted_public = parse_share(group_rights, public)
     shared = _market(ctx).share(
         name, group=group, group_rights=granted_group, public_rights=granted_public
     )
-    emit(
-        appliance_dict(shared),
-        output,
-        lambda data: console.print(
-            escape(
-                f"{name}: owner {data['owner']}; group {data['group'] or '-'} "
-                f"{','.join(data['group_rights']) or '-'}; "
-                f"public {','.join(data['public_rights']) or '-'}"
-            )
-        ),
-    )
+    emit_rights(name, shared.rights, output)
 
 
 # -- VOs --------------------------------------------------------------------------
