@@ -136,6 +136,13 @@ class ScriptedRegistry:
             def do_HEAD(self) -> None:
                 self._answer("HEAD")
 
+            def do_POST(self) -> None:
+                self._answer("POST")
+
+            def do_PUT(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                self._answer("PUT")
+
             def _answer(self, method: str) -> None:
                 registry.requests.append((method, self.path, dict(self.headers.items())))
                 answer = registry.routes.get((method, self.path))

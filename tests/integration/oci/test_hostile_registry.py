@@ -10,9 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from slipway.adapters.oci import MAX_MANIFEST_BYTES, RegistryCredentials, Timeouts, pull_disk_image
+from slipway.adapters.oci import (
+    MAX_MANIFEST_BYTES,
+    RegistryCredentials,
+    Timeouts,
+    disk_image_annotations,
+    pull_disk_image,
+    push_disk_image,
+)
 from slipway.errors import ArtifactRejected, RegistryError
 from tests.integration.oci.scripted_registry import (
+    EMPTY_DIGEST,
     MANIFEST_TYPE,
     Exchange,
     ScriptedRegistry,
@@ -262,3 +270,26 @@ def test_credentials_are_not_sent_to_a_plain_http_token_realm_elsewhere(
             credentials=RegistryCredentials("puller", "s3cret"),
             timeouts=QUICK,
         )
+
+
+def test_a_blob_the_registry_redirects_to_is_one_it_has_and_is_not_sent_again(
+    hostile: ScriptedRegistry, tmp_path: Path
+) -> None:
+    disk = tmp_path / "disk.raw"
+    disk.write_bytes(DISK)
+    elsewhere = {"Location": "https://storage.example.org/blob"}
+    for digest in (EMPTY_DIGEST, digest_of(DISK)):
+        hostile.route(
+            "HEAD", f"/v2/evil/disk/blobs/{digest}", lambda e: e.send(307, headers=elsewhere)
+        )
+    hostile.route("PUT", MANIFEST_PATH, lambda exchange: exchange.send(201))
+    annotations = disk_image_annotations(
+        os_distro="debian", os_version="12", architecture="x86_64", tag="t"
+    )
+
+    pushed = push_disk_image(
+        disk, hostile.reference("evil/disk:1"), annotations=annotations, disk_format="raw"
+    )
+
+    assert not pushed.uploaded
+    assert [method for method, _, _ in hostile.requests] == ["HEAD", "HEAD", "PUT"]

@@ -23,7 +23,7 @@ from slipway.adapters.oci import (
     pull_disk_image,
     push_disk_image,
 )
-from slipway.errors import ArtifactRejected, NotFound
+from slipway.errors import ArtifactRejected, Conflict, InputError, NotFound
 from tests.oci_registry import LocalRegistry, random_file
 
 ANNOTATIONS = disk_image_annotations(
@@ -258,3 +258,37 @@ def _egi_shaped_layout(layout: Path, disk: Path) -> bytes:
     raw = json.dumps(manifest, indent=2).encode()
     (layout / "manifest.json").write_bytes(raw)
     return raw
+
+
+def test_a_file_in_the_way_is_a_conflict_unless_overwriting_is_asked_for(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    disk = random_file(tmp_path, "twice.raw", size=64 * 1024)
+    reference = registry.reference("slipway/twice:1")
+    push_disk_image(disk, reference, annotations=ANNOTATIONS, disk_format="raw")
+    target = tmp_path / "out"
+    pull_disk_image(reference, target)
+    (target / "twice.raw").write_bytes(b"local edits")
+
+    with pytest.raises(Conflict, match="exists already"):
+        pull_disk_image(reference, target)
+    assert (target / "twice.raw").read_bytes() == b"local edits"
+
+    pull_disk_image(reference, target, overwrite=True)
+    assert (target / "twice.raw").read_bytes() == disk.read_bytes()
+    assert sorted(p.name for p in target.iterdir()) == ["twice.raw"]
+
+
+def test_a_target_that_cannot_be_written_is_named_and_nothing_is_left(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    disk = random_file(tmp_path, "blocked.raw", size=64 * 1024)
+    reference = registry.reference("slipway/blocked:1")
+    push_disk_image(disk, reference, annotations=ANNOTATIONS, disk_format="raw")
+    target = tmp_path / "out"
+    (target / "blocked.raw").mkdir(parents=True)
+
+    with pytest.raises(InputError, match=r"blocked\.raw: cannot be written"):
+        pull_disk_image(reference, target, overwrite=True)
+    assert [p.name for p in target.iterdir()] == ["blocked.raw"]
+    assert (target / "blocked.raw").is_dir()

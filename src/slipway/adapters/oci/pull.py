@@ -100,10 +100,14 @@ def pull_disk_image(
         raw, manifest_digest = _fetch_manifest(registry)
         manifest = parse_manifest(raw, registry=registry.host)
         targets = _targets(registry, manifest, to_dir, overwrite=overwrite)
-        with _parts(to_dir) as parts:
-            for layer, target in zip(manifest.layers, targets, strict=True):
-                _download(registry, layer, parts.new(), target, progress)
-            _publish(parts, targets, overwrite=overwrite)
+        try:
+            with _parts(to_dir) as parts:
+                for layer, target in zip(manifest.layers, targets, strict=True):
+                    _download(registry, layer, parts.new(), target, progress)
+                _publish(parts, targets, overwrite=overwrite)
+        except OSError as exc:
+            where = exc.filename2 or to_dir  # a rename names its target second
+            raise InputError(f"{where}: cannot be written: {exc.strerror}", field="DIR") from None
     files = tuple(
         PulledFile(target, layer.digest, layer.size, layer.annotations)
         for layer, target in zip(manifest.layers, targets, strict=True)

@@ -149,10 +149,13 @@ def _check_disk_file(path: Path, disk_format: str) -> None:
 
 
 def _has_blob(registry: RegistrySession, digest: str) -> bool:
+    """Whether the repository holds the blob. A registry that keeps blobs in
+    object storage answers with a redirect to it, which it sends only for a
+    blob it found."""
     action = f"look for blob {digest}"
     response = registry.send("HEAD", registry.url(f"blobs/{digest}"), action=action)
     response.close()
-    if response.status_code == 200:
+    if response.status_code == 200 or response.is_redirect:
         return True
     if response.status_code == 404:
         return False
