@@ -16,7 +16,11 @@
     │                                 names file, line and key, as a DefinitionError does
     ├── Conflict                      the action clashes with the current state (exit 5)
     ├── CloudError                    a cloud said no; carries the cloud's own message (exit 6)
-    │   └── Unsupported               the cloud's connector cannot do this at all
+    │   ├── Unsupported               the cloud's connector cannot do this at all
+    │   └── RegistryError             an OCI registry said no or could not be reached; carries
+    │       │                         the registry's own message
+    │       └── ArtifactRejected      what a registry served fails a check: ``reason`` is a
+    │                                 stable code (``digest-mismatch`` …) (exit 1)
     ├── ToolError                     an external tool (qemu-img, mmdebstrap …) failed (exit 7)
     ├── ImageListRejected             an image list is not to be used: ``reason`` is a stable
     │                                 code (``digest-mismatch`` …), ``problems`` all found (exit 1)
@@ -32,6 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "ArtifactRejected",
     "CloudError",
     "Conflict",
     "DefinitionError",
@@ -44,6 +49,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "RefusedReference",
+    "RegistryError",
     "SizeError",
     "SlipwayError",
     "StillRunning",
@@ -223,6 +229,34 @@ class CloudError(SlipwayError):
 
 class Unsupported(CloudError):
     pass
+
+
+class RegistryError(CloudError):
+    """An OCI registry refused a request, answered what the protocol does not
+    allow, or could not be reached in time. ``registry`` is its host (and
+    port); the message carries the registry's own words when it sent some."""
+
+    def __init__(self, message: str, *, registry: str, hint: str | None = None) -> None:
+        super().__init__(message, cloud=registry, hint=hint)
+        self.registry = registry
+
+
+class ArtifactRejected(RegistryError):
+    """What a registry served is not to be used: a manifest or blob whose
+    digest or size is not the one expected, a manifest too large or not of
+    the expected shape, a file name that could escape the target folder.
+
+    ``reason`` is a stable code (docs/formats.md, "OCI artifacts"). Exit 1,
+    as for a rejected image list: the transfer worked and its answer is
+    negative, which a script tells apart from a registry out of reach (6)."""
+
+    exit_code = 1
+
+    def __init__(
+        self, reason: str, message: str, *, registry: str, hint: str | None = None
+    ) -> None:
+        super().__init__(message, registry=registry, hint=hint)
+        self.reason = reason
 
 
 class ToolError(SlipwayError):
