@@ -85,6 +85,7 @@ class ImageFile:
     core_recommended: int | None = None
     ram_minimum: int | None = None
     ram_recommended: int | None = None
+    artifacts: tuple[str, ...] = ()  # oci://…@sha256:… it was pushed as, oldest first
 
     @property
     def slot(self) -> str:

@@ -51,6 +51,7 @@ from slipway.services.ports import MarketStore, MarketUnitOfWork
 
 __all__ = [
     "DEFAULT_LIST_DAYS",
+    "OCI_KEY",
     "ApplianceFiles",
     "ApplianceView",
     "FileSource",
@@ -62,6 +63,9 @@ __all__ = [
 ]
 
 DEFAULT_LIST_DAYS = 30
+OCI_KEY = "slipway:oci"
+"""The image field of a published list naming the OCI artifact (pinned by its
+manifest digest) the file was pushed as: the list's signature covers it."""
 MAX_LIST_DAYS = 3660
 
 
@@ -298,6 +302,49 @@ class MarketplaceService:
             return image.url
         return f"{self.public_url}/files/sha512/{image.sha512}"
 
+    def file_to_push(
+        self, reference: str, sha512_prefix: str | None = None
+    ) -> tuple[Appliance, ApplianceVersion, ImageFile, Path]:
+        """The file of ``APPLIANCE@VERSION`` that Slipway keeps, to push as an
+        OCI artifact (the user must be able to edit the appliance);
+        ``sha512_prefix`` picks one of several files."""
+        name, label = _versioned(reference)
+        with self._uow() as uow:
+            appliance = self._viewable(uow, name)
+            if not appliance.may(access_of(uow.identity, self.user), Right.EDIT):
+                raise PermissionDenied(f"{self.user} may not edit {name}")
+            version = uow.market.version(name, label)
+        if version is None:
+            raise NotFound(f"{name} has no version {label}")
+        kept = [
+            f
+            for f in version.files
+            if f.stored is not None and f.sha512.startswith((sha512_prefix or "").lower())
+        ]
+        if len(kept) != 1:
+            raise InputError(
+                f"{version.label} has {len(kept)} matching files Slipway keeps; "
+                "push one that came from the local image store, named by its SHA-512's start",
+                field="--file",
+            )
+        path = self._files.path_of(kept[0])
+        if path is None:
+            raise NotFound(f"the file of {version.label} is no longer kept here")
+        return appliance, version, kept[0], path
+
+    def record_artifact(self, reference: str, sha512: str, artifact: str) -> None:
+        """Note that a file of ``APPLIANCE@VERSION`` now also lives at the OCI
+        ``artifact`` (``oci://…@sha256:…``): lists published from now on name it."""
+        name, label = _versioned(reference)
+        if "@sha256:" not in artifact:
+            raise InputError("an artifact is recorded pinned by its digest", field="artifact")
+        with self._uow() as uow:
+            appliance = self._viewable(uow, name)
+            if not appliance.may(access_of(uow.identity, self.user), Right.EDIT):
+                raise PermissionDenied(f"{self.user} may not edit {name}")
+            uow.market.add_artifact(name, label, sha512, artifact, self.user, self._now())
+            uow.commit()
+
     def served_file(self, sha512: str) -> tuple[ImageFile, Path]:
         """A store-backed file the user may download, and where it is."""
         with self._uow() as uow:
@@ -499,6 +546,7 @@ class MarketplaceService:
             mpuri=f"{self.public_url}/appliances/{appliance.name}@{version.version}",
             appid=appliance.name,
             user_fullname=version.author,
+            extras=((OCI_KEY, f.artifacts[-1]),) if f.artifacts else (),
         )
 
     def obsolete(self, vo: str) -> Vo:

@@ -315,6 +315,12 @@ class MarketStore(Protocol):
 
     def version(self, name: str, label: str) -> ApplianceVersion | None: ...
 
+    def add_artifact(
+        self, name: str, version: str, sha512: str, reference: str, by: str, at: datetime
+    ) -> None:
+        """Note that the version's file ``sha512`` was pushed as the OCI
+        artifact ``reference`` (pinned by digest); once is enough."""
+
     def search(self, query: ApplianceQuery) -> tuple[Sequence[Appliance], int]:
         """One page of matching appliances (by name) and the number of all matches."""
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from slipway.adapters.store._times import utc, utc_or_none
 from slipway.adapters.store.tables import (
+    ApplianceArtifactRow,
     ApplianceFileRow,
     ApplianceRow,
     ApplianceVersionRow,
@@ -71,9 +72,10 @@ def _appliance(row: ApplianceRow) -> Appliance:
     )
 
 
-def _file(row: ApplianceFileRow) -> ImageFile:
+def _file(row: ApplianceFileRow, artifacts: tuple[str, ...] = ()) -> ImageFile:
     details = {k: v for k, v in row.details.items() if k in _DETAILS}
     return ImageFile(
+        artifacts=artifacts,
         format=row.format,
         size=row.size,
         sha512=row.sha512,
@@ -181,21 +183,60 @@ class SqlMarketStore:
         return None if row is None else self._version(name, row)
 
     def _version(self, name: str, row: ApplianceVersionRow) -> ApplianceVersion:
-        files = self.session.scalars(
-            select(ApplianceFileRow)
-            .where(ApplianceFileRow.version_id == row.id)
-            .order_by(ApplianceFileRow.position)
+        files = list(
+            self.session.scalars(
+                select(ApplianceFileRow)
+                .where(ApplianceFileRow.version_id == row.id)
+                .order_by(ApplianceFileRow.position)
+            )
         )
+        artifacts: dict[int, list[str]] = {}
+        for file_id, reference in self.session.execute(
+            select(ApplianceArtifactRow.file_id, ApplianceArtifactRow.reference)
+            .where(ApplianceArtifactRow.file_id.in_([f.id for f in files]))
+            .order_by(ApplianceArtifactRow.id)
+        ):
+            artifacts.setdefault(file_id, []).append(reference)
         return ApplianceVersion(
             appliance=name,
             version=row.version,
-            files=tuple(_file(f) for f in files),
+            files=tuple(_file(f, tuple(artifacts.get(f.id, ()))) for f in files),
             author=row.author,
             created_at=utc(row.created_at),
             notes=row.notes,
             expires=utc_or_none(row.expires),
             checks=tuple((str(k), str(v)) for k, v in row.checks.items()),
         )
+
+    def add_artifact(
+        self, name: str, version: str, sha512: str, reference: str, by: str, at: datetime
+    ) -> None:
+        """Note that the version's file ``sha512`` was pushed as ``reference``."""
+        file_id = self.session.scalar(
+            select(ApplianceFileRow.id)
+            .join(ApplianceVersionRow, ApplianceVersionRow.id == ApplianceFileRow.version_id)
+            .join(ApplianceRow, ApplianceRow.id == ApplianceVersionRow.appliance_id)
+            .where(
+                ApplianceRow.name == name,
+                ApplianceVersionRow.version == version,
+                ApplianceFileRow.sha512 == sha512,
+            )
+        )
+        if file_id is None:
+            raise NotFound(f"{name}@{version} has no file with that SHA-512")
+        known = self.session.scalar(
+            select(ApplianceArtifactRow.id).where(
+                ApplianceArtifactRow.file_id == file_id,
+                ApplianceArtifactRow.reference == reference,
+            )
+        )
+        if known is None:
+            self.session.add(
+                ApplianceArtifactRow(
+                    file_id=file_id, reference=reference, pushed_by=by, pushed_at=at
+                )
+            )
+            self.session.flush()
 
     def search(self, query: ApplianceQuery) -> tuple[Sequence[Appliance], int]:
         conditions = self._conditions(query)

@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
+    "ApplianceArtifactRow",
     "ApplianceFileRow",
     "ApplianceRow",
     "ApplianceVersionRow",
@@ -257,6 +258,19 @@ class ApplianceFileRow(Base):
     url: Mapped[str | None] = mapped_column(Text)
     stored: Mapped[str | None] = mapped_column(String(63))
     details: Mapped[dict[str, Any]] = mapped_column(Document)
+
+
+class ApplianceArtifactRow(Base):
+    """An OCI artifact a file was pushed as, pinned by its manifest digest."""
+
+    __tablename__ = "appliance_artifacts"
+    __table_args__ = (UniqueConstraint("file_id", "reference"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("appliance_files.id", ondelete="CASCADE"))
+    reference: Mapped[str] = mapped_column(Text)
+    pushed_by: Mapped[str] = mapped_column(String(200))
+    pushed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class VoRow(Base):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -33,7 +34,7 @@ from slipway.entrypoints.market_json import (
     version_dict,
     vo_view_dict,
 )
-from slipway.errors import InputError
+from slipway.errors import Conflict, InputError
 from slipway.services.marketplace import (
     DEFAULT_LIST_DAYS,
     FileSource,
@@ -386,3 +387,160 @@ def vo_export(
     publication = _market(ctx).published(vo, version)
     sys.stdout.buffer.write(publication.document if json_only else publication.signed)
     sys.stdout.buffer.flush()
+
+
+# -- OCI artifacts -------------------------------------------------------------------
+
+
+def _registry_login(username: str | None, password_stdin: bool) -> Any:
+    from slipway.adapters.oci import RegistryCredentials
+
+    if username is None:
+        if password_stdin:
+            raise InputError("--password-stdin goes with --username")
+        return None
+    if not password_stdin:
+        raise InputError("give the password on stdin with --password-stdin")
+    password = sys.stdin.readline().rstrip("\n")
+    return RegistryCredentials(username, password)
+
+
+def _transfer_bar() -> tuple[Any, Any]:
+    """A progress bar on stderr, and the callback that moves it."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TransferSpeedColumn,
+    )
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err_console,
+        transient=True,
+    )
+    tasks: dict[tuple[str, str], Any] = {}
+
+    def moved(transfer: Any) -> None:
+        key = (str(transfer.step), transfer.name)
+        if key not in tasks:
+            tasks[key] = progress.add_task(f"{transfer.step} {transfer.name}", total=None)
+        progress.update(tasks[key], completed=transfer.done, total=transfer.total or None)
+
+    return progress, moved
+
+
+UsernameOption = Annotated[str | None, typer.Option(help="The registry user, if it needs one.")]
+PasswordStdinOption = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the registry password from stdin.")
+]
+
+
+@appliance_app.command("push")
+def push_cmd(
+    ctx: typer.Context,
+    appliance: Annotated[str, typer.Argument(help="APPLIANCE@VERSION.")],
+    target: Annotated[str, typer.Argument(help="oci://HOST[:PORT]/REPOSITORY[:TAG].")],
+    file_sha512: Annotated[
+        str | None, typer.Option("--file", help="Which file, by its SHA-512's start.")
+    ] = None,
+    admin_user: Annotated[
+        str | None, typer.Option(help="The image's login user (os_admin_user).")
+    ] = None,
+    username: UsernameOption = None,
+    password_stdin: PasswordStdinOption = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Push a version's image file as an OCI artifact (application/x-qemu-disk,
+    with EGI's annotations) and note it: lists published from now on name the
+    artifact by its manifest digest, so the VO's signature covers it too."""
+    from slipway.adapters.oci import disk_image_annotations, push_disk_image
+
+    market = _market(ctx)
+    found, version, image, path = market.file_to_push(appliance, file_sha512)
+    credentials = _registry_login(username, password_stdin)
+    annotations = disk_image_annotations(
+        os_distro=(image.os_name or found.os).lower(),
+        os_version=image.os_version or "unknown",
+        architecture=image.arch,
+        tag=version.version,
+        admin_user=admin_user,
+        title=found.title,
+        description=found.description or None,
+        source=f"{market.public_url}/appliances/{found.name}@{version.version}",
+        revision=version.version,
+    )
+    progress, moved = _transfer_bar()
+    with progress:
+        pushed = push_disk_image(
+            path,
+            target,
+            annotations=annotations,
+            disk_format=image.format,
+            progress=moved,
+            credentials=credentials,
+        )
+    market.record_artifact(appliance, image.sha512, str(pushed.reference))
+    data = {
+        "appliance": version.label,
+        "reference": str(pushed.reference),
+        "manifest_digest": pushed.manifest_digest,
+        "layer_digest": pushed.layer_digest,
+        "size": pushed.layer_size,
+        "uploaded": pushed.uploaded,
+    }
+    emit(
+        data,
+        output,
+        lambda _: console.print(escape(f"pushed {version.label} as {data['reference']}")),
+    )
+
+
+@appliance_app.command("pull")
+def pull_cmd(
+    source: Annotated[str, typer.Argument(help="oci://HOST[:PORT]/REPOSITORY[:TAG][@sha256:…].")],
+    to: Annotated[Path, typer.Option("--to", help="The folder to write the image into.")],
+    sha512: Annotated[
+        str | None, typer.Option(help="The SHA-512 the image must have (from a signed list).")
+    ] = None,
+    username: UsernameOption = None,
+    password_stdin: PasswordStdinOption = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Pull an image artifact into a folder, checking the manifest's and every
+    blob's digest and size while the bytes arrive; nothing is left behind when
+    a check fails. With --sha512, the image must also have that SHA-512."""
+    from slipway.adapters.oci import pull_disk_image
+    from slipway.imagekit.store import sha512_of
+
+    credentials = _registry_login(username, password_stdin)
+    progress, moved = _transfer_bar()
+    with progress:
+        pulled = pull_disk_image(source, to, progress=moved, credentials=credentials)
+    files: list[dict[str, Any]] = []
+    for pulled_file in pulled.files:
+        digest = sha512_of(pulled_file.path)
+        if sha512 is not None and digest != sha512.lower():
+            for other in pulled.files:
+                other.path.unlink(missing_ok=True)
+            raise Conflict(
+                f"{pulled_file.path.name}: its SHA-512 is {digest[:16]}…, "
+                f"not the {sha512[:16]}… expected; nothing was kept"
+            )
+        files.append({"path": str(pulled_file.path), "sha512": digest, "size": pulled_file.size})
+    data = {
+        "reference": str(pulled.reference),
+        "manifest_digest": pulled.manifest_digest,
+        "files": files,
+        "annotations": dict(pulled.files[0].annotations) if pulled.files else {},
+    }
+
+    def render(_: Any) -> None:
+        for f in files:
+            console.print(escape(f"{f['path']}  sha512 {f['sha512'][:16]}…  {f['size']} bytes"))
+
+    emit(data, output, render)

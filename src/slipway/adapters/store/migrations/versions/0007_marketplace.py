@@ -1,6 +1,7 @@
-"""The marketplace: appliances with immutable versions and their image
-files; VOs with members and managers, a draft list each, and every published
-list version with the signed bytes as served.
+"""The marketplace: appliances with immutable versions, their image files
+and the OCI artifacts those were pushed as; VOs with members and managers, a
+draft list each, and every published list version with the signed bytes as
+served.
 
 Revision ID: 0007
 Revises: 0006
@@ -77,6 +78,20 @@ def upgrade() -> None:
     )
     op.create_index("ix_appliance_files_sha512", "appliance_files", ["sha512"])
     op.create_table(
+        "appliance_artifacts",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column(
+            "file_id",
+            sa.Integer(),
+            sa.ForeignKey("appliance_files.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("reference", sa.Text(), nullable=False),
+        sa.Column("pushed_by", sa.String(200), nullable=False),
+        sa.Column("pushed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("file_id", "reference"),
+    )
+    op.create_table(
         "vos",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("name", sa.String(200), nullable=False, unique=True),
@@ -136,7 +151,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("vo_lists", "vo_entries", "vo_members", "vos", "appliance_files"):
+    for table in ("vo_lists", "vo_entries", "vo_members", "vos", "appliance_artifacts"):
         op.drop_table(table)
+    op.drop_table("appliance_files")
     op.drop_table("appliance_versions")
     op.drop_table("appliances")
