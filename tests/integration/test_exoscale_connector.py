@@ -78,7 +78,7 @@ def test_a_machine_is_created_listed_by_its_labels_and_deleted(fake: FakeExoscal
     assert ready.state is MachineState.RUNNING
     assert ready.address == instance["public-ip"]
     assert (ready.flavor, ready.image_id, ready.tags) == (
-        "standard.small",
+        "Small",
         DEBIAN,
         {RUN_TAG: "run-1"},
     )
@@ -126,6 +126,14 @@ def test_a_refused_create_is_sent_again(fake: FakeExoscale) -> None:
     machine = cloud.create_machine(_spec())
     assert [i["id"] for i in fake.instances(ZONE)] == [machine.id]
     assert fake.requests["create-instance"] == 3
+
+
+def test_flavors_name_instance_types_by_size_or_as_exoscale_does(fake: FakeExoscale) -> None:
+    cloud = _connect(fake)
+    for token, flavor in (("a", "standard.extra-large"), ("b", "EXTRA-LARGE"), ("c", "Tiny")):
+        cloud.create_machine(_spec(token=token, flavor=flavor))
+    kinds = sorted(fake.type_name(i["instance-type"]["id"]) for i in fake.instances(ZONE))  # type: ignore[index]
+    assert kinds == ["standard.extra-large", "standard.extra-large", "standard.tiny"]
 
 
 def test_disk_is_the_requested_size_never_below_the_template(fake: FakeExoscale) -> None:
@@ -191,10 +199,13 @@ def test_instance_types_become_flavors_and_templates_images(fake: FakeExoscale) 
     fake.add_template("ch-dk-2", "8b0f3e21-64d5-4c1b-8e1f-7a2a3d8c2402", "elsewhere")
     cloud = _connect(fake)
     flavors = {f.name: f for f in cloud.flavors()}
-    assert (flavors["standard.medium"].cpu, flavors["standard.medium"].ram) == (2, 4.0)
-    assert flavors["standard.micro"].ram == 0.5
-    assert flavors["standard.large"].disk is None  # the disk is chosen at deploy time
-    assert "gpu.small" not in flavors  # needs an authorisation from Exoscale
+    # The standard family by its size, as the tutorial's catalog names it.
+    assert set(flavors) == {"Micro", "Tiny", "Small", "Medium", "Large", "Extra-large",
+                            "Huge", "Mega", "Titan"}  # fmt: skip
+    assert (flavors["Medium"].cpu, flavors["Medium"].ram) == (2, 4.0)
+    assert flavors["Micro"].ram == 0.5
+    assert flavors["Large"].disk is None  # the disk is chosen at deploy time
+    # gpu.small is left out: it needs an authorisation from Exoscale
     images = {i.name: i for i in cloud.images()}
     assert set(images) == {"Debian 12 (Slipway)", "Linux Ubuntu 24.04"}
     assert images["Linux Ubuntu 24.04"].properties["visibility"] == "public"

@@ -1,8 +1,10 @@
 """Exoscale compute through the official SDK's v2 client.
 
 Instances start from templates (the native image id is the template's id)
-with an instance type, named ``family.size`` (``standard.medium``); a bare
-size (``Medium``, as the tutorial's catalog has it) means the standard family.
+with an instance type. A flavor names one as Exoscale's tools do,
+``family.size`` (``standard.medium``), or by its size alone for the standard
+family (``Medium``, as the tutorial's catalog has it), in any case; flavors are
+listed in the second form for the standard family.
 
 Idempotency: the v2 API has no client token, so every instance carries the
 run's token as a label, and ``create_machine`` looks for a live instance with
@@ -74,8 +76,18 @@ def _token_label(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:40]
 
 
-def _type_name(item: Mapping[str, Any]) -> str:
+def _api_name(item: Mapping[str, Any]) -> str:
+    """The instance type as Exoscale's own tools name it: ``standard.medium``."""
     return f"{item.get('family', '')}.{item.get('size', '')}"
+
+
+def _type_name(item: Mapping[str, Any]) -> str:
+    """The flavor's name in catalogs: the standard family by its size alone,
+    as the tutorial's table has it (``Medium``, ``Extra-large``), so that a
+    refreshed catalog keeps the names definitions use; others as ``gpu.small``."""
+    if item.get("family") == "standard":
+        return str(item.get("size", "")).capitalize()
+    return _api_name(item)
 
 
 class ExoscaleConnector:
@@ -243,9 +255,9 @@ class ExoscaleConnector:
             wanted = f"standard.{wanted}"
         types = self._instance_types()
         for type_id, item in types.items():
-            if _type_name(item) == wanted:
+            if _api_name(item) == wanted:
                 return type_id
-        known = ", ".join(sorted(_type_name(t) for t in types.values()))
+        known = ", ".join(sorted(_api_name(t) for t in types.values()))
         raise CloudError(
             f"instance type {flavor} is not offered in zone {self.api.zone}",
             cloud=self.cloud,
