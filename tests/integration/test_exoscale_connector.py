@@ -128,6 +128,14 @@ def test_a_refused_create_is_sent_again(fake: FakeExoscale) -> None:
     assert fake.requests["create-instance"] == 3
 
 
+def test_a_create_without_a_token_is_never_sent_twice(fake: FakeExoscale) -> None:
+    cloud = _connect(fake)
+    fake.refuse_next("create-instance", 503, "service unavailable")
+    with pytest.raises(CloudError, match="HTTP 503: service unavailable"):
+        cloud.create_machine(_spec(token=""))  # nothing to look up before a retry
+    assert fake.requests["create-instance"] == 1
+
+
 def test_flavors_name_instance_types_by_size_or_as_exoscale_does(fake: FakeExoscale) -> None:
     cloud = _connect(fake)
     for token, flavor in (("a", "standard.extra-large"), ("b", "EXTRA-LARGE"), ("c", "Tiny")):

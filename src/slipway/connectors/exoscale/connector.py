@@ -129,8 +129,9 @@ class ExoscaleConnector:
 
     def _start(self, body: dict[str, Any], token: str) -> dict[str, Any] | Machine:
         """Send create-instance; after a transient failure, look the token up
-        before sending again (the first may have been done, its answer lost)."""
-        attempts = self.api.settings.attempts
+        before sending again (the first may have been done, its answer lost).
+        Without a token nothing can be looked up, so nothing is sent twice."""
+        attempts = self.api.settings.attempts if token else 1
         for attempt in range(1, attempts + 1):
             if attempt > 1 and token:
                 existing = self._by_token(token)
@@ -291,7 +292,8 @@ class ExoscaleConnector:
     def flavors(self) -> list[Flavor]:
         """The zone's instance types that need no authorisation; ``disk`` is
         ``None``: Exoscale's disk is chosen at deploy time."""
-        self._types = None  # a refresh reads the cloud anew
+        with self._lock:
+            self._types = None  # a refresh reads the cloud anew
         result = [
             Flavor(name=_type_name(t), cpu=int(t.get("cpus", 0)),
                    ram=int(t.get("memory", 0)) / 2**30, disk=None)
