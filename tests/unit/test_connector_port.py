@@ -161,16 +161,16 @@ def test_registry_names_every_driver_and_rejects_unknown_ones():
     assert "local, ec2, openstack, exoscale" in (info.value.hint or "")
 
 
-@pytest.mark.parametrize("driver", [CloudDriver.OPENSTACK, CloudDriver.EXOSCALE])
-def test_drivers_not_available_yet_say_so(driver):
+def test_drivers_not_available_yet_say_so():
     with pytest.raises(Unsupported, match="not available yet"):
-        driver.connect("x", {})
+        CloudDriver.OPENSTACK.connect("x", {})
 
 
 def test_importing_the_registry_loads_no_cloud_sdk():
     code = (
         "import sys, slipway.connectors.registry\n"
-        "bad = [m for m in ('boto3', 'botocore', 'qemu.qmp', 'pycdlib') if m in sys.modules]\n"
+        "sdks = ('boto3', 'botocore', 'qemu.qmp', 'pycdlib', 'exoscale', 'requests')\n"
+        "bad = [m for m in sdks if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -43,6 +43,7 @@ class CloudDriver(StrEnum):
         return {
             CloudDriver.LOCAL: "slipway.connectors.local",
             CloudDriver.EC2: "slipway.connectors.ec2",
+            CloudDriver.EXOSCALE: "slipway.connectors.exoscale",
         }.get(self)
 
     def factory(self) -> ConnectorFactory:
@@ -50,7 +51,7 @@ class CloudDriver(StrEnum):
             raise Unsupported(
                 f"the {self.value} driver is not available yet",
                 cloud=self.value,
-                hint="use the local or ec2 driver for now",
+                hint="use the local, ec2 or exoscale driver for now",
             )
         factory: ConnectorFactory = importlib.import_module(self.module).connect
         return factory
