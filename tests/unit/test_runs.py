@@ -380,3 +380,16 @@ def test_runs_are_private_to_their_owner(world: World) -> None:
     with pytest.raises(NotFound, match=f"run {run_id} does not exist"):
         world.service("bob").get(run_id)
     assert world.service("bob").list() == []
+
+
+def test_a_run_fails_even_when_its_cloud_refuses_to_release_the_machine(world: World) -> None:
+    """A cloud that refuses the create and then the clean-up (credentials
+    revoked) still leaves a failed run behind, saying so; the sweeper's
+    reconcile deletes the machine later."""
+    world.cloud.fail_next["create_machine"] = CloudError("credentials refused", cloud="local")
+    world.cloud.fail_next["list_machines"] = CloudError("credentials refused", cloud="local")
+    run_id = world.deploy()
+    assert world.drive(run_id) is RunState.FAILED
+    run = world.runs.get(run_id)
+    assert "credentials refused" in run.message
+    assert "could not be released" in run.message

@@ -151,14 +151,20 @@ class Runner:
         events: tuple[RunEvent, ...] = (),
     ) -> float | None:
         """Fail the run; release its machine unless its recipes failed and the
-        keep-running policy keeps failed machines (for debugging)."""
+        keep-running policy keeps failed machines (for debugging). A cloud that
+        refuses the release too (revoked credentials, an outage) does not keep
+        the run from failing: the message says so, and the sweeper's reconcile
+        deletes the machine once the cloud answers."""
         connector = self._connector_or_none(run)
         if connector is not None and run.machine_id is not None:
             with contextlib.suppress(SlipwayError):
                 run.parameters["console.tail"] = connector.console_log(run.machine_id, 30)
         keep = recipes_failed and run.keep_running.keeps(False)
         if not keep and connector is not None:
-            self._release(connector, run)
+            try:
+                self._release(connector, run)
+            except SlipwayError as exc:
+                message = f"{message} (its machines could not be released yet: {exc.message})"
         self._save(run, *events, run.fail(step, message, self._clock()))
         return None
 
