@@ -98,6 +98,7 @@ class MarketWorld:
                 "SLIPWAY_USER": "admin",
                 "SLIPWAY_PUBLIC_URL": PUBLIC_URL,
                 "SLIPWAY_FETCH_PRIVATE_ADDRESSES": "yes" if self.fetch_private else "no",
+                "SLIPWAY_CA_DIR": str(self.ca.write_dir(self.root / "trusted-cas")),
             }
         )
         identity = bootstrap.identity_service(self.settings)

@@ -210,6 +210,7 @@ def web_services(settings: Settings) -> Services:
         cloud_details=cloud_details(settings),
         market=marketplace_for(settings),
         images=image_store(settings),
+        ca_dir=Path(settings.ca_dir),
     )
 
 

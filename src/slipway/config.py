@@ -116,6 +116,12 @@ SETTINGS: tuple[Setting, ...] = (
         _default_public_url,
     ),
     Setting(
+        "ca_dir",
+        "Trusted CAs for verifying image lists over the API: OpenSSL hashed names "
+        "(9da13359.0) and CRLs (*.r0), as the IGTF packages install them.",
+        lambda _: "/etc/grid-security/certificates",
+    ),
+    Setting(
         "fetch_private_addresses",
         "`yes` lets the server download appliance files from loopback, private and "
         "link-local addresses (its own network); `no` refuses such URLs.",
@@ -181,6 +187,7 @@ class Settings:
     host: str
     port: str
     public_url: str = ""
+    ca_dir: str = "/etc/grid-security/certificates"
     fetch_private_addresses: str = "no"
     login_failures: str = str(_LIMITS.account.limit)
     login_window: str = f"{_LIMITS.account.window_s:g}"

@@ -363,3 +363,28 @@ def test_the_dashboard_forms_do_the_authors_and_managers_part(world: MarketWorld
         world.call("bob", "POST", f"/vos/{VO}/obsolete", follow_redirects=False).status_code == 303
     )
     assert world.call(None, "GET", f"/vo/{VO}/image.list").status_code == 410
+
+
+def test_any_list_verifies_over_the_api_against_the_servers_cas(world: MarketWorld) -> None:
+    published_appliance(world)
+    vo_with_manager(world)
+    world.market("bob").endorse(VO, "alice/web@1.0")
+    signed = world.market("bob").publish(VO).signed
+    dn = distinguished_name(world.endorser.certificate.subject).slash()
+    accepted = world.call("mallory", "POST", "/api/imagelists/verify",
+                          params={"endorser_dn": dn}, content=signed)  # fmt: skip
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["images"][0]["version"] == "1.0"
+    tampered = signed.replace(b'"hv:version": "1.0"', b'"hv:version": "6.6"')
+    assert tampered != signed
+    refused = world.call("mallory", "POST", "/api/imagelists/verify",
+                         params={"endorser_dn": dn}, content=tampered)  # fmt: skip
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["reason"] == "digest-mismatch"
+    someone = {"endorser_dn": "/DC=org/CN=someone else"}
+    other = world.call("mallory", "POST", "/api/imagelists/verify", params=someone, content=signed)
+    assert other.status_code == 422
+    assert "endorser-mismatch" in [e["reason"] for e in other.json()["errors"]]
+    anonymous = world.call(None, "POST", "/api/imagelists/verify",
+                           params={"endorser_dn": dn}, content=signed)  # fmt: skip
+    assert anonymous.status_code == 401

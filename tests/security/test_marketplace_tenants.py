@@ -175,7 +175,7 @@ def test_routes_all_have_a_hostile_probe(world: MarketWorld) -> None:
         "GET /files/sha512/{sha512}", "GET /marketplace", "GET /marketplace/{name:path}",
         "GET /vos/{vo}", "GET /api/images", "GET /api/images/{name}", "POST /api/images",
         "POST /marketplace", "POST /vos/{vo}/draft", "POST /vos/{vo}/publish",
-        "POST /vos/{vo}/obsolete",
+        "POST /vos/{vo}/obsolete", "POST /api/imagelists/verify",
     }  # fmt: skip
     served = {r for r in routes(world.client.app) if MARKETPLACE.match(r)}
     assert served == probed

@@ -402,7 +402,8 @@ def tenants(web_world: WebWorld, client: TestClient) -> Iterator[Tenants]:
 # files; their rights are probed by a hostile user of their own in
 # test_marketplace_tenants.py, route by route.
 MARKETPLACE = re.compile(
-    r"^[A-Z]+ (/api/appliances|/api/vos|/vo/|/files/|/marketplace|/vos/|/api/images)"
+    r"^[A-Z]+ (/api/appliances|/api/vos|/vo/|/files/|/marketplace|/vos/|/api/images"
+    r"|/api/imagelists)"
 )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slipway.domain.marketplace import (
     Appliance,
@@ -13,7 +13,11 @@ from slipway.domain.marketplace import (
 )
 from slipway.services.marketplace import ApplianceView, VoView
 
+if TYPE_CHECKING:
+    from slipway.adapters.imagelists import VerifiedImageList
+
 __all__ = [
+    "accepted_list_dict",
     "appliance_dict",
     "appliance_view_dict",
     "publication_dict",
@@ -100,4 +104,41 @@ def vo_view_dict(view: VoView) -> dict[str, Any]:
         else [{"user": user, "role": role.value} for user, role in view.members],
         "draft": None if view.draft is None else [_endorsement(e) for e in view.draft],
         "publications": [publication_dict(p) for p in view.publications],
+    }
+
+
+def accepted_list_dict(verified: VerifiedImageList, source: str) -> dict[str, Any]:
+    """What ``imagelist verify`` reports of an accepted list."""
+    image_list = verified.image_list
+    return {
+        "accepted": True,
+        "source": source,
+        "identifier": image_list.identifier,
+        "version": image_list.version,
+        "title": image_list.title,
+        "expires": image_list.expires,
+        "signer": verified.signer.slash(),
+        "issuer": verified.issuer.slash(),
+        "digest": verified.digest,
+        "images": [
+            {
+                "identifier": i.identifier,
+                "title": i.title,
+                "version": i.version,
+                "uri": i.uri,
+                "format": i.format,
+                "size": i.size,
+                "sha512": i.sha512,
+                "os_name": i.os_name,
+                "os_version": i.os_version,
+                "arch": i.arch,
+                "expires": i.expires,
+                "extras": dict(i.extras),
+            }
+            for i in image_list.images
+        ],
+        "dropped": [
+            {"identifier": i.identifier, "title": i.title, "expires": i.expires}
+            for i in verified.dropped
+        ],
     }

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
+from slipway.adapters.imagelists.verify import MAX_MESSAGE_BYTES
 from slipway.entrypoints.api import (
     clouds,
     images,
@@ -62,7 +63,13 @@ def create_app(services: Services, *, dashboard: bool = True) -> FastAPI:
         pages.install(app)
     # Inside the security headers: a 413 has them too. An image import is the
     # one body larger than a definition; it is streamed to disk, never held.
-    app.add_middleware(BodyLimit, larger={("POST", "/api/images"): images.MAX_IMAGE_BYTES})
+    app.add_middleware(
+        BodyLimit,
+        larger={
+            ("POST", "/api/images"): images.MAX_IMAGE_BYTES,
+            ("POST", "/api/imagelists/verify"): MAX_MESSAGE_BYTES,
+        },
+    )
 
     @app.middleware("http")
     async def security_headers(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -45,6 +46,7 @@ class Services:
     cloud_details: Callable[[Cloud], dict[str, str]] = lambda _: {}
     market: Callable[[str], MarketplaceService] | None = None  # None: no marketplace here
     images: ImageStore | None = None  # the local image store
+    ca_dir: Path | None = None  # the CAs image lists are verified against
 
 
 @dataclass(frozen=True)

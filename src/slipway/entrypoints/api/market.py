@@ -27,17 +27,18 @@ from slipway.domain.marketplace import (
     VoRole,
 )
 from slipway.domain.modules import parse_rights
-from slipway.entrypoints.api.deps import LoggedIn, Market
+from slipway.entrypoints.api.deps import LoggedIn, Market, services
 from slipway.entrypoints.api.schemas import NO_NUL
-from slipway.entrypoints.api.threads import download
+from slipway.entrypoints.api.threads import costly, download
 from slipway.entrypoints.market_json import (
+    accepted_list_dict,
     appliance_dict,
     appliance_view_dict,
     publication_dict,
     version_dict,
     vo_view_dict,
 )
-from slipway.errors import InputError
+from slipway.errors import InputError, NotFound
 from slipway.services.marketplace import (
     DEFAULT_LIST_DAYS,
     MAX_LIST_DAYS,
@@ -359,3 +360,50 @@ def _not_modified_since(header: str | None, modified: datetime) -> bool:
     if since.tzinfo is None:
         return False
     return modified.replace(microsecond=0) <= since
+
+
+# -- verifying any list ------------------------------------------------------------------
+
+
+@router.post(
+    "/imagelists/verify",
+    summary="Verify a signed image list sent as the body, against the server's CA directory",
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/octet-stream": {}},
+            "required": True,
+            "description": "the list's bytes as fetched (S/MIME multipart/signed)",
+        }
+    },
+)
+async def verify_list(
+    request: Request,
+    endorser_dn: Annotated[str, Query(max_length=1000, pattern=NO_NUL)],
+    _: LoggedIn,
+    endorser_ca: Annotated[str | None, Query(max_length=1000, pattern=NO_NUL)] = None,
+    legacy: bool = False,
+) -> dict[str, Any]:
+    """What ``slipway imagelist verify`` does, with the operator's ``ca_dir``:
+    200 with the list's images when accepted, 422 with every rejection code
+    (``errors[].reason``) when not."""
+    from slipway.adapters.imagelists import (
+        TrustPolicy,
+        load_ca_dir,
+        parse_endorser_name,
+        verify_image_list,
+    )
+
+    ca_dir = services(request).ca_dir
+    if ca_dir is None:
+        raise NotFound("this server verifies no lists: it has no CA directory")
+    message = await request.body()
+    policy = TrustPolicy(
+        anchors=load_ca_dir(ca_dir),
+        endorser_dn=parse_endorser_name(endorser_dn, field="query.endorser_dn"),
+        endorser_ca=parse_endorser_name(endorser_ca, field="query.endorser_ca")
+        if endorser_ca
+        else None,
+        legacy=legacy,
+    )
+    verified = await costly(request, verify_image_list, message, policy, now=datetime.now(UTC))
+    return accepted_list_dict(verified, "body")

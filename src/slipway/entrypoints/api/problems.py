@@ -26,6 +26,7 @@ from slipway.errors import (
     DefinitionError,
     DefinitionErrors,
     Gone,
+    ImageListRejected,
     InputError,
     NotAuthenticated,
     NotFound,
@@ -52,6 +53,7 @@ STATUS: tuple[tuple[type[SlipwayError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (InputError, 422),
+    (ImageListRejected, 422),
     (Unsupported, 501),
     (CloudError, 502),
     (ToolError, 500),
@@ -155,6 +157,11 @@ async def _slipway_error(request: Request, exc: Exception) -> Response:
         errors = _definition_errors(exc)
     elif isinstance(exc, InputError) and exc.field:
         errors = [{"path": exc.field, "message": exc.message}]
+    elif isinstance(exc, ImageListRejected):
+        path = exc.field or "body"
+        errors = [
+            {"path": path, "reason": reason, "message": detail} for reason, detail in exc.problems
+        ]
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return problem_response(
         status, exc.message, errors=errors, hint=exc.hint, headers=headers, retry_after=retry_after
@@ -207,6 +214,10 @@ PROBLEM_SCHEMA: dict[str, Any] = {
                     "message": {"type": "string"},
                     "line": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
                     "file": {"type": "string"},
+                    "reason": {
+                        "type": "string",
+                        "description": "an image list's rejection code (digest-mismatch …)",
+                    },
                 },
             },
         },

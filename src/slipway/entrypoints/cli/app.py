@@ -58,6 +58,9 @@ def global_options(
     public_url: str | None = typer.Option(
         None, help=escape("The address clients reach serve at [env SLIPWAY_PUBLIC_URL].")
     ),
+    ca_dir: str | None = typer.Option(
+        None, help=escape("Trusted CAs for image lists over the API [env SLIPWAY_CA_DIR].")
+    ),
     fetch_private_addresses: str | None = typer.Option(
         None,
         help=escape(
@@ -91,6 +94,7 @@ def global_options(
             "host": host,
             "port": port,
             "public_url": public_url,
+            "ca_dir": ca_dir,
             "fetch_private_addresses": fetch_private_addresses,
             "login_failures": login_failures,
             "login_window": login_window,

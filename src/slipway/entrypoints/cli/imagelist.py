@@ -24,6 +24,7 @@ from slipway.entrypoints.cli.output import (
     escape,
     warn,
 )
+from slipway.entrypoints.market_json import accepted_list_dict
 from slipway.errors import ImageListRejected
 
 __all__ = ["imagelist_app"]
@@ -106,38 +107,7 @@ def verify(
     except ImageListRejected as exc:
         _report_rejection(source, exc, output)
         raise typer.Exit(1) from None
-    image_list = verified.image_list
-    data = {
-        "accepted": True,
-        "source": source,
-        "identifier": image_list.identifier,
-        "version": image_list.version,
-        "title": image_list.title,
-        "expires": image_list.expires,
-        "signer": verified.signer.slash(),
-        "issuer": verified.issuer.slash(),
-        "digest": verified.digest,
-        "images": [
-            {
-                "identifier": i.identifier,
-                "title": i.title,
-                "version": i.version,
-                "uri": i.uri,
-                "format": i.format,
-                "size": i.size,
-                "sha512": i.sha512,
-                "os_name": i.os_name,
-                "os_version": i.os_version,
-                "arch": i.arch,
-                "expires": i.expires,
-            }
-            for i in image_list.images
-        ],
-        "dropped": [
-            {"identifier": i.identifier, "title": i.title, "expires": i.expires}
-            for i in verified.dropped
-        ],
-    }
+    data = accepted_list_dict(verified, source)
     emit(data, output, _render_accepted)
 
 
