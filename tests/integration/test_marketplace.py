@@ -281,8 +281,10 @@ def test_a_stored_image_must_pass_its_checks(world: MarketWorld) -> None:
 
 class _ImageServer(BaseHTTPRequestHandler):
     body: ClassVar[bytes] = b"\x00qcow" * 20000
+    served: ClassVar[int] = 0
 
     def do_GET(self) -> None:
+        type(self).served += 1
         self.send_response(200)
         self.send_header("Content-Length", str(len(self.body)))
         self.end_headers()
@@ -388,3 +390,19 @@ def test_any_list_verifies_over_the_api_against_the_servers_cas(world: MarketWor
     anonymous = world.call(None, "POST", "/api/imagelists/verify",
                            params={"endorser_dn": dn}, content=signed)  # fmt: skip
     assert anonymous.status_code == 401
+
+
+def test_a_taken_version_is_refused_before_anything_is_downloaded(
+    tmp_path: Path, image_url: str
+) -> None:
+    from slipway import bootstrap
+    from slipway.errors import Conflict
+    from slipway.services.marketplace import FileSource, NewAppliance
+
+    world = MarketWorld(tmp_path, f"sqlite:///{tmp_path / 'slipway.db'}", fetch_private=True)
+    market = bootstrap.marketplace_service(world.settings, "alice")
+    market.register("alice/web", "1", [FileSource(url=image_url)], appliance=NewAppliance("Web"))
+    served = _ImageServer.served
+    with pytest.raises(Conflict, match="already exists"):
+        market.register("alice/web", "1", [FileSource(url=image_url)])
+    assert _ImageServer.served == served

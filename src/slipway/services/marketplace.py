@@ -181,20 +181,24 @@ class MarketplaceService:
         """Add version ``version`` of appliance ``name`` (created with
         ``appliance``'s title and so on when it does not exist yet)."""
         _check_name(name)
-        problem = version_label_problem(version) or text_problem(
-            "notes", notes, MAX_DESCRIPTION_CHARS, multi_line=True
-        )
-        if problem:
-            raise InputError(problem, field="version" if "version" in problem else "notes")
+        for field, problem in (
+            ("version", version_label_problem(version)),
+            ("notes", text_problem("notes", notes, MAX_DESCRIPTION_CHARS, multi_line=True)),
+        ):
+            if problem:
+                raise InputError(problem, field=field)
         if not sources:
             raise InputError("a version needs at least one image file", field="files")
         if len(sources) > MAX_FILES_PER_VERSION:
             raise InputError(f"a version has at most {MAX_FILES_PER_VERSION} files", field="files")
         if appliance is not None:
             _check_appliance_text(appliance)
-        # Rights first, so a refused user never makes the server download anything.
+        # Rights and a taken version first: a refused registration never makes
+        # the server download a file or boot an image.
         with self._uow() as uow:
             self._may_add_version(uow, name, appliance)
+            if uow.market.version(name, version) is not None:
+                raise Conflict(f"{name}@{version} already exists: versions never change")
         prepared = [self._files.prepare(s) for s in sources]
         files = tuple(_with_details(p.file, details or {}) for p in prepared)
         slots = [f.slot for f in files]
