@@ -250,16 +250,22 @@ def connector_options(settings: Settings, cloud: Cloud) -> dict[str, Any]:
 
 
 def cloud_details(settings: Settings) -> Callable[[Cloud], dict[str, str]]:
-    """What a cloud's definition cannot tell: for a local cloud, the
-    accelerator its machines start with and why. Never probes, never
-    connects to a remote cloud."""
+    """What a cloud's definition cannot tell: whether this server can use it
+    (``usable``, and ``why_not``), and for a local cloud the accelerator its
+    machines start with and why. Never probes, never connects to a remote
+    cloud."""
+    from slipway.connectors.registry import unavailable_reason
 
     def details(cloud: Cloud) -> dict[str, str]:
+        why_not = unavailable_reason(cloud.driver)
+        if why_not is not None:
+            return {"usable": "no", "why_not": why_not}
         if cloud.driver != "local":
-            return {}
+            return {"usable": "yes"}
         from slipway.connectors.local import connect
 
-        return connect(cloud.name, connector_options(settings, cloud)).details()
+        local = connect(cloud.name, connector_options(settings, cloud)).details()
+        return {"usable": "yes", **local}
 
     return details
 

@@ -236,14 +236,16 @@ def test_clouds_list_says_which_accelerator_the_local_cloud_uses_and_why(importe
     assert local()["accelerator"] == "not chosen yet"
     config = Path(imported.env["SLIPWAY_CONFIG"])
     config.write_text('[clouds.local]\naccelerator = "tcg"\n')
-    assert local() == {"accelerator": "tcg", "accelerator_reason": "set in the configuration"}
+    assert local() == {
+        "usable": "yes",
+        "accelerator": "tcg",
+        "accelerator_reason": "set in the configuration",
+    }
     shown = imported("clouds", "list").stdout
     assert "local: accelerator tcg (set in the configuration)" in shown
-    assert (
-        next(
-            c
-            for c in imported.json("clouds", "list")
-            if c["name"] == "ultimum"  # type: ignore[union-attr]
-        )["details"]
-        == {}
+    remote = next(
+        c
+        for c in imported.json("clouds", "list")
+        if c["name"] == "aws-eu-west-1"  # type: ignore[union-attr]
     )
+    assert remote["details"] == {"usable": "yes"}  # type: ignore[index]

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from slipway.connectors.base import Connector
 from slipway.errors import InputError, Unsupported
 
-__all__ = ["CloudDriver", "ConnectorFactory"]
+__all__ = ["CloudDriver", "ConnectorFactory", "unavailable_reason"]
 
 
 class ConnectorFactory(Protocol):
@@ -46,6 +46,13 @@ class CloudDriver(StrEnum):
             CloudDriver.EXOSCALE: "slipway.connectors.exoscale",
         }.get(self)
 
+    @property
+    def unavailable(self) -> str | None:
+        """Why clouds of this driver cannot be used here, or None."""
+        if self.module is None:
+            return f"the {self.value} driver is not available yet"
+        return None
+
     def factory(self) -> ConnectorFactory:
         if self.module is None:
             raise Unsupported(
@@ -60,3 +67,11 @@ class CloudDriver(StrEnum):
         """A connector for ``cloud``; ``options`` are the driver's settings
         (region, endpoint, data folder …)."""
         return self.factory()(cloud, options)
+
+
+def unavailable_reason(driver: str) -> str | None:
+    """Why a cloud of ``driver`` cannot be used here (None: it can)."""
+    try:
+        return CloudDriver(driver).unavailable
+    except ValueError:
+        return f"unknown cloud driver {driver!r}"

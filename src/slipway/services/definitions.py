@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from slipway.connectors.limits import limits_of
 from slipway.domain.clouds import local_image_id_problem
 from slipway.domain.modules import INHERITED, Kind, ModuleRef
 from slipway.domain.security import MANAGED_GROUP
@@ -87,6 +88,13 @@ def _check_cloud(modules: Modules, module: Module, report: Report) -> None:
         )
     if target.kind is not Kind.CATALOG:
         raise module.error(f"{reference!r} is a {target.kind}, not a catalog", "catalog")
+    claimed = module.document.get("capabilities", {})
+    for capability, reason in limits_of(module.document["driver"]).items():
+        if claimed.get(capability.value):
+            report.warn(
+                f"{module.name}: capabilities.{capability.value} is claimed, but the "
+                f"{module.document['driver']} driver cannot: {reason}; it is taken as false"
+            )
 
 
 def _check_definition(modules: Modules, module: Module, report: Report) -> None:

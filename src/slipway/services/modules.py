@@ -16,9 +16,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from slipway.connectors.limits import limits_of
 from slipway.domain.clouds import Cloud
 from slipway.domain.inheritance import ChainLink
-from slipway.domain.machines import Rule
+from slipway.domain.machines import Capability, Rule
 from slipway.domain.modules import Access, Kind, ModuleRef, ModuleVersion, Right, Rights
 from slipway.domain.security import MANAGED_GROUP, MANAGED_PREFIX, GroupDefinition
 from slipway.domain.sizes import Catalog, Flavor
@@ -312,15 +313,23 @@ class Modules:
 
 
 def cloud_from(module: Module) -> Cloud:
+    """The cloud a definition describes. A capability is the driver's to
+    give: the definition may only take one away (a cloud without security
+    groups), never claim one its connector lacks."""
     doc = module.document
-    capabilities = doc.get("capabilities", {})
+    claimed = doc.get("capabilities", {})
+    lacking = limits_of(doc["driver"])
+
+    def able(capability: Capability) -> bool:
+        return bool(claimed.get(capability.value, True)) and capability not in lacking
+
     return Cloud(
         name=doc["name"],
         driver=doc["driver"],
         catalog=ModuleRef.parse(doc["catalog"]).name,
         region=doc.get("region", ""),
-        security_groups=capabilities.get("security_groups", True),
-        image_upload=capabilities.get("image_upload", True),
+        security_groups=able(Capability.SECURITY_GROUPS),
+        image_upload=able(Capability.IMAGE_UPLOAD),
         module=module.label,
         description=doc.get("description", ""),
         credentials=doc.get("credentials", ""),

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slipway.connectors.ec2._errors import translated
+from slipway.connectors.limits import limits_of
 from slipway.domain.machines import (
     RUN_TAG,
     Capability,
@@ -166,12 +167,7 @@ class Ec2Connector:
         self._ensured: dict[str, tuple[float, tuple[Rule, ...], str]] = {}
         self._root_devices: dict[str, tuple[str, int]] = {}  # AMI → root device, GB
         self._lock = threading.Lock()
-        self.unsupported: Mapping[Capability, str] = {
-            Capability.IMAGE_UPLOAD: (
-                "EC2 imports images through an S3 bucket and the vmimport service role, "
-                "which Slipway does not set up yet; register the AMI yourself"
-            ),
-        }
+        self.unsupported: Mapping[Capability, str] = limits_of("ec2")
 
     # -- machines ----------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from slipway.connectors.exoscale._rules import (
     to_rules,
     wanted_rules,
 )
+from slipway.connectors.limits import limits_of
 from slipway.domain.machines import (
     RUN_TAG,
     Capability,
@@ -99,17 +100,7 @@ class ExoscaleConnector:
         self._types: tuple[float, dict[str, dict[str, Any]]] | None = None
         self._template_gb: dict[str, int] = {}  # a template's size never changes
         self._lock = threading.Lock()
-        self.unsupported: Mapping[Capability, str] = {
-            Capability.IMAGE_UPLOAD: (
-                "Exoscale registers a template by downloading it from a URL, given with "
-                "its MD5 checksum, rather than from an uploaded file; publish the qcow2 at "
-                "a URL Exoscale can reach and register it with Exoscale's tools"
-            ),
-            Capability.CONSOLE_LOG: (
-                "Exoscale's API offers an instance's console only as a VNC session "
-                "(a console-proxy URL), not as text to read"
-            ),
-        }
+        self.unsupported: Mapping[Capability, str] = limits_of("exoscale")
 
     # -- machines ----------------------------------------------------------------
 

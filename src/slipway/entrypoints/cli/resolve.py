@@ -275,8 +275,10 @@ clouds_app = typer.Typer(help="The clouds Slipway knows.", no_args_is_help=True)
 
 @clouds_app.command("list")
 def clouds_list(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE) -> None:
-    """Every cloud with its driver, region, capabilities and catalog; for a
-    local cloud, the accelerator and why it was chosen."""
+    """Every cloud with its driver, whether this server can use it (and why
+    not), region, capabilities (what the driver can do, never more than the
+    definition allows) and catalog; for a local cloud, the accelerator and
+    why it was chosen."""
     details = cloud_details(settings(ctx))
     data: list[dict[str, Any]] = [
         {
@@ -297,6 +299,7 @@ def clouds_list(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE) -
         table = DataTable(
             "cloud",
             "driver",
+            "usable",
             "region",
             "security groups",
             "image upload",
@@ -308,6 +311,7 @@ def clouds_list(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE) -
             table.add_row(
                 c["name"],
                 c["driver"],
+                "yes" if c["details"].get("usable") != "no" else styled("no", "yellow"),
                 c["region"] or "-",
                 "yes" if c["security_groups"] else styled("no", "yellow"),
                 "yes" if c["image_upload"] else "no",
@@ -316,6 +320,8 @@ def clouds_list(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE) -
             )
         console.print(table)
         for c in data:
+            if c["details"].get("why_not"):
+                console.print(f"{escape(c['name'])}: {escape(c['details']['why_not'])}")
             if "accelerator" in c["details"]:
                 console.print(
                     f"{escape(c['name'])}: accelerator {escape(c['details']['accelerator'])} "

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
+from slipway.connectors.registry import unavailable_reason
 from slipway.domain.diff import flatten
 from slipway.domain.marketplace import ApplianceQuery, VoRole
 from slipway.domain.modules import Kind, ModuleRef, Right
@@ -121,11 +122,18 @@ def deploy_dialog(request: Request, name: str, cloud: Text = "") -> Response:
     rights = catalog.rights_on(str(ref))
     resolved = catalog.resolve(str(ref))
     clouds = sorted(resolved.targets)
-    chosen = cloud if cloud in clouds else (clouds[0] if clouds else "")
+    unusable = {
+        name: reason
+        for name, target in resolved.targets.items()
+        if (reason := unavailable_reason(target.cloud.driver)) is not None
+    }
+    usable = [c for c in clouds if c not in unusable]
+    chosen = cloud if cloud in clouds else (usable or clouds or [""])[0]
     context: dict[str, Any] = {
         "version": version,
         "clouds": clouds,
         "chosen": chosen,
+        "unusable": unusable,
         "target": resolved.targets.get(chosen),
         "can_deploy": Right.DEPLOY in rights and not actor(request).anonymous,
     }
@@ -367,7 +375,12 @@ def _market_of(request: Request, user: str) -> MarketplaceService:
 
 @router.get("/clouds", response_class=HTMLResponse)
 def clouds_page(request: Request) -> Response:
-    return page(request, "clouds.html", clouds=_catalog(request).clouds())
+    return page(
+        request,
+        "clouds.html",
+        clouds=_catalog(request).clouds(),
+        details=services(request).cloud_details,
+    )
 
 
 def _error_page(request: Request, status: int, detail: str, hint: str | None) -> Response:
