@@ -10,6 +10,7 @@ would (see ``ec2_world.InstanceTypeProber``). Everything else is production code
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from slipway.domain.machines import RUN_TAG, MachineSpec
 from slipway.domain.runs import RunState
 from slipway.domain.security import MANAGED_RULES
 from slipway.entrypoints.worker import EmbeddedWorker
+from slipway.errors import CloudError
 from tests.integration.ec2_proxy import Ec2Proxy
 from tests.integration.ec2_world import AWS, EXAMPLES, REGION, Ec2World
 
@@ -298,3 +300,26 @@ def test_reconcile_deletes_instances_of_runs_that_do_not_exist(
     assert report.failed == []
     left = {i["InstanceId"] for i in world.instances()}
     assert left == {world.runs.get(live).machine_id, unrelated}  # not Slipway's: untouched
+
+
+def test_an_unreachable_cloud_is_refused_before_a_run_exists(
+    tmp_path: Path, moto_client: Any
+) -> None:
+    """The real EC2 connector, pointed at a port nothing listens on: the
+    deploy says so at once and leaves no run behind."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    world = Ec2World(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'slipway.db'}",
+        closed,
+        moto_client,
+        cloud_options={"max_attempts": 1, "connect_timeout": 2},
+    )
+    try:
+        with pytest.raises(CloudError, match="check the credentials"):
+            world.deploy()
+        assert world.runs.list() == []
+    finally:
+        world.close()

@@ -393,3 +393,11 @@ def test_a_run_fails_even_when_its_cloud_refuses_to_release_the_machine(world: W
     run = world.runs.get(run_id)
     assert "credentials refused" in run.message
     assert "could not be released" in run.message
+
+
+def test_a_cloud_that_refuses_the_check_gets_no_run(world: World) -> None:
+    world.cloud.fail_next["check"] = CloudError("AuthFailure: credentials refused", cloud="local")
+    with pytest.raises(CloudError, match="credentials refused"):
+        world.deploy()
+    assert world.runs.list() == []
+    assert "create_machine" not in world.cloud.calls

@@ -44,6 +44,12 @@ class Connector(Protocol):
     cloud: str
     unsupported: Mapping[Capability, str]
 
+    def check(self) -> None:
+        """One cheap call proving the cloud answers and accepts the
+        credentials; a ``CloudError`` quoting the cloud otherwise. A deploy
+        calls it before it records a run."""
+        ...
+
     def create_machine(self, spec: MachineSpec) -> Machine:
         """Start a machine, or return the one already started for
         ``spec.client_token`` (idempotent). Returns at once, usually ``pending``."""

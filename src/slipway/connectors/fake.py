@@ -129,6 +129,10 @@ class FakeConnector:
             if record is not None and record.spec.client_token:
                 self._by_token.pop(record.spec.client_token, None)
 
+    def check(self) -> None:
+        with self._lock:
+            self._enter("check")
+
     def list_machines(self, tags: Mapping[str, str]) -> list[Machine]:
         with self._lock:
             self._enter("list_machines")

@@ -119,6 +119,7 @@ class RunService:
         document = resolved.document
         flavor, warnings = self._flavor(target, request.size, resolved.size)
         connector = self._connectors(request.cloud)
+        connector.check()  # an unreachable cloud or refused credentials: no run at all
         groups, group_warnings = self._check_groups(connector, target)
         warnings += group_warnings
         if not target.login_user:

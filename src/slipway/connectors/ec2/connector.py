@@ -289,6 +289,11 @@ class Ec2Connector:
 
     # -- catalog and images --------------------------------------------------------
 
+    def check(self) -> None:
+        """``DescribeAvailabilityZones``: signed, one page, no side effects."""
+        with translated(self.cloud, "check the credentials"):
+            self.client.describe_availability_zones()
+
     def flavors(self) -> list[Flavor]:
         """Every instance type the region offers (``describe_instance_types``);
         ``disk`` is the instance store size in GB, ``None`` for EBS-only types."""

@@ -225,6 +225,10 @@ class ExoscaleConnector:
 
     # -- instance types, templates -------------------------------------------------
 
+    def check(self) -> None:
+        """The zone's instance types: a signed read, kept for the deploy after."""
+        self._instance_types()
+
     def _instance_types(self) -> dict[str, dict[str, Any]]:
         """The zone's instance types by id, read at most every ``TYPES_KEPT_S``."""
         with self._lock:

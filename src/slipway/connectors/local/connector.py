@@ -119,6 +119,14 @@ class LocalConnector:
         # tokens become machine ids, images go into the local image store.
         self.unsupported: Mapping[Capability, str] = {}
 
+    def check(self) -> None:
+        """QEMU is installed: the local cloud has no credentials to refuse."""
+        for tool in (self.qemu, self.qemu_img):
+            if shutil.which(tool) is None:
+                raise CloudError(
+                    f"{tool} is not installed on this host", cloud=self.cloud, hint="slipway doctor"
+                )
+
     # -- paths -------------------------------------------------------------------
 
     @property
