@@ -168,6 +168,7 @@ def marketplace_for(
     operator's ``[vos.NAME]`` credentials; its parts are built once."""
     from slipway.adapters.imagelists.signing import ConfiguredSigner
     from slipway.adapters.marketfiles import MarketFiles
+    from slipway.adapters.oci.appliances import OciPusher
     from slipway.services.marketplace import MarketplaceService
 
     qemu = str(settings.clouds.for_cloud("local").get("qemu", "qemu-system-x86_64"))
@@ -184,8 +185,9 @@ def marketplace_for(
     )
     uow = _unit_of_work(settings)
     signer = ConfiguredSigner(settings.vos.options)
+    pusher = OciPusher()
     return lambda user: MarketplaceService(
-        uow, user, files=files, signer=signer, public_url=settings.public_url
+        uow, user, files=files, signer=signer, public_url=settings.public_url, pusher=pusher
     )
 
 

@@ -172,7 +172,7 @@ class MarketFiles:
         if source.sha512 is not None and source.size is not None:
             image = ImageFile(fmt, source.size, source.sha512.lower(), verified=False, url=url)
             return PreparedFile(image, (("checksum", "taken on trust, not downloaded"),))
-        self._refuse_private(parts.hostname)
+        self.refuse_private(parts.hostname)
         size, sha512 = self._measure(url, source.size)
         if source.sha512 is not None and source.sha512.lower() != sha512:
             raise Conflict(
@@ -183,7 +183,7 @@ class MarketFiles:
         image = ImageFile(fmt, size, sha512, verified=True, url=url)
         return PreparedFile(image, (("checksum", "computed from a download"),))
 
-    def _refuse_private(self, host: str) -> None:
+    def refuse_private(self, host: str) -> None:
         if self._fetch_private:
             return
         try:
@@ -195,7 +195,7 @@ class MarketFiles:
             if not ip.is_global:
                 raise InputError(
                     f"{host} is a {_kind(ip)} address ({ip}): the server does not fetch from "
-                    "its own network",
+                    "or send to its own network",
                     field="url",
                     hint="the operator allows it with fetch_private_addresses = yes",
                 )

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from slipway.domain.endorsers import Endorser
 from slipway.domain.imagelists import ImageList, ListedImage
@@ -54,11 +54,14 @@ __all__ = [
     "OCI_KEY",
     "ApplianceFiles",
     "ApplianceView",
+    "ArtifactPusher",
     "FileSource",
     "ListSigner",
     "MarketplaceService",
     "NewAppliance",
     "PreparedFile",
+    "PushRequest",
+    "PushResult",
     "VoView",
 ]
 
@@ -108,9 +111,61 @@ class ApplianceFiles(Protocol):
 
     def prepare(self, source: FileSource) -> PreparedFile: ...
 
+    def refuse_private(self, host: str) -> None:
+        """Raise ``InputError`` when ``host`` is on the server's own network
+        and the operator has not allowed that."""
+        ...
+
     def path_of(self, image: ImageFile) -> Path | None:
         """The local copy of a store-backed file, None when there is none."""
         ...
+
+
+@dataclass(frozen=True, repr=False)
+class PushRequest:
+    """Where to push a version's image (``oci://HOST/REPO[:TAG]``), as whom,
+    and the image's login user for EGI's ``os_admin_user``. The password is
+    never shown."""
+
+    target: str
+    username: str | None = None
+    password: str | None = None
+    admin_user: str | None = None
+    sha512_prefix: str | None = None
+
+    def __repr__(self) -> str:
+        return f"PushRequest({self.target!r}, username={self.username!r})"
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What the registry holds now: ``reference`` is pinned by digest."""
+
+    reference: str
+    manifest_digest: str
+    layer_digest: str
+    size: int
+    uploaded: bool
+
+
+class ArtifactPusher(Protocol):
+    """Sends a file to an OCI registry."""
+
+    def host_of(self, target: str) -> str:
+        """The registry host ``target`` names; ``InputError`` when it is not a reference."""
+        ...
+
+    def push(
+        self,
+        path: Path,
+        appliance: Appliance,
+        version: ApplianceVersion,
+        image: ImageFile,
+        request: PushRequest,
+        *,
+        source: str,
+        progress: Callable[[Any], None] | None = None,
+    ) -> PushResult: ...
 
 
 @dataclass(frozen=True)
@@ -156,12 +211,14 @@ class MarketplaceService:
         files: ApplianceFiles,
         signer: ListSigner,
         public_url: str,
+        pusher: ArtifactPusher | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._uow = unit_of_work
         self.user = user
         self._files = files
         self._signer = signer
+        self._pusher = pusher
         self.public_url = public_url.rstrip("/")
         self._now = clock
 
@@ -335,6 +392,31 @@ class MarketplaceService:
         if path is None:
             raise NotFound(f"the file of {version.label} is no longer kept here")
         return appliance, version, kept[0], path
+
+    def push(
+        self,
+        reference: str,
+        request: PushRequest,
+        progress: Callable[[Any], None] | None = None,
+    ) -> PushResult:
+        """Push ``APPLIANCE@VERSION``'s image to a registry and note the
+        artifact with the file (``record_artifact``). The registry must not be
+        on the server's own network unless the operator allows it."""
+        if self._pusher is None:
+            raise NotFound("this server pushes no OCI artifacts")
+        appliance, version, image, path = self.file_to_push(reference, request.sha512_prefix)
+        self._files.refuse_private(self._pusher.host_of(request.target))
+        pushed = self._pusher.push(
+            path,
+            appliance,
+            version,
+            image,
+            request,
+            source=f"{self.public_url}/appliances/{appliance.name}@{version.version}",
+            progress=progress,
+        )
+        self.record_artifact(reference, image.sha512, pushed.reference)
+        return pushed
 
     def record_artifact(self, reference: str, sha512: str, artifact: str) -> None:
         """Note that a file of ``APPLIANCE@VERSION`` now also lives at the OCI

@@ -42,6 +42,7 @@ def cli(world: MarketWorld, user: str, *args: str) -> subprocess.CompletedProces
         "SLIPWAY_DATABASE_URL": settings.database_url,
         "SLIPWAY_PUBLIC_URL": settings.public_url,
         "SLIPWAY_USER": user,
+        "SLIPWAY_FETCH_PRIVATE_ADDRESSES": "yes",  # the registry is on loopback
     }
     return subprocess.run(
         [*SLIPWAY, *args], env=env, capture_output=True, text=True, timeout=120, check=False
@@ -93,3 +94,30 @@ def _view() -> object:
     from slipway.domain.modules import Right
 
     return Right.VIEW
+
+
+def test_the_api_pushes_only_where_the_operator_allows(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    target = f"oci://{registry.host}/vo/api:1.0"
+    body = {"version": "1.0", "target": target}
+    for fetch_private, expected in ((False, 422), (True, 201)):
+        folder = tmp_path / str(fetch_private)
+        folder.mkdir()
+        world = MarketWorld(
+            folder, f"sqlite:///{folder / 'slipway.db'}", fetch_private=fetch_private
+        )
+        stored_image(world.data_dir, "web-1")
+        world.call("alice", "POST", "/api/appliances/alice/web/versions", json={
+            "version": "1.0", "files": [{"image": "web-1"}], "appliance": {"title": "Web"}
+        })  # fmt: skip
+        refused = world.call("mallory", "POST", "/api/appliances/alice/web/artifacts", json=body)
+        assert refused.status_code == 404  # a private appliance answers as missing
+        answer = world.call("alice", "POST", "/api/appliances/alice/web/artifacts", json=body)
+        assert answer.status_code == expected, answer.text
+        artifacts = world.market("alice").appliance("alice/web").versions[0].files[0].artifacts
+        if expected == 422:
+            assert "own network" in answer.json()["detail"] and artifacts == ()
+        else:
+            assert artifacts == (answer.json()["reference"],)
+            assert answer.json()["uploaded"] is True

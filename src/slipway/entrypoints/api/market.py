@@ -10,6 +10,7 @@ three answer conditional GETs with 304.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated, Any, Literal
@@ -44,6 +45,7 @@ from slipway.services.marketplace import (
     MAX_LIST_DAYS,
     FileSource,
     NewAppliance,
+    PushRequest,
 )
 
 __all__ = ["public", "router"]
@@ -163,6 +165,34 @@ async def register_version(
 
     created = await download(request, who.user, register)  # may download a file to hash it
     return version_dict(created, {f.sha512: market.file_url(f) for f in created.files})
+
+
+class PushIn(BaseModel):
+    """Where to push a version's image; the password is used once, never kept."""
+
+    version: str = Field(max_length=64)
+    target: str = Field(
+        max_length=1000, pattern=r"^oci://\S+$", examples=["oci://registry.example.org/vo/web:1"]
+    )
+    username: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
+    password: str | None = Field(default=None, max_length=2000, pattern=NO_NUL)
+    admin_user: str | None = Field(default=None, max_length=64, pattern=NO_NUL)
+    file: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{1,128}$", description="which file: its SHA-512's start"
+    )
+
+
+@router.post(
+    "/appliances/{name:path}/artifacts",
+    status_code=201,
+    summary="Push a version's image as an OCI artifact (editors); lists name it from then on",
+)
+async def push_artifact(
+    request: Request, name: ApplianceName, body: PushIn, market: Market, who: LoggedIn
+) -> dict[str, Any]:
+    push = PushRequest(body.target, body.username, body.password, body.admin_user, body.file)
+    pushed = await download(request, who.user, market.push, f"{name}@{body.version}", push)
+    return {"appliance": f"{name}@{body.version}", **asdict(pushed)}
 
 
 @router.put("/appliances/{name:path}/rights", summary="Share an appliance (owner or admin)")

@@ -34,7 +34,8 @@ T = TypeVar("T")
 
 
 DOWNLOAD_THREADS = 4
-"""Registrations that download a file to hash it, at once, per process."""
+"""Registrations that download a file to hash it, and pushes to a registry, at once,
+per process."""
 
 
 def install(app: FastAPI) -> None:

@@ -9,6 +9,7 @@ an image that fails its checks, a VO with no endorser configured).
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,6 +41,7 @@ from slipway.services.marketplace import (
     FileSource,
     MarketplaceService,
     NewAppliance,
+    PushRequest,
 )
 
 __all__ = ["appliance_app", "vo_app"]
@@ -392,17 +394,22 @@ def vo_export(
 # -- OCI artifacts -------------------------------------------------------------------
 
 
-def _registry_login(username: str | None, password_stdin: bool) -> Any:
-    from slipway.adapters.oci import RegistryCredentials
-
+def _registry_password(username: str | None, password_stdin: bool) -> str | None:
+    """The registry password, read from stdin (never an argument)."""
     if username is None:
         if password_stdin:
             raise InputError("--password-stdin goes with --username")
         return None
     if not password_stdin:
         raise InputError("give the password on stdin with --password-stdin")
-    password = sys.stdin.readline().rstrip("\n")
-    return RegistryCredentials(username, password)
+    return sys.stdin.readline().rstrip("\n")
+
+
+def _registry_login(username: str | None, password_stdin: bool) -> Any:
+    from slipway.adapters.oci import RegistryCredentials
+
+    password = _registry_password(username, password_stdin)
+    return None if username is None else RegistryCredentials(username, password or "")
 
 
 def _transfer_bar() -> tuple[Any, Any]:
@@ -458,45 +465,15 @@ def push_cmd(
     """Push a version's image file as an OCI artifact (application/x-qemu-disk,
     with EGI's annotations) and note it: lists published from now on name the
     artifact by its manifest digest, so the VO's signature covers it too."""
-    from slipway.adapters.oci import disk_image_annotations, push_disk_image
-
-    market = _market(ctx)
-    found, version, image, path = market.file_to_push(appliance, file_sha512)
-    credentials = _registry_login(username, password_stdin)
-    annotations = disk_image_annotations(
-        os_distro=(image.os_name or found.os).lower(),
-        os_version=image.os_version or "unknown",
-        architecture=image.arch,
-        tag=version.version,
-        admin_user=admin_user,
-        title=found.title,
-        description=found.description or None,
-        source=f"{market.public_url}/appliances/{found.name}@{version.version}",
-        revision=version.version,
-    )
+    password = _registry_password(username, password_stdin)
+    request = PushRequest(target, username, password, admin_user, file_sha512)
     progress, moved = _transfer_bar()
     with progress:
-        pushed = push_disk_image(
-            path,
-            target,
-            annotations=annotations,
-            disk_format=image.format,
-            progress=moved,
-            credentials=credentials,
-        )
-    market.record_artifact(appliance, image.sha512, str(pushed.reference))
-    data = {
-        "appliance": version.label,
-        "reference": str(pushed.reference),
-        "manifest_digest": pushed.manifest_digest,
-        "layer_digest": pushed.layer_digest,
-        "size": pushed.layer_size,
-        "uploaded": pushed.uploaded,
-    }
+        pushed = _market(ctx).push(appliance, request, progress=moved)
     emit(
-        data,
+        {"appliance": appliance, **asdict(pushed)},
         output,
-        lambda _: console.print(escape(f"pushed {version.label} as {data['reference']}")),
+        lambda _: console.print(escape(f"pushed {appliance} as {pushed.reference}")),
     )
 
 
