@@ -170,11 +170,18 @@ connection = {database("nova_api")}
 [database]
 connection = {database("nova")}
 """)
+    # Under uwsgi, eventlet's hub sleeps between requests: RabbitMQ heartbeats
+    # must come from a real thread, or an idle API loses its reply queue and
+    # its next call to the compute service (console output) times out.
+    (ETC / "nova/nova-api.conf").write_text(
+        "[oslo_messaging_rabbit]\nheartbeat_in_pthread = true\n"
+    )
     # nova-api-wsgi takes its paste pipeline from the first file of the list.
     (ETC / "nova/uwsgi.ini").write_text(
         uwsgi("nova-api", 8774, "/usr/bin/nova-api-wsgi",
               [f"OS_NOVA_CONFIG_DIR={ETC}/nova",
-               "OS_NOVA_CONFIG_FILES=api-paste.ini;nova.conf;nova-db.conf"], processes=2)
+               "OS_NOVA_CONFIG_FILES=api-paste.ini;nova.conf;nova-db.conf;nova-api.conf"],
+              processes=2)
     )  # fmt: skip
 
 

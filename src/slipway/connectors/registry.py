@@ -43,6 +43,7 @@ class CloudDriver(StrEnum):
         return {
             CloudDriver.LOCAL: "slipway.connectors.local",
             CloudDriver.EC2: "slipway.connectors.ec2",
+            CloudDriver.OPENSTACK: "slipway.connectors.openstack",
         }.get(self)
 
     def factory(self) -> ConnectorFactory:
