@@ -105,13 +105,12 @@ def _to_machine(server: Server) -> Machine:
     metadata = dict(server.metadata or {})
     fault = server.fault or {}
     image = server.image
+    running = state is MachineState.RUNNING
     return Machine(
         id=str(server.id),
         name=str(server.name),
         state=state,
-        address=reachable_address(server.addresses or {})
-        if state is MachineState.RUNNING
-        else None,
+        address=reachable_address(server.addresses or {}) if running else None,
         ssh_port=22,
         tags={k: v for k, v in metadata.items() if k != TOKEN_KEY},
         image_id=str(image.id) if image is not None and image.id else "",
