@@ -1,4 +1,5 @@
-"""Integration fixtures: moto in server mode on 127.0.0.1 behind the delay/fault proxy."""
+"""Integration fixtures: moto in server mode on 127.0.0.1 behind the delay/fault
+proxy, and the OpenStack test lab's clouds.yaml when one runs."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import socket
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +54,18 @@ def ec2_proxy(moto_port: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ec2Pr
     proxy = Ec2Proxy(moto_port).start()
     yield proxy
     proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def openstack_clouds() -> Path:
+    """The clouds.yaml of a running OpenStack test lab (``tests/openstack_lab/up``
+    prints its path; ``.ci/run`` starts one and sets the variable)."""
+    path = os.environ.get("SLIPWAY_TEST_OPENSTACK_CLOUDS")
+    if not path:
+        pytest.skip(
+            "SLIPWAY_TEST_OPENSTACK_CLOUDS is not set: no OpenStack to test against "
+            "(start one with tests/openstack_lab/up)"
+        )
+    if not Path(path).is_file():
+        pytest.fail(f"SLIPWAY_TEST_OPENSTACK_CLOUDS names {path}, which does not exist")
+    return Path(path)

@@ -102,7 +102,10 @@ class Ec2World:
         *,
         cloud_options: dict[str, object] | None = None,
         prober: Prober | None = None,
+        clouds: OperatorTables | None = None,
     ) -> None:
+        """``clouds`` replaces the operator's cloud tables that point the
+        example EC2 cloud at moto (to point another example cloud elsewhere)."""
         self.settings = Settings(
             data_dir=str(tmp),
             database_url=database_url,
@@ -112,7 +115,7 @@ class Ec2World:
             worker_threads="4",
             host="127.0.0.1",
             port="8000",
-            clouds=aws_options(endpoint_url, **(cloud_options or {})),
+            clouds=clouds or aws_options(endpoint_url, **(cloud_options or {})),
         )
         self.engine = make_engine(database_url)
         migrate(self.engine)

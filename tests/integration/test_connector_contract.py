@@ -1,7 +1,8 @@
 """One contract, every connector: the same tests run against the in-memory
-fake, the local cloud (real QEMU), EC2 (moto over HTTP) and Exoscale (the
-fake API over HTTP). What the port promises (docs/connectors.md) holds for
-each, and what a connector cannot do it refuses up front, as it declares."""
+fake, the local cloud (real QEMU), EC2 (moto over HTTP), Exoscale (the fake
+API over HTTP) and OpenStack (the loopback lab, skipped when it is not up).
+What the port promises (docs/connectors.md) holds for each, and what a
+connector cannot do it refuses up front, as it declares."""
 
 from __future__ import annotations
 
@@ -96,7 +97,36 @@ def _exoscale(_: pytest.FixtureRequest, __: Path) -> Backend:
     return Backend(connector, template, "Small", 2, 2.0, cleanup=[fake.stop])
 
 
-BACKENDS = {"fake": _fake, "local": _local, "ec2": _ec2, "exoscale": _exoscale}
+def _openstack(request: pytest.FixtureRequest, tmp: Path) -> Backend:
+    clouds: Path = request.getfixturevalue("openstack_clouds")
+    connector = CloudDriver.OPENSTACK.connect(
+        "lab-contract",
+        {"credentials": "lab-demo", "clouds_yaml": str(clouds), "region": "RegionOne"},
+    )
+    disk = tmp / "image.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
+    image = connector.upload_image(disk, f"contract-{tmp.name[-12:]}", {})
+    sdk: Any = connector.connection  # type: ignore[attr-defined]
+
+    def forget() -> None:
+        for server in sdk.compute.servers():
+            sdk.compute.wait_for_delete(server, interval=0.3, wait=60)
+        for group in sdk.network.security_groups(project_id=sdk.current_project_id):
+            if group.name != "default":
+                sdk.network.delete_security_group(group, ignore_missing=True)
+        for owned in sdk.image.images(owner=sdk.current_project_id):
+            sdk.image.delete_image(owned, ignore_missing=True)
+
+    return Backend(connector, image.id, "m1.tiny", 1, 0.5, cleanup=[forget])
+
+
+BACKENDS = {
+    "fake": _fake,
+    "local": _local,
+    "ec2": _ec2,
+    "exoscale": _exoscale,
+    "openstack": _openstack,
+}
 
 
 @pytest.fixture(params=sorted(BACKENDS))

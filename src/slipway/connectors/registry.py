@@ -44,6 +44,7 @@ class CloudDriver(StrEnum):
             CloudDriver.LOCAL: "slipway.connectors.local",
             CloudDriver.EC2: "slipway.connectors.ec2",
             CloudDriver.EXOSCALE: "slipway.connectors.exoscale",
+            CloudDriver.OPENSTACK: "slipway.connectors.openstack",
         }.get(self)
 
     @property

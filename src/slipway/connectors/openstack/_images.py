@@ -1,0 +1,160 @@
+"""Image upload to Glance: streamed from the file, hidden until verified.
+
+The record is created private and hidden (``os_hidden``), the file is sent in
+one streamed PUT while its SHA-512 and MD5 are computed on the way (no second
+copy in memory, no second read), and the image is shown only once Glance's
+own hash of what it stored matches. A mismatch deletes the image.
+
+openstacksdk traps avoided: ``update_image`` sends a patch that drops the
+properties it was not given — ``update_image_properties`` merges; the image a
+create returns is still ``queued`` — it is fetched again until ``active``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, cast
+
+from slipway.connectors.openstack._errors import translated
+from slipway.domain.machines import CloudImage
+from slipway.errors import CloudError, ImageFileError
+
+if TYPE_CHECKING:
+    from openstack.connection import Connection
+    from openstack.image.v2._proxy import Proxy as ImageProxy
+    from openstack.image.v2.image import Image
+
+__all__ = ["UPLOAD_TIMEOUT_S", "glance", "to_cloud_image", "upload"]
+
+UPLOAD_TIMEOUT_S = 600.0
+"""How long Glance may take, after the upload, to make the image ``active``."""
+_POLL_S = 0.5
+_CHUNK = 1 << 20
+
+
+class _HashingReader:
+    """A file as a request body: read in chunks, hashed as it is read."""
+
+    def __init__(self, file: BinaryIO, size: int) -> None:
+        self._file = file
+        self._size = size
+        self.sha512 = hashlib.sha512()
+        self.md5 = hashlib.md5(usedforsecurity=False)  # Glance's legacy ``checksum``
+
+    def read(self, size: int = _CHUNK) -> bytes:
+        chunk = self._file.read(_CHUNK if size is None or size < 0 else size)
+        self.sha512.update(chunk)
+        self.md5.update(chunk)
+        return chunk
+
+    def __len__(self) -> int:
+        return self._size
+
+
+def glance(connection: Connection) -> ImageProxy:
+    """The image service's v2 proxy (the SDK types it as v1 or v2)."""
+    return cast("ImageProxy", connection.image)
+
+
+_CORE = frozenset({
+    "checksum", "container_format", "created_at", "direct_url", "disk_format", "file",
+    "id", "locations", "metadata", "min_disk", "min_ram", "name", "os_hash_algo",
+    "os_hash_value", "os_hidden", "owner", "properties", "protected", "schema", "size",
+    "status", "store", "stores", "tags", "updated_at", "url", "virtual_size", "visibility",
+})  # fmt: skip
+"""Glance's own fields: everything else on an image is a property someone set."""
+
+
+def _properties(image: Image) -> dict[str, str]:
+    """Every property of the image, under Glance's names: the SDK keeps the ones
+    it knows (``os_distro``, ``hw_disk_bus`` …) as attributes, the rest apart."""
+    from openstack.fields import Body
+
+    found = {str(k): str(v) for k, v in (image.properties or {}).items() if k not in _CORE}
+    for attribute, field in vars(type(image)).items():
+        if isinstance(field, Body) and field.name not in _CORE:
+            value = getattr(image, attribute)
+            if value is not None:
+                found[field.name] = str(value)
+    return found
+
+
+def to_cloud_image(image: Image) -> CloudImage:
+    return CloudImage(
+        str(image.id),
+        str(image.name or image.id),
+        _properties(image),
+        ready=image.status == "active" and not image.is_hidden,
+    )
+
+
+def upload(
+    cloud: str,
+    connection: Connection,
+    path: Path,
+    name: str,
+    properties: Mapping[str, str],
+    timeout_s: float = UPLOAD_TIMEOUT_S,
+) -> CloudImage:
+    """Upload the qcow2 file at ``path`` as image ``name`` with ``properties``;
+    returns it once Glance holds exactly the file's bytes."""
+    try:
+        size = path.stat().st_size
+        file = path.open("rb")
+    except OSError as exc:
+        raise ImageFileError(f"cannot read {path}: {exc}") from exc
+    with file, translated(cloud, f"upload image {name}"):
+        from openstack.image.v2.image import Image
+
+        proxy = glance(connection)
+        # Not proxy.create_image: it adds bookkeeping properties of its own.
+        record = Image.new(
+            name=name, disk_format="qcow2", container_format="bare", visibility="private",
+            is_hidden=True, **properties,
+        ).create(proxy)  # fmt: skip
+        try:
+            reader = _HashingReader(file, size)
+            record.upload(proxy, data=reader, size=size)
+            stored = _active(cloud, connection, str(record.id), timeout_s)
+            _verify(cloud, stored, reader, size)
+            proxy.update_image_properties(stored, meta={"os_hidden": False})
+            return to_cloud_image(proxy.get_image(stored.id))
+        except BaseException:
+            proxy.delete_image(record.id, ignore_missing=True)
+            raise
+
+
+def _active(cloud: str, connection: Connection, image_id: str, timeout_s: float) -> Image:
+    """The image once Glance made it ``active``; polls every half second."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        image = glance(connection).get_image(image_id)
+        if image.status == "active":
+            return image
+        if image.status in ("killed", "deleted", "deactivated"):
+            raise CloudError(f"upload image {image.name}: Glance says {image.status}", cloud=cloud)
+        if time.monotonic() > deadline:
+            raise CloudError(
+                f"upload image {image.name}: still {image.status} after {timeout_s:g} s",
+                cloud=cloud,
+            )
+        time.sleep(_POLL_S)
+
+
+def _verify(cloud: str, image: Image, reader: _HashingReader, size: int) -> None:
+    """Glance's hash of the stored bytes (``os_hash_value``, SHA-512 by
+    default; else the MD5 ``checksum``) must be the file's."""
+    if image.hash_algo == "sha512" and image.hash_value:
+        stored, sent = str(image.hash_value), reader.sha512.hexdigest()
+    else:
+        stored, sent = str(image.checksum or ""), reader.md5.hexdigest()
+    if stored != sent or image.size != size:
+        raise CloudError(
+            f"upload image {image.name}: Glance holds {image.size} bytes hashing to "
+            f"{stored or 'nothing'}, the file is {size} bytes hashing to {sent}",
+            cloud=cloud,
+            hint="the upload was damaged on the way; the image was deleted, upload it again",
+        )

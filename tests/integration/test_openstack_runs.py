@@ -1,0 +1,153 @@
+"""Runs on OpenStack: the example image deployed unchanged on the example
+OpenStack cloud (``ultimum``), which the operator's configuration points at
+the loopback lab — run service, runner, SQL store on SQLite, the real
+OpenStack connector.
+
+The lab's compute driver is fake: a server goes ACTIVE with an address but no
+guest boots, so nothing answers SSH. Readiness comes from a prober that finds
+the server by its address and answers as its guest would, with the flavor's
+vCPUs and memory (as the EC2 runs do with moto). Everything else is
+production code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from slipway.config import OperatorTables
+from slipway.domain.machines import RUN_TAG
+from slipway.domain.runs import RunState
+from tests.integration.ec2_world import Ec2World, Probe
+
+CLOUD = "ultimum"  # examples/clouds/ultimum.yaml: driver openstack, region RegionOne
+NATIVE_IMAGE = "7f4a0c93-2e5d-4f4b-8ad8-b3a6b2e8f201"  # examples/images/debian-12 on ultimum
+
+
+def _sdk(clouds: Path, entry: str) -> Any:
+    import openstack
+    from openstack import config
+
+    region = config.OpenStackConfig(config_files=[str(clouds)], load_envvars=False)
+    return openstack.connection.Connection(config=region.get_one(cloud=entry))
+
+
+class FlavorProber:
+    """Stands in for SSH: finds the server by its address and answers as its
+    guest would — cloud-init done, the flavor's vCPUs and memory."""
+
+    def __init__(self, sdk: Any) -> None:
+        self.sdk = sdk
+
+    def probe(self, host: str, port: int, user: str, private_key: str) -> Probe:
+        assert "PRIVATE KEY" in private_key
+        for server in self.sdk.compute.servers(details=True):
+            addresses = [a["addr"] for net in (server.addresses or {}).values() for a in net]
+            if host in addresses:
+                return Probe(cpu=server.flavor.vcpus, ram_kb=server.flavor.ram * 1024)
+        return Probe(reachable=False, problem=f"no server has the address {host}")
+
+
+@pytest.fixture(scope="module")
+def lab_for_the_examples(openstack_clouds: Path) -> Any:
+    """The example's native image, kept under its id (Glance never reuses the
+    id of a deleted image) and public, and the example catalog's flavor."""
+    admin = _sdk(openstack_clouds, "lab-admin")
+    if admin.image.find_image(NATIVE_IMAGE, ignore_missing=True) is None:
+        from openstack.image.v2.image import Image
+
+        image = Image.new(
+            id=NATIVE_IMAGE, name="debian-12", disk_format="qcow2", container_format="bare",
+            visibility="public",
+        ).create(admin.image)  # fmt: skip
+        image.upload(admin.image, data=b"QFI\xfb" + bytes(508), size=512)
+    if admin.compute.find_flavor("Basic", ignore_missing=True) is None:
+        admin.compute.create_flavor(name="Basic", vcpus=1, ram=1024, disk=10, is_public=True)
+    return admin
+
+
+@pytest.fixture
+def world(tmp_path: Path, openstack_clouds: Path, lab_for_the_examples: Any) -> Iterator[Ec2World]:
+    demo = _sdk(openstack_clouds, "lab-demo")
+    clouds = OperatorTables.of({CLOUD: {"cloud": "lab-demo", "clouds_yaml": str(openstack_clouds)}})
+    world = Ec2World(
+        tmp_path, f"sqlite:///{tmp_path / 'slipway.db'}", "", None,
+        clouds=clouds, prober=FlavorProber(demo),
+    )  # fmt: skip
+    yield world
+    world.close()
+    for server in demo.compute.servers():
+        demo.compute.delete_server(server, ignore_missing=True)
+        demo.compute.wait_for_delete(server, interval=0.3, wait=60)
+
+
+def test_the_example_image_deploys_unchanged_on_openstack_and_terminates_clean(
+    world: Ec2World, openstack_clouds: Path
+) -> None:
+    demo = _sdk(openstack_clouds, "lab-demo")
+    run_id = world.deploy("examples/images/debian-12", CLOUD)
+    assert world.drive(run_id) is RunState.READY, world.runs.get(run_id).message
+
+    run = world.runs.get(run_id)
+    (server,) = list(demo.compute.servers(details=True))
+    address = server.addresses["public"][0]["addr"]
+    assert run.parameters["url.ssh"] == f"ssh://debian@{address}:22"
+    assert run.parameters["instance.id"] == run.machine_id == server.id
+    assert run.parameters["flavor"] == "Basic" == server.flavor.name  # cpu 1, ram 1
+    assert (run.parameters["guest.cpu"], run.parameters["guest.ram_gb"]) == (1, 1.0)
+    assert server.image.id == NATIVE_IMAGE
+    assert server.metadata[RUN_TAG] == run_id
+    (port,) = list(demo.network.ports(device_id=server.id))
+    managed = demo.network.find_security_group("slipway_managed")
+    assert port.security_group_ids == [managed.id]
+
+    world.runs.terminate(run_id)
+    assert world.drive(run_id) is RunState.TERMINATED  # Nova is deleting it: gone soon
+    demo.compute.wait_for_delete(server, interval=0.3, wait=60)
+    assert list(demo.compute.servers()) == []
+    assert list(demo.network.ports(device_id=server.id)) == []
+
+
+def test_sizes_refresh_saves_the_labs_flavors_as_the_examples_catalog(
+    tmp_path: Path, openstack_clouds: Path, lab_for_the_examples: Any
+) -> None:
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.integration.ec2_world import EXAMPLES
+
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    config = tmp_path / "config.toml"  # the operator points the cloud at the lab
+    config.write_text(f'[clouds.{CLOUD}]\ncloud = "lab-demo"\nclouds_yaml = "{openstack_clouds}"\n')
+    env = {
+        **os.environ,
+        "SLIPWAY_DATA_DIR": str(tmp_path / "data"),
+        "SLIPWAY_USER": "alice",
+        "SLIPWAY_CONFIG": str(config),
+    }
+    env.pop("SLIPWAY_DATABASE_URL", None)
+
+    def slipway(*args: str) -> Any:
+        done = subprocess.run(
+            [sys.executable, "-m", "slipway", *args, "--output", "json"],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    slipway("import", "examples")
+    refreshed = slipway("sizes", "refresh", "--cloud", CLOUD)
+    assert (refreshed["catalog"], refreshed["version"]) == (f"examples/catalogs/{CLOUD}-2015", 2)
+    flavors = {f["name"]: f for f in slipway("sizes", "list", "--cloud", CLOUD)}
+    assert (flavors["m1.tiny"]["cpu"], flavors["m1.tiny"]["ram"], flavors["m1.tiny"]["disk"]) == (
+        1,
+        0.5,
+        1.0,
+    )
+    assert (flavors["Basic"]["cpu"], flavors["Basic"]["ram"]) == (1, 1.0)
