@@ -162,7 +162,7 @@ def test_registry_names_every_driver_and_rejects_unknown_ones():
 
 
 def test_every_driver_is_available_and_an_unknown_one_says_so():
-    assert all(driver.unavailable is None for driver in CloudDriver)
+    assert all(unavailable_reason(driver.value) is None for driver in CloudDriver)
     assert unavailable_reason("azure") == "unknown cloud driver 'azure'"
 
 

@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from slipway.connectors.base import Connector
-from slipway.errors import InputError, Unsupported
+from slipway.errors import InputError
 
 __all__ = ["CloudDriver", "ConnectorFactory", "unavailable_reason"]
 
@@ -37,30 +37,11 @@ class CloudDriver(StrEnum):
             ) from None
 
     @property
-    def module(self) -> str | None:
-        """The module whose ``connect(cloud, options)`` builds the connector;
-        ``None`` for a driver not available yet."""
-        return {
-            CloudDriver.LOCAL: "slipway.connectors.local",
-            CloudDriver.EC2: "slipway.connectors.ec2",
-            CloudDriver.EXOSCALE: "slipway.connectors.exoscale",
-            CloudDriver.OPENSTACK: "slipway.connectors.openstack",
-        }.get(self)
-
-    @property
-    def unavailable(self) -> str | None:
-        """Why clouds of this driver cannot be used here, or None."""
-        if self.module is None:
-            return f"the {self.value} driver is not available yet"
-        return None
+    def module(self) -> str:
+        """The module whose ``connect(cloud, options)`` builds the connector."""
+        return f"slipway.connectors.{self.value}"
 
     def factory(self) -> ConnectorFactory:
-        if self.module is None:
-            raise Unsupported(
-                f"the {self.value} driver is not available yet",
-                cloud=self.value,
-                hint="use the local, ec2 or exoscale driver for now",
-            )
         factory: ConnectorFactory = importlib.import_module(self.module).connect
         return factory
 
@@ -71,8 +52,10 @@ class CloudDriver(StrEnum):
 
 
 def unavailable_reason(driver: str) -> str | None:
-    """Why a cloud of ``driver`` cannot be used here (None: it can)."""
+    """Why a cloud of ``driver`` cannot be used here (None: it can): a
+    definition saved by a release that knew a driver this one does not."""
     try:
-        return CloudDriver(driver).unavailable
+        CloudDriver(driver)
     except ValueError:
         return f"unknown cloud driver {driver!r}"
+    return None
