@@ -287,8 +287,10 @@ class SqlMarketStore:
         return found
 
     def _endorsed_in_latest(self, vo: str) -> set[str]:
+        """What the VO's newest list holds; nothing once the list is obsolete."""
+        row = self._vo_row(vo)
         latest = self.publication(vo, None)
-        if latest is None or self._vo_row(vo) is None:
+        if row is None or row.obsoleted_at is not None or latest is None:
             return set()
         return {appliance for appliance, _ in latest.entries}
 
