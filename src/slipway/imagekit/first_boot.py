@@ -34,6 +34,8 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
+from slipway.imagekit.cloud_init_preload import READ_AHEAD
+
 __all__ = [
     "CLOUD_MODULES",
     "DISK_DRIVERS",
@@ -210,6 +212,8 @@ else
         }} > $local/$unit.service.d/50-slipway-preload.conf
     done
     systemctl enable --quiet {_PRELOAD_UNIT}.socket {_PRELOAD_UNIT}.service
+    # What the import reads, read ahead at boot; without the list, nothing is.
+    python3 {PRELOAD} record {READ_AHEAD} || rm -f {READ_AHEAD}
 fi"""
 
 
