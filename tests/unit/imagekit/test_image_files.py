@@ -12,6 +12,7 @@ import yaml
 from slipway.imagekit.disk import DiskLayout, grub_config
 from slipway.imagekit.first_boot import (
     CLOUD_MODULES,
+    MASKED_GENERATORS,
     NOT_AUTOLOADED,
     FirstBoot,
     cloud_cfg,
@@ -115,6 +116,14 @@ def test_the_fast_first_boot_loads_kvm_on_request_only_and_starts_sshd_without_a
     drop_in = written["/etc/systemd/system/ssh.service.d/50-slipway.conf"][0].decode()
     assert "[Service]\nExecStartPre=\n" in drop_in  # clears the unit's `sshd -t`
     assert files(FirstBoot.STOCK) == {}
+
+
+def test_the_fast_first_boot_skips_generators_with_nothing_to_do_in_a_cloud() -> None:
+    script = "\n".join(late_commands(FirstBoot.FAST))
+    for name in MASKED_GENERATORS:
+        assert f"ln -sf /dev/null /etc/systemd/system-generators/{name}\n" in script
+    kept = ("cryptsetup", "fstab", "getty")  # encrypted data volumes, mounts, consoles
+    assert not [name for name in MASKED_GENERATORS if any(k in name for k in kept)]
 
 
 def test_the_fast_first_boot_records_what_cloud_init_reads_for_the_boot_to_read_ahead() -> None:
