@@ -328,8 +328,8 @@ def serve(
     reader = _start_read_ahead(listing)
     main = _import(load)
     _nice(0)  # the stages, and what they start, run at the usual priority
-    if reader is not None:
-        os.waitpid(reader, 0)
+    if reader is not None:  # done by now; if it is stuck on the disk, no stage waits for it
+        os.waitpid(reader, os.WNOHANG)
     if main is None:
         return _refuse_all(listener)
     while True:
