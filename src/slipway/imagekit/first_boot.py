@@ -13,9 +13,12 @@ boot. A recipe's ``first_boot`` picks one of two profiles:
     power state and the final message. It generates only the host-key types
     that are cheap to make (Ed25519, ECDSA — never RSA, whose key generation
     dominates first boot under emulation) and probes only the usual cloud
-    datasources. The locale is written at build time rather than by
-    cloud-init, the initramfs carries only the disk drivers clouds use,
-    units a cloud VM never needs are masked, and GRUB does not wait.
+    datasources. The files cloud-init's import reads are recorded at build
+    time and read ahead at boot. The locale is written at build time rather
+    than by cloud-init, the initramfs carries only the disk drivers clouds
+    use, units and systemd generators a cloud VM never needs are masked, kvm
+    is loaded on request only, sshd starts without a dry run, and GRUB does
+    not wait.
 ``stock``
     The distribution's own cloud-init module lists, datasources and host-key
     types, its initramfs and units, a GRUB menu that waits one second: the
