@@ -13,9 +13,12 @@ boot. A recipe's ``first_boot`` picks one of two profiles:
     power state and the final message. It generates only the host-key types
     that are cheap to make (Ed25519, ECDSA — never RSA, whose key generation
     dominates first boot under emulation) and probes only the usual cloud
-    datasources. The locale is written at build time rather than by
-    cloud-init, the initramfs carries only the disk drivers clouds use,
-    units a cloud VM never needs are masked, and GRUB does not wait.
+    datasources. The files cloud-init's import reads are recorded at build
+    time and read ahead at boot. The locale is written at build time rather
+    than by cloud-init, the initramfs carries only the disk drivers clouds
+    use, units and systemd generators a cloud VM never needs are masked, kvm
+    is loaded on request only, sshd starts without a dry run, and GRUB does
+    not wait.
 ``stock``
     The distribution's own cloud-init module lists, datasources and host-key
     types, its initramfs and units, a GRUB menu that waits one second: the
@@ -34,10 +37,14 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
+from slipway.imagekit.cloud_init_preload import READ_AHEAD
+
 __all__ = [
     "CLOUD_MODULES",
     "DISK_DRIVERS",
+    "MASKED_GENERATORS",
     "MASKED_UNITS",
+    "NOT_AUTOLOADED",
     "FirstBoot",
     "cloud_cfg",
     "early_files",
@@ -122,6 +129,37 @@ MASKED_UNITS = (
 gettys on virtual consoles nobody can log in on (no passwords), the pstore
 archive (no persistent store on a cloud VM), and loading device-mapper and
 loop ahead of use (both load on first use of their device nodes)."""
+
+MASKED_GENERATORS = (
+    "systemd-gpt-auto-generator",
+    "systemd-hibernate-resume-generator",
+    "systemd-system-update-generator",
+    "systemd-integritysetup-generator",
+    "systemd-veritysetup-generator",
+)
+"""systemd generators with nothing to do in a cloud VM: partitions found by
+GPT type when ``root=`` and fstab name them already, resuming from a swap
+the guidelines forbid, offline updates, dm-integrity and dm-verity volumes
+(neither is configured by a cloud). systemd runs every generator before it
+starts a single unit; each costs ~0.1 s of CPU under emulation.
+``cryptsetup`` stays: encrypted data volumes are a cloud use."""
+
+NOT_AUTOLOADED = ("kvm_intel", "kvm_amd", "kvm")
+"""Kernel modules udev would load because the virtual CPU advertises
+nested virtualisation: loading kvm costs ~1.5 s of an emulated boot, for a
+guest that rarely runs guests itself. ``modprobe kvm_intel`` (or
+``kvm_amd``) still loads them."""
+
+_NOT_AUTOLOADED_CONF = "# Written by slipway image build: loaded on request only.\n" + "".join(
+    f"blacklist {module}\n" for module in NOT_AUTOLOADED
+)
+
+_SSHD_DROP_IN = """\
+# Written by slipway image build: sshd checks its configuration as it starts;
+# a separate `sshd -t` first only adds a process to the way to a first login.
+[Service]
+ExecStartPre=
+"""
 
 _INITRAMFS_HOOK = """\
 #!/bin/sh
@@ -210,6 +248,8 @@ else
         }} > $local/$unit.service.d/50-slipway-preload.conf
     done
     systemctl enable --quiet {_PRELOAD_UNIT}.socket {_PRELOAD_UNIT}.service
+    # What the import reads, read ahead at boot; without the list, nothing is.
+    python3 {PRELOAD} record {READ_AHEAD} || rm -f {READ_AHEAD}
 fi"""
 
 
@@ -219,6 +259,8 @@ def files(profile: FirstBoot) -> dict[str, tuple[bytes, int]]:
         return {}
     script = Path(__file__).with_name("cloud_init_preload.py").read_bytes()
     return {
+        "/etc/modprobe.d/slipway-not-autoloaded.conf": (_NOT_AUTOLOADED_CONF.encode(), 0o644),
+        "/etc/systemd/system/ssh.service.d/50-slipway.conf": (_SSHD_DROP_IN.encode(), 0o644),
         PRELOAD: (b"#!/usr/bin/python3\n" + script, 0o755),
         f"/etc/systemd/system/{_PRELOAD_UNIT}.socket": (_PRELOAD_SOCKET.encode(), 0o644),
         f"/etc/systemd/system/{_PRELOAD_UNIT}.service": (_PRELOAD_SERVICE.encode(), 0o644),
@@ -255,7 +297,12 @@ def late_commands(profile: FirstBoot) -> tuple[str, ...]:
     before the recipe's steps."""
     if profile is FirstBoot.STOCK:
         return ()
-    return (f"systemctl mask --quiet {' '.join(MASKED_UNITS)}",)
+    generators = "/etc/systemd/system-generators"
+    return (
+        f"systemctl mask --quiet {' '.join(MASKED_UNITS)}",
+        f"mkdir -p {generators}\n"
+        + "".join(f"ln -sf /dev/null {generators}/{name}\n" for name in MASKED_GENERATORS),
+    )
 
 
 def final_commands(profile: FirstBoot) -> tuple[str, ...]:

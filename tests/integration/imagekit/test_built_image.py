@@ -97,6 +97,10 @@ def test_the_fast_first_boot_is_wired_in(raw_copy: Path) -> None:
         assert f"cloud-init-preload stage {args}\n" in drop_in
     slipway_lib = debugfs(raw_copy, off, "ls /usr/lib/slipway")
     assert "cloud-init-preload" in slipway_lib and "cloud-init-preload.d" not in slipway_lib
+    # what cloud-init's import reads, recorded in the image for the boot to read ahead
+    listing = debugfs(raw_copy, off, "cat /usr/lib/slipway/cloud-init-preload.files")
+    assert "/usr/lib/python3/dist-packages/cloudinit/__pycache__/" in listing
+    assert "libpython" in listing or "/usr/bin/python3" in listing
     masked = debugfs(raw_copy, off, "stat /etc/systemd/system/e2scrub_reap.service")
     assert 'Fast link dest: "/dev/null"' in masked
     # the initramfs carries the cloud disk drivers only

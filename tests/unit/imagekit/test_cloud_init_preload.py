@@ -160,3 +160,77 @@ def test_when_cloud_init_cannot_be_loaded_every_stage_runs_it_by_itself(
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["init", "--local"], {"PATH": "/usr/bin", "EMPTY": "", "EQUALS": "a=b=c"}),
+        (["modules", "--mode=final"], {}),
+        (["init", "caf\udce9"], {"LANG": "C.UTF-8", "ODD": "\udcff"}),  # not UTF-8: kept
+    ],
+)
+def test_a_stage_request_carries_its_arguments_and_environment_unchanged(
+    argv: list[str], env: dict[str, str]
+) -> None:
+    assert preload.decode_request(preload.encode_request(argv, env)) == (argv, env)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"x\0init", b"0\0PATH=/bin", b"3\0init", b"1\0init\0NOEQUALS", b"1\0init\0=value"],
+)
+def test_a_malformed_stage_request_is_refused(data: bytes) -> None:
+    assert preload.decode_request(data) is None
+
+
+def test_the_stage_client_imports_nothing_heavy_before_it_hands_over(tmp_path: Path) -> None:
+    """Each stage starts a new interpreter: socket, json or re would cost it
+    ~0.5 s of an emulated boot."""
+    code = textwrap.dedent(
+        f"""
+        import os, sys
+        namespace = {{"__name__": "preload"}}
+        exec(compile(open({preload.__file__!r}).read(), "preload", "exec"), namespace)
+        def report(path, args):
+            os.write(1, " ".join(sorted(sys.modules)).encode())
+            os._exit(0)
+        os.execv = report  # where the client gives up on the server
+        namespace["stage"](["init"], path={str(tmp_path / "none.sock")!r}, fallback="/bin/true")
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-S", "-E", "-c", code], capture_output=True, text=True, check=True
+    )
+    loaded = set(out.stdout.split())
+    assert "_socket" in loaded
+    assert not {"socket", "json", "re", "enum", "selectors", "traceback", "typing"} & loaded
+
+
+def test_read_ahead_skips_what_is_gone_and_reads_the_rest(tmp_path: Path) -> None:
+    files = [tmp_path / "a.pyc", tmp_path / "b.so"]
+    for path in files:
+        path.write_bytes(b"x" * 10000)
+    paths = [str(files[0]), str(tmp_path / "moved.pyc"), str(files[1])]
+    assert preload.read_ahead(paths) == 2
+
+
+def test_record_lists_the_compiled_modules_and_libraries_the_import_read(
+    tmp_path: Path, fake_cloud_init: Path
+) -> None:
+    listing = tmp_path / "files"
+    code = (
+        f"import sys; sys.path.insert(0, {str(fake_cloud_init)!r}); "
+        "from slipway.imagekit.cloud_init_preload import record; "
+        f"sys.exit(record({str(listing)!r}))"
+    )
+    # compiled ahead, as distribution packages are
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(fake_cloud_init)], check=True)
+    env = {**os.environ, "IMPORTS_LOG": str(tmp_path / "imports.log")}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+    paths = listing.read_text().splitlines()
+    main = next(p for p in paths if "cloudinit/cmd" in p)
+    assert "__pycache__" in main and main.endswith(".pyc")  # not the source beside it
+    assert all(Path(p).is_file() for p in paths)
+    assert any(".so" in Path(p).name for p in paths)  # the interpreter's libraries
+    assert len(paths) == len(set(paths))

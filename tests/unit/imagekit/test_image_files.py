@@ -12,9 +12,13 @@ import yaml
 from slipway.imagekit.disk import DiskLayout, grub_config
 from slipway.imagekit.first_boot import (
     CLOUD_MODULES,
+    MASKED_GENERATORS,
+    NOT_AUTOLOADED,
     FirstBoot,
     cloud_cfg,
     early_files,
+    files,
+    final_commands,
     grub_timeout,
     late_commands,
 )
@@ -102,6 +106,30 @@ def test_the_fast_initramfs_lists_the_cloud_disk_drivers_and_grub_does_not_wait(
     assert b"virtio_blk" in hook and b"xen-blkfront" in hook
     assert grub_timeout(FirstBoot.FAST) == 0
     assert "set timeout=0" in grub_config(DiskLayout.new(2 * 1024**3), timeout=0)
+
+
+def test_the_fast_first_boot_loads_kvm_on_request_only_and_starts_sshd_without_a_dry_run() -> None:
+    written = files(FirstBoot.FAST)
+    blacklist = written["/etc/modprobe.d/slipway-not-autoloaded.conf"][0].decode()
+    assert {f"blacklist {m}" for m in NOT_AUTOLOADED} <= set(blacklist.splitlines())
+    assert {"kvm", "kvm_intel", "kvm_amd"} == set(NOT_AUTOLOADED)
+    drop_in = written["/etc/systemd/system/ssh.service.d/50-slipway.conf"][0].decode()
+    assert "[Service]\nExecStartPre=\n" in drop_in  # clears the unit's `sshd -t`
+    assert files(FirstBoot.STOCK) == {}
+
+
+def test_the_fast_first_boot_skips_generators_with_nothing_to_do_in_a_cloud() -> None:
+    script = "\n".join(late_commands(FirstBoot.FAST))
+    for name in MASKED_GENERATORS:
+        assert f"ln -sf /dev/null /etc/systemd/system-generators/{name}\n" in script
+    kept = ("cryptsetup", "fstab", "getty")  # encrypted data volumes, mounts, consoles
+    assert not [name for name in MASKED_GENERATORS if any(k in name for k in kept)]
+
+
+def test_the_fast_first_boot_records_what_cloud_init_reads_for_the_boot_to_read_ahead() -> None:
+    (script,) = final_commands(FirstBoot.FAST)
+    assert "cloud-init-preload record /usr/lib/slipway/cloud-init-preload.files" in script
+    assert final_commands(FirstBoot.STOCK) == ()
 
 
 def test_clean_removes_keys_histories_logs_state_and_empties_machine_id(tmp_path: Path) -> None:
