@@ -3,38 +3,17 @@ become a new version of its catalog, through the real command."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.integration.ec2_proxy import Ec2Proxy
-from tests.integration.ec2_world import AWS, EXAMPLES
+from tests.integration.ec2_world import AWS
+from tests.integration.operator_cli import operator_cli
 
 
 def test_refresh_saves_the_instance_types_as_a_new_catalog_version(
     tmp_path: Path, ec2_proxy: Ec2Proxy
 ) -> None:
-    shutil.copytree(EXAMPLES, tmp_path / "examples")
-    config = tmp_path / "config.toml"  # the operator points the cloud at moto
-    config.write_text(f'[clouds.{AWS}]\nendpoint_url = "{ec2_proxy.url}"\n')
-    env = {
-        **os.environ,
-        "SLIPWAY_DATA_DIR": str(tmp_path / "data"),
-        "SLIPWAY_USER": "alice",
-        "SLIPWAY_CONFIG": str(config),
-    }
-    env.pop("SLIPWAY_DATABASE_URL", None)
-
-    def slipway(*args: str) -> object:
-        done = subprocess.run(
-            [sys.executable, "-m", "slipway", *args, "--output", "json"],
-            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, check=False,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+    slipway = operator_cli(tmp_path, f'[clouds.{AWS}]\nendpoint_url = "{ec2_proxy.url}"\n')
 
     slipway("import", "examples")
     refreshed = slipway("sizes", "refresh", "--cloud", AWS)

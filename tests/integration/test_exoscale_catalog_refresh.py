@@ -4,18 +4,13 @@ the shared Exoscale catalog, under the names definitions already use."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.ec2_world import EXAMPLES
 from tests.integration.exoscale_fake import FakeExoscale
+from tests.integration.operator_cli import operator_cli
 
 GVA = "exoscale-ch-gva"
 CATALOG = "examples/catalogs/exoscale-2015"
@@ -29,28 +24,11 @@ def fake() -> Iterator[FakeExoscale]:
 
 
 def test_refresh_keeps_the_names_definitions_use(tmp_path: Path, fake: FakeExoscale) -> None:
-    shutil.copytree(EXAMPLES, tmp_path / "examples")
-    config = tmp_path / "config.toml"  # the operator points the cloud at the fake
-    config.write_text(
+    slipway = operator_cli(
+        tmp_path,
         f'[clouds.{GVA}]\nendpoint = "{fake.endpoint}"\n'
-        f'api_key = "{fake.key}"\napi_secret = "{fake.secret}"\npoll_interval = 0.02\n'
+        f'api_key = "{fake.key}"\napi_secret = "{fake.secret}"\npoll_interval = 0.02\n',
     )
-    env = {
-        **os.environ,
-        "SLIPWAY_DATA_DIR": str(tmp_path / "data"),
-        "SLIPWAY_USER": "alice",
-        "SLIPWAY_CONFIG": str(config),
-    }
-    for name in ("SLIPWAY_DATABASE_URL", "EXOSCALE_API_KEY", "EXOSCALE_API_SECRET"):
-        env.pop(name, None)
-
-    def slipway(*args: str) -> object:
-        done = subprocess.run(
-            [sys.executable, "-m", "slipway", *args, "--output", "json"],
-            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, check=False,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
 
     slipway("import", "examples")
     refreshed = slipway("sizes", "refresh", "--cloud", GVA)

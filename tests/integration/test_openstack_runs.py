@@ -22,6 +22,7 @@ from slipway.config import OperatorTables
 from slipway.domain.machines import RUN_TAG
 from slipway.domain.runs import RunState
 from tests.integration.ec2_world import Ec2World, Probe
+from tests.integration.operator_cli import operator_cli
 
 CLOUD = "ultimum"  # examples/clouds/ultimum.yaml: driver openstack, region RegionOne
 NATIVE_IMAGE = "7f4a0c93-2e5d-4f4b-8ad8-b3a6b2e8f201"  # examples/images/debian-12 on ultimum
@@ -114,32 +115,9 @@ def test_the_example_image_deploys_unchanged_on_openstack_and_terminates_clean(
 def test_sizes_refresh_saves_the_labs_flavors_as_the_examples_catalog(
     tmp_path: Path, openstack_clouds: Path, lab_for_the_examples: Any
 ) -> None:
-    import json
-    import os
-    import shutil
-    import subprocess
-    import sys
-
-    from tests.integration.ec2_world import EXAMPLES
-
-    shutil.copytree(EXAMPLES, tmp_path / "examples")
-    config = tmp_path / "config.toml"  # the operator points the cloud at the lab
-    config.write_text(f'[clouds.{CLOUD}]\ncloud = "lab-demo"\nclouds_yaml = "{openstack_clouds}"\n')
-    env = {
-        **os.environ,
-        "SLIPWAY_DATA_DIR": str(tmp_path / "data"),
-        "SLIPWAY_USER": "alice",
-        "SLIPWAY_CONFIG": str(config),
-    }
-    env.pop("SLIPWAY_DATABASE_URL", None)
-
-    def slipway(*args: str) -> Any:
-        done = subprocess.run(
-            [sys.executable, "-m", "slipway", *args, "--output", "json"],
-            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, check=False,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+    slipway = operator_cli(
+        tmp_path, f'[clouds.{CLOUD}]\ncloud = "lab-demo"\nclouds_yaml = "{openstack_clouds}"\n'
+    )
 
     slipway("import", "examples")
     refreshed = slipway("sizes", "refresh", "--cloud", CLOUD)
