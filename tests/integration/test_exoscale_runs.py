@@ -27,6 +27,7 @@ from slipway.bootstrap import Connectors
 from slipway.config import OperatorTables, Settings
 from slipway.domain.machines import RUN_TAG
 from slipway.domain.runs import RunState
+from slipway.errors import CloudError
 from slipway.services.catalog import CatalogService
 from slipway.services.deploy import DeployRequest, RunService
 from slipway.services.runner import Runner
@@ -157,3 +158,16 @@ def test_terminate_deletes_the_runs_instance(world: World, fake: FakeExoscale) -
     world.runs.terminate(run_id)
     assert world.drive(run_id) is RunState.TERMINATED
     assert fake.instances(ZONES[GVA]) == []
+
+
+def test_a_refused_secret_is_found_before_a_run_exists(tmp_path: Path, fake: FakeExoscale) -> None:
+    """The real connector, a secret the API refuses: the deploy says so at
+    once, and no run and no instance exist."""
+    world = World(tmp_path, fake, api_secret="not-the-secret")
+    try:
+        with pytest.raises(CloudError, match="403"):
+            world.deploy("examples/images/debian-12", GVA)
+        assert world.runs.list() == []
+        assert fake.instances(ZONES[GVA]) == []
+    finally:
+        world.engine.dispose()

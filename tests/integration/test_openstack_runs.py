@@ -21,6 +21,7 @@ import pytest
 from slipway.config import OperatorTables
 from slipway.domain.machines import RUN_TAG
 from slipway.domain.runs import RunState
+from slipway.errors import CloudError
 from tests.integration.ec2_world import Ec2World, Probe
 from tests.integration.operator_cli import operator_cli
 
@@ -129,3 +130,25 @@ def test_sizes_refresh_saves_the_labs_flavors_as_the_examples_catalog(
         1.0,
     )
     assert (flavors["Basic"]["cpu"], flavors["Basic"]["ram"]) == (1, 1.0)
+
+
+def test_a_wrong_password_is_found_before_a_run_exists(
+    tmp_path: Path, openstack_clouds: Path, lab_for_the_examples: Any
+) -> None:
+    """The real connector, a clouds.yaml entry whose password Keystone
+    refuses: the deploy says so at once and records no run."""
+    import yaml
+
+    entries = yaml.safe_load(openstack_clouds.read_text())
+    wrong = entries["clouds"]["lab-demo"]
+    wrong["auth"]["password"] = "not-the-password"
+    clouds_file = tmp_path / "clouds.yaml"
+    clouds_file.write_text(yaml.safe_dump({"clouds": {"lab-wrong": wrong}}))
+    clouds = OperatorTables.of({CLOUD: {"cloud": "lab-wrong", "clouds_yaml": str(clouds_file)}})
+    world = Ec2World(tmp_path, f"sqlite:///{tmp_path / 'slipway.db'}", "", None, clouds=clouds)
+    try:
+        with pytest.raises(CloudError, match="401"):
+            world.deploy("examples/images/debian-12", CLOUD)
+        assert world.runs.list() == []
+    finally:
+        world.close()
