@@ -152,3 +152,67 @@ def test_a_wrong_password_is_found_before_a_run_exists(
         assert world.runs.list() == []
     finally:
         world.close()
+
+
+class _Killed(BaseException):
+    """A worker's end in the middle of a step, as kill -9 would end it."""
+
+
+class _DiesAfterCreating:
+    """The lab's connector for a worker that dies the moment Nova has made
+    the server, before the run records it."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def create_machine(self, spec: Any) -> Any:
+        self._inner.create_machine(spec)
+        raise _Killed
+
+
+def test_a_worker_killed_after_the_create_leaves_one_server_the_next_adopts(
+    world: Ec2World, openstack_clouds: Path
+) -> None:
+    demo = _sdk(openstack_clouds, "lab-demo")
+    run_id = world.deploy("examples/images/debian-12", CLOUD)
+    dying = world.make_runner("w1", lambda name: _DiesAfterCreating(world.connectors(name)))
+    with pytest.raises(_Killed):
+        for _ in range(10):
+            dying.advance(run_id)
+    assert world.runs.get(run_id).machine_id is None  # the run never heard of it
+    (made,) = list(demo.compute.servers())
+
+    world.runner = world.make_runner("w2")
+    assert world.drive(run_id) is RunState.READY, world.runs.get(run_id).message
+    (server,) = list(demo.compute.servers())
+    assert server.id == made.id == world.runs.get(run_id).machine_id
+
+    world.runs.terminate(run_id)
+    assert world.drive(run_id) is RunState.TERMINATED
+    demo.compute.wait_for_delete(server, interval=0.3, wait=60)
+    assert list(demo.compute.servers()) == []
+
+
+def test_a_size_resolves_against_the_refreshed_catalog(
+    world: Ec2World, openstack_clouds: Path
+) -> None:
+    """After ``sizes refresh``, ``--size cpu=2,ram=4`` picks the lab's m1.medium."""
+    from slipway.domain.sizes import Size
+    from slipway.services.deploy import DeployRequest
+
+    demo = _sdk(openstack_clouds, "lab-demo")
+    world.catalog.refresh_catalog(CLOUD, world.connectors(CLOUD).flavors(), "the lab's flavors")
+    request = DeployRequest("examples/images/debian-12", CLOUD, size=Size(cpu=2, ram=4))
+    run, _ = world.runs.deploy(request)
+    assert run.parameters["flavor"] == "m1.medium"
+    assert world.drive(run.id) is RunState.READY, world.runs.get(run.id).message
+    (server,) = list(demo.compute.servers(details=True))
+    assert server.flavor.name == "m1.medium"
+    ready = world.runs.get(run.id)
+    assert (ready.parameters["guest.cpu"], ready.parameters["guest.ram_gb"]) == (2, 4.0)
+    world.runs.terminate(run.id)
+    assert world.drive(run.id) is RunState.TERMINATED
+    demo.compute.wait_for_delete(server, interval=0.3, wait=60)
