@@ -21,6 +21,7 @@ from slipway.connectors.openstack._groups import MARKER
 from slipway.connectors.registry import CloudDriver
 from slipway.domain.machines import RUN_TAG, Machine, MachineSpec, MachineState, Rule
 from slipway.errors import CloudError, NotFound
+from tests.integration.test_openstack_runs import ports_gone
 
 CLOUD = "lab"
 
@@ -279,7 +280,7 @@ def test_terminating_leaves_no_server_and_no_port_of_the_run(
 
     cloud.delete_machine(machine.id)
     _wait_gone(cloud, machine.id)
-    assert list(cloud.connection.network.ports(device_id=machine.id)) == []
+    assert ports_gone(cloud.connection, machine.id)
     assert cloud.list_machines({}) == []
 
 
