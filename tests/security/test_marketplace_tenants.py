@@ -332,3 +332,18 @@ def test_a_slow_download_holds_one_slot_of_its_user_only(tmp_path: Path) -> None
         held.join(60)
         server.shutdown()
         server.server_close()
+
+
+def test_verifying_a_list_takes_the_users_slow_work_slot_not_the_log_in_threads(
+    world: MarketWorld,
+) -> None:
+    """A user already holding their slot (a download, a push) waits for it;
+    the threads Argon2 log-ins run in are never taken by list parsing."""
+    busy: set[str] = world.client.app.state.downloading
+    busy.add("mallory")
+    try:
+        answer = world.call("mallory", "POST", "/api/imagelists/verify",
+                            params={"endorser_dn": "/DC=org/CN=x"}, content=b"{}")  # fmt: skip
+        assert answer.status_code == 429
+    finally:
+        busy.discard("mallory")
