@@ -21,6 +21,7 @@ from typing import Protocol, runtime_checkable
 from slipway.domain.machines import (
     Capability,
     CloudImage,
+    ImageSource,
     Machine,
     MachineSpec,
     Rule,
@@ -90,7 +91,42 @@ class Connector(Protocol):
         ...
 
     def upload_image(self, path: Path, name: str, properties: Mapping[str, str]) -> CloudImage:
-        """Upload a qcow2 image file; ``properties`` become the image's metadata."""
+        """Upload a qcow2 image file (``Capability.IMAGE_UPLOAD``). ``properties``
+        become the image's metadata before anyone can see it; the image shows
+        only once the cloud holds exactly the file's bytes, and a failed
+        upload deletes what it created."""
+        ...
+
+    def register_image(
+        self, source: ImageSource, name: str, properties: Mapping[str, str]
+    ) -> CloudImage:
+        """Have the cloud fetch ``source`` itself and keep it as image ``name``
+        (``Capability.IMAGE_FROM_URL``); the same promises as ``upload_image``."""
+        ...
+
+    def find_images(self, properties: Mapping[str, str]) -> list[CloudImage]:
+        """Every image of this account carrying all of ``properties``, hidden
+        and unfinished ones included (``ready`` and ``hidden`` say which):
+        how a sync finds what an interrupted run left behind."""
+        ...
+
+    def share_image(self, image_id: str, project: str) -> None:
+        """Let ``project`` (an OpenStack project id, an AWS account id) start
+        machines from the image (``Capability.IMAGE_SHARING``). Idempotent."""
+        ...
+
+    def hide_image(self, image_id: str) -> None:
+        """Deprecate the image: left out of ``images()`` and of the lists users
+        choose from, while machines already using it keep running."""
+        ...
+
+    def delete_image(self, image_id: str) -> None:
+        """Delete the image. Deleting an image that is already gone is not an error."""
+        ...
+
+    def image_users(self, image_id: str) -> list[str]:
+        """The ids of the machines on this cloud started from the image, as
+        far as the credentials can see (not only the ones Slipway made)."""
         ...
 
     def console_log(self, machine_id: str, lines: int = 100) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from slipway.domain.machines import (
     Capability,
     CloudImage,
+    ImageSource,
     Machine,
     MachineSpec,
     MachineState,
@@ -23,7 +24,7 @@ from slipway.domain.machines import (
     SecurityGroup,
 )
 from slipway.domain.sizes import Flavor
-from slipway.errors import CloudError, NotFound
+from slipway.errors import CloudError, NotFound, Unsupported
 
 __all__ = ["FakeConnector"]
 
@@ -62,6 +63,7 @@ class FakeConnector:
         self.calls: list[str] = []
         self._flavors = list(flavors)
         self._images = {i.id: i for i in images}
+        self.shared: dict[str, set[str]] = {}  # image id -> projects it is shared with
         self._groups: dict[str, SecurityGroup] = {}
         self._foreign: set[str] = set()  # groups made by someone other than Slipway
         self._machines: dict[str, _Record] = {}
@@ -148,7 +150,7 @@ class FakeConnector:
 
     def images(self) -> list[CloudImage]:
         self._enter("images")
-        return list(self._images.values())
+        return [i for i in self._images.values() if not i.hidden]
 
     def ensure_security_group(self, name: str, rules: Sequence[Rule]) -> SecurityGroup:
         with self._lock:
@@ -173,7 +175,59 @@ class FakeConnector:
                 raise NotFound(f"image file {path} does not exist")
             image = CloudImage(f"img-{next(self._ids)}", name, dict(properties))
             self._images[image.id] = image
+            self.shared[image.id] = set()
             return image
+
+    def register_image(
+        self, source: ImageSource, name: str, properties: Mapping[str, str]
+    ) -> CloudImage:
+        with self._lock:
+            self._enter("register_image")
+            reason = self.unsupported.get(Capability.IMAGE_FROM_URL)
+            if reason is not None:
+                raise Unsupported(reason, cloud=self.cloud)
+            image = CloudImage(f"img-{next(self._ids)}", name, {**properties, "url": source.url})
+            self._images[image.id] = image
+            self.shared[image.id] = set()
+            return image
+
+    def find_images(self, properties: Mapping[str, str]) -> list[CloudImage]:
+        with self._lock:
+            self._enter("find_images")
+            return [
+                i
+                for i in self._images.values()
+                if all(i.properties.get(k) == v for k, v in properties.items())
+            ]
+
+    def share_image(self, image_id: str, project: str) -> None:
+        with self._lock:
+            self._enter("share_image")
+            reason = self.unsupported.get(Capability.IMAGE_SHARING)
+            if reason is not None:
+                raise Unsupported(reason, cloud=self.cloud)
+            if image_id not in self._images:
+                raise NotFound(f"{self.cloud}: image {image_id} does not exist")
+            self.shared.setdefault(image_id, set()).add(project)
+
+    def hide_image(self, image_id: str) -> None:
+        with self._lock:
+            self._enter("hide_image")
+            image = self._images.get(image_id)
+            if image is None:
+                raise NotFound(f"{self.cloud}: image {image_id} does not exist")
+            self._images[image_id] = replace(image, hidden=True)
+
+    def delete_image(self, image_id: str) -> None:
+        with self._lock:
+            self._enter("delete_image")
+            self._images.pop(image_id, None)
+            self.shared.pop(image_id, None)
+
+    def image_users(self, image_id: str) -> list[str]:
+        with self._lock:
+            self._enter("image_users")
+            return [r.machine.id for r in self._machines.values() if r.spec.image_id == image_id]
 
     def console_log(self, machine_id: str, lines: int = 100) -> str:
         with self._lock:

@@ -15,12 +15,16 @@ from slipway.domain.machines import Capability
 __all__ = ["DRIVER_LIMITS", "limits_of"]
 
 DRIVER_LIMITS: Mapping[str, Mapping[Capability, str]] = {
-    "local": {},
+    "local": {
+        Capability.IMAGE_FROM_URL: "the local cloud stores image files; download the file first",
+        Capability.IMAGE_SHARING: "the local cloud has no projects to share an image with",
+    },
     "ec2": {
         Capability.IMAGE_UPLOAD: (
             "EC2 imports images through an S3 bucket and the vmimport service role, "
             "which Slipway does not set up yet; register the AMI yourself"
         ),
+        Capability.IMAGE_FROM_URL: "EC2 does not fetch images from a URL; upload the file",
     },
     "exoscale": {
         Capability.IMAGE_UPLOAD: (
@@ -28,12 +32,20 @@ DRIVER_LIMITS: Mapping[str, Mapping[Capability, str]] = {
             "its MD5 checksum, rather than from an uploaded file; publish the qcow2 at "
             "a URL Exoscale can reach and register it with Exoscale's tools"
         ),
+        Capability.IMAGE_SHARING: (
+            "Exoscale templates belong to one organization and cannot be shared with another"
+        ),
         Capability.CONSOLE_LOG: (
             "Exoscale's API offers an instance's console only as a VNC session "
             "(a console-proxy URL), not as text to read"
         ),
     },
-    "openstack": {},
+    "openstack": {
+        Capability.IMAGE_FROM_URL: (
+            "Slipway uploads the file to Glance itself rather than using Glance's "
+            "web-download import, which many clouds turn off"
+        ),
+    },
 }
 
 

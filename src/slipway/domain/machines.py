@@ -14,6 +14,7 @@ __all__ = [
     "BootImage",
     "Capability",
     "CloudImage",
+    "ImageSource",
     "Machine",
     "MachineSpec",
     "MachineState",
@@ -50,6 +51,8 @@ class Capability(StrEnum):
     CONSOLE_LOG = "console_log"
     CLIENT_TOKEN = "client_token"
     FLAVOR_LISTING = "flavor_listing"
+    IMAGE_FROM_URL = "image_from_url"
+    IMAGE_SHARING = "image_sharing"
 
 
 @dataclass(frozen=True)
@@ -181,12 +184,28 @@ class Machine:
 
 @dataclass(frozen=True)
 class CloudImage:
-    """An image as one cloud's image service lists it."""
+    """An image as one cloud's image service lists it. ``ready``: the cloud
+    holds all of its bytes and will boot it; ``hidden``: left out of the
+    lists users choose from (not yet verified, or deprecated)."""
 
     id: str
     name: str
     properties: dict[str, str] = field(default_factory=dict)
     ready: bool = True
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """A disk image the cloud fetches itself (``Capability.IMAGE_FROM_URL``):
+    where, its size in bytes and the checksums the cloud checks it against
+    (Exoscale wants the MD5), in lower-case hex; ``format`` e.g. ``qcow2``."""
+
+    url: str
+    size: int
+    sha512: str
+    md5: str
+    format: str = "qcow2"
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,8 @@ class StoredImage:
     os: dict[str, str] | None = None
     check: dict[str, Any] | None = None
     tested: dict[str, Any] | None = None  # the last `image test` of these bytes
+    properties: dict[str, str] | None = None  # set by whoever stored it (e.g. a sync)
+    hidden: bool = False  # deprecated: kept for the runs that use it, offered to none
 
     @property
     def id(self) -> str:
@@ -154,9 +156,15 @@ class ImageStore:
             )
 
     def import_file(
-        self, source: Path, name: str, *, os_info: Mapping[str, str] | None = None
+        self,
+        source: Path,
+        name: str,
+        *,
+        os_info: Mapping[str, str] | None = None,
+        properties: Mapping[str, str] | None = None,
     ) -> StoredImage:
-        """Store ``source`` (qcow2, raw, vmdk or OVA) as qcow2 under ``name``."""
+        """Store ``source`` (qcow2, raw, vmdk or OVA) as qcow2 under ``name``,
+        with ``properties`` in its metadata from the start."""
         self.ensure_free(name)
         image = open_image(source)  # refuses backing files: stored images stand alone
         self.root.mkdir(parents=True, exist_ok=True)
@@ -181,6 +189,7 @@ class ImageStore:
                 imported_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 os=dict(os_info) if os_info else None,
                 check=_report_dict(report) if self.checker else None,
+                properties=dict(properties) if properties else None,
             )
             with self._locked():
                 if self._meta_path(name).exists():
@@ -210,6 +219,15 @@ class ImageStore:
             entry = self.get(name)
             updated = dataclasses.replace(entry, tested={**outcome, "sha512": entry.sha512})
             self._write_meta(updated)
+        return updated
+
+    def set_hidden(self, name: str, hidden: bool = True) -> StoredImage:
+        """Hide (deprecate) the entry, or show it again."""
+        with self._locked():
+            entry = self.get(name)
+            updated = dataclasses.replace(entry, hidden=hidden)
+            if updated != entry:
+                self._write_meta(updated)
         return updated
 
     def remove(self, name: str) -> StoredImage:

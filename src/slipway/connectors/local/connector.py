@@ -39,10 +39,12 @@ from slipway.connectors.local._accel import (
 from slipway.connectors.local._layout import MachineFolder, write_json
 from slipway.connectors.local._seed import write_seed
 from slipway.connectors.local._watchdog import KvmWatch, settled
+from slipway.connectors.limits import limits_of
 from slipway.connectors.local.images import LocalImages, StoreImages
 from slipway.domain.machines import (
     Capability,
     CloudImage,
+    ImageSource,
     Machine,
     MachineSpec,
     MachineState,
@@ -52,7 +54,7 @@ from slipway.domain.machines import (
     ingress_tcp_ports,
 )
 from slipway.domain.sizes import Flavor
-from slipway.errors import CloudError, InputError, NotFound, ToolError
+from slipway.errors import CloudError, InputError, NotFound, ToolError, Unsupported
 
 __all__ = ["ImagePath", "LocalConnector"]
 
@@ -115,9 +117,9 @@ class LocalConnector:
         self.kvm_watch = kvm_watch or KvmWatch()
         self.images_store = images or StoreImages(data_dir / "images")
         self._image_path = image_path or self.images_store.path
-        # Everything is supported: security groups become port forwards, client
-        # tokens become machine ids, images go into the local image store.
-        self.unsupported: Mapping[Capability, str] = {}
+        # Security groups become port forwards, client tokens become machine
+        # ids, images go into the local image store.
+        self.unsupported: Mapping[Capability, str] = limits_of("local")
 
     def check(self) -> None:
         """QEMU is installed: the local cloud has no credentials to refuse."""
@@ -544,13 +546,39 @@ class LocalConnector:
         return result
 
     def images(self) -> list[CloudImage]:
-        return self.images_store.list()
+        return [i for i in self.images_store.list() if not i.hidden]
 
     def upload_image(self, path: Path, name: str, properties: Mapping[str, str]) -> CloudImage:
         """Put ``path`` in the local image store under ``name`` (converted to qcow2)."""
         if not path.is_file():
             raise NotFound(f"image file {path} does not exist")
         return self.images_store.add(path, name, properties)
+
+    def register_image(
+        self, source: ImageSource, name: str, properties: Mapping[str, str]
+    ) -> CloudImage:
+        raise Unsupported(self.unsupported[Capability.IMAGE_FROM_URL], cloud=self.cloud)
+
+    def find_images(self, properties: Mapping[str, str]) -> list[CloudImage]:
+        """The store's entries carrying ``properties``: an entry exists only
+        once complete, so there is never an unfinished one to find."""
+        return [
+            i
+            for i in self.images_store.list()
+            if all(i.properties.get(k) == v for k, v in properties.items())
+        ]
+
+    def share_image(self, image_id: str, project: str) -> None:
+        raise Unsupported(self.unsupported[Capability.IMAGE_SHARING], cloud=self.cloud)
+
+    def hide_image(self, image_id: str) -> None:
+        self.images_store.hide(image_id)
+
+    def delete_image(self, image_id: str) -> None:
+        self.images_store.remove(image_id)
+
+    def image_users(self, image_id: str) -> list[str]:
+        return [m.id for m in self.list_machines({}) if m.image_id == image_id]
 
     # -- security groups -------------------------------------------------------------
 

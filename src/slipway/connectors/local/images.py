@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from slipway.domain.clouds import local_image_id_problem
 from slipway.domain.machines import CloudImage
-from slipway.errors import InputError
+from slipway.errors import InputError, NotFound
+
+if TYPE_CHECKING:
+    from slipway.imagekit.store import StoredImage
 
 __all__ = ["LocalImages", "StoreImages"]
 
@@ -24,10 +27,18 @@ class LocalImages(Protocol):
         """The qcow2 file of ``image_id`` (it may not exist)."""
         ...
 
-    def list(self) -> list[CloudImage]: ...
+    def list(self) -> list[CloudImage]:
+        """Every complete image, hidden ones included."""
+        ...
 
     def add(self, source: Path, name: str, properties: Mapping[str, str]) -> CloudImage:
         """Store ``source``; visible only once complete."""
+        ...
+
+    def hide(self, image_id: str) -> None: ...
+
+    def remove(self, image_id: str) -> None:
+        """Delete the image; one already gone is not an error."""
         ...
 
 
@@ -47,11 +58,23 @@ class StoreImages:
         return self.store.image_path(image_id)
 
     def list(self) -> list[CloudImage]:
-        return [
-            CloudImage(e.id, e.name, {**(e.os or {}), "sha512": e.sha512})
-            for e in self.store.list()
-        ]
+        return [_cloud_image(e) for e in self.store.list()]
 
     def add(self, source: Path, name: str, properties: Mapping[str, str]) -> CloudImage:
-        entry = self.store.import_file(source, name, os_info=properties)
-        return CloudImage(entry.id, entry.name, {**(entry.os or {}), "sha512": entry.sha512})
+        return _cloud_image(self.store.import_file(source, name, properties=properties))
+
+    def hide(self, image_id: str) -> None:
+        self.store.set_hidden(image_id)
+
+    def remove(self, image_id: str) -> None:
+        try:
+            self.store.remove(image_id)
+        except NotFound:
+            pass
+
+
+def _cloud_image(entry: StoredImage) -> CloudImage:
+    """A store entry as the local cloud lists it: its OS, the properties it
+    was stored with, and its SHA-512."""
+    properties = {**(entry.os or {}), **(entry.properties or {}), "sha512": entry.sha512}
+    return CloudImage(entry.id, entry.name, properties, hidden=entry.hidden)

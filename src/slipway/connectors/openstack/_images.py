@@ -27,7 +27,16 @@ if TYPE_CHECKING:
     from openstack.image.v2._proxy import Proxy as ImageProxy
     from openstack.image.v2.image import Image
 
-__all__ = ["UPLOAD_TIMEOUT_S", "glance", "to_cloud_image", "upload"]
+__all__ = [
+    "UPLOAD_TIMEOUT_S",
+    "find",
+    "glance",
+    "hide",
+    "share",
+    "to_cloud_image",
+    "upload",
+    "users",
+]
 
 UPLOAD_TIMEOUT_S = 600.0
 """How long Glance may take, after the upload, to make the image ``active``."""
@@ -87,8 +96,59 @@ def to_cloud_image(image: Image) -> CloudImage:
         str(image.id),
         str(image.name or image.id),
         _properties(image),
-        ready=image.status == "active" and not image.is_hidden,
+        ready=image.status == "active",
+        hidden=bool(image.is_hidden),
     )
+
+
+def find(connection: Connection, properties: Mapping[str, str]) -> list[CloudImage]:
+    """The project's own images carrying all of ``properties``, hidden ones
+    too (Glance leaves those out of a listing unless asked for them)."""
+    proxy = glance(connection)
+    owner = connection.current_project_id
+    found = []
+    for hidden in (False, True):
+        for image in proxy.images(owner=owner, is_hidden=hidden):
+            listed = to_cloud_image(image)
+            if all(listed.properties.get(k) == v for k, v in properties.items()):
+                found.append(listed)
+    return found
+
+
+def share(connection: Connection, image_id: str, project: str) -> None:
+    """Make the image ``shared`` with ``project`` and accept it for them, so it
+    is in their image list too (accepting needs the admin role; without it
+    the member stays ``pending`` and can still boot the image by id)."""
+    from openstack import exceptions
+
+    proxy = glance(connection)
+    image = proxy.get_image(image_id)
+    if image.visibility == "private":
+        proxy.update_image(image, visibility="shared")
+    if proxy.find_member(project, image) is None:
+        proxy.add_member(image, member=project)
+    try:
+        proxy.update_member(project, image, status="accepted")
+    except exceptions.ForbiddenException:
+        pass
+
+
+def hide(connection: Connection, image_id: str) -> None:
+    proxy = glance(connection)
+    proxy.update_image_properties(proxy.get_image(image_id), meta={"os_hidden": True})
+
+
+def users(connection: Connection, image_id: str) -> list[str]:
+    """Servers booted from the image: in every project when the credentials
+    may look there, else in the project's own."""
+    from openstack import exceptions
+
+    compute = connection.compute
+    try:
+        servers = list(compute.servers(all_projects=True, image=image_id))
+    except exceptions.ForbiddenException:
+        servers = list(compute.servers(image=image_id))
+    return [str(s.id) for s in servers]
 
 
 def upload(

@@ -25,11 +25,20 @@ from typing import TYPE_CHECKING, Any
 from slipway.connectors.limits import limits_of
 from slipway.connectors.openstack._errors import retryable, translated
 from slipway.connectors.openstack._groups import SecurityGroups
-from slipway.connectors.openstack._images import glance, to_cloud_image, upload
+from slipway.connectors.openstack._images import (
+    find,
+    glance,
+    hide,
+    share,
+    to_cloud_image,
+    upload,
+    users,
+)
 from slipway.domain.machines import (
     RUN_TAG,
     Capability,
     CloudImage,
+    ImageSource,
     Machine,
     MachineSpec,
     MachineState,
@@ -37,7 +46,7 @@ from slipway.domain.machines import (
     SecurityGroup,
 )
 from slipway.domain.sizes import Flavor
-from slipway.errors import CloudError
+from slipway.errors import CloudError, Unsupported
 
 if TYPE_CHECKING:
     from openstack.compute.v2.server import Server
@@ -271,6 +280,31 @@ class OpenStackConnector:
 
     def upload_image(self, path: Path, name: str, properties: Mapping[str, str]) -> CloudImage:
         return upload(self.cloud, self.connection, path, name, properties)
+
+    def register_image(
+        self, source: ImageSource, name: str, properties: Mapping[str, str]
+    ) -> CloudImage:
+        raise Unsupported(self.unsupported[Capability.IMAGE_FROM_URL], cloud=self.cloud)
+
+    def find_images(self, properties: Mapping[str, str]) -> list[CloudImage]:
+        with translated(self.cloud, "find images"):
+            return find(self.connection, properties)
+
+    def share_image(self, image_id: str, project: str) -> None:
+        with translated(self.cloud, f"share image {image_id} with project {project}"):
+            share(self.connection, image_id, project)
+
+    def hide_image(self, image_id: str) -> None:
+        with translated(self.cloud, f"hide image {image_id}"):
+            hide(self.connection, image_id)
+
+    def delete_image(self, image_id: str) -> None:
+        with translated(self.cloud, f"delete image {image_id}"):
+            glance(self.connection).delete_image(image_id, ignore_missing=True)
+
+    def image_users(self, image_id: str) -> list[str]:
+        with translated(self.cloud, f"list the servers of image {image_id}"):
+            return users(self.connection, image_id)
 
     # -- security groups -------------------------------------------------------------
 
