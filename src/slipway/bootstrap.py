@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from slipway.services.deploy import RunService
     from slipway.services.marketplace import MarketplaceService
     from slipway.services.runner import Runner
+    from slipway.services.sync import SyncService
 
 __all__ = [
     "IMAGE_TEST_CLOUD",
@@ -51,6 +52,8 @@ __all__ = [
     "marketplace_for",
     "marketplace_service",
     "runtime",
+    "sync_for",
+    "sync_service",
     "web_services",
 ]
 
@@ -189,6 +192,39 @@ def marketplace_for(
     return lambda user: MarketplaceService(
         uow, user, files=files, signer=signer, public_url=settings.public_url, pusher=pusher
     )
+
+
+def sync_for(settings: Settings) -> Callable[[str], SyncService]:
+    """Subscriptions and syncs as each user sees them, on this process's
+    connectors; lists and image files are read under the address guard."""
+    from slipway.adapters.sync_sources import HttpListReader, ImageCache
+    from slipway.services.sync import SyncService
+
+    rt = runtime(settings)
+    uow = _unit_of_work(settings)
+    reader = HttpListReader(fetch_private=settings.fetches_private)
+    files = ImageCache(
+        _data_folder(settings) / "sync-cache", fetch_private=settings.fetches_private
+    )
+
+    def clouds() -> list[str]:
+        return [cloud.name for cloud, _ in rt.catalog.clouds()]
+
+    return lambda user: SyncService(
+        uow,
+        user,
+        connectors=rt.connectors,
+        clouds=clouds,
+        reader=reader,
+        files=files,
+        worker=_worker_name(),
+        default_ca_dir=settings.ca_dir,
+    )
+
+
+def sync_service(settings: Settings, user: str | None = None) -> SyncService:
+    """Subscriptions and syncs as ``user`` (the configured one by default) sees them."""
+    return sync_for(settings)(settings.user if user is None else user)
 
 
 def identity_service(settings: Settings) -> IdentityService:
@@ -392,6 +428,10 @@ class Runtime:
         )
 
 
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 @cache
 def _runtime(settings: Settings) -> Runtime:
     return _build_runtime(settings)
@@ -413,8 +453,7 @@ def _build_runtime(settings: Settings) -> Runtime:
     catalog = CatalogService(uow, settings.user)
     connectors = Connectors(settings, catalog)
     vault = Vault(Path(settings.data_dir) / "vault.key")
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    runner = Runner(uow, connectors, SshProber(), vault, worker)
+    runner = Runner(uow, connectors, SshProber(), vault, _worker_name())
     huey = make_huey(settings.queue_url)
     queue = HueyQueue(huey, runner.advance)
     runs = RunService(uow, catalog, connectors, vault, queue, new_key_pair)

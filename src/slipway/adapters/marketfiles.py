@@ -15,10 +15,8 @@ user must not make the server probe its own network.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 import re
-import socket
 import tempfile
 import time
 import urllib.error
@@ -28,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from slipway.adapters.addresses import refuse_private_host
 from slipway.domain.marketplace import ImageFile
 from slipway.errors import Conflict, InputError, SlipwayError
 from slipway.imagekit.store import ImageStore, StoredImage, copy_with_sha512, sha512_of
@@ -184,21 +183,8 @@ class MarketFiles:
         return PreparedFile(image, (("checksum", "computed from a download"),))
 
     def refuse_private(self, host: str) -> None:
-        if self._fetch_private:
-            return
-        try:
-            addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-        except OSError as exc:
-            raise InputError(f"{host}: cannot be resolved: {exc.strerror}", field="url") from None
-        for address in addresses:
-            ip = ipaddress.ip_address(str(address).split("%")[0])
-            if not ip.is_global:
-                raise InputError(
-                    f"{host} is a {_kind(ip)} address ({ip}): the server does not fetch from "
-                    "or send to its own network",
-                    field="url",
-                    hint="the operator allows it with fetch_private_addresses = yes",
-                )
+        if not self._fetch_private:
+            refuse_private_host(host)
 
     def _measure(self, url: str, declared: int | None) -> tuple[int, str]:
         digest = hashlib.sha512()
@@ -237,14 +223,6 @@ def _check_outcome(name: str, entry: StoredImage) -> str:
         )
     warnings = sum(1 for f in findings if f.get("severity") == "warning")
     return "clean" + (f" ({warnings} warnings)" if warnings else "")
-
-
-def _kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link-local"
-    return "private or reserved"
 
 
 def _format_from(path: str) -> str:

@@ -26,6 +26,7 @@ from slipway.domain.marketplace import (
 )
 from slipway.domain.modules import Access, Kind, ModuleVersion, Rights
 from slipway.domain.runs import Run, RunEvent, RunState
+from slipway.domain.sync import ListAcceptance, Subscription, SyncedImage, SyncRecord
 from slipway.errors import DefinitionError
 
 __all__ = [
@@ -48,6 +49,8 @@ __all__ = [
     "Queue",
     "RunStore",
     "SessionRecord",
+    "SyncStore",
+    "SyncUnitOfWork",
     "TokenRecord",
     "UnitOfWork",
     "UserRecord",
@@ -368,6 +371,67 @@ class MarketUnitOfWork(AbstractContextManager["MarketUnitOfWork"], Protocol):
 
     @property
     def market(self) -> MarketStore: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+
+class SyncStore(Protocol):
+    """Subscriptions, the native images each keeps on its cloud, the history
+    of syncs, and the lease that lets one worker at a time sync a subscription."""
+
+    def subscription(self, name: str) -> Subscription | None: ...
+
+    def subscriptions(self) -> Sequence[Subscription]: ...
+
+    def add_subscription(self, s: Subscription) -> None:
+        """Raises ``Conflict`` when the name is taken."""
+        ...
+
+    def remove_subscription(self, name: str) -> None: ...
+
+    def claim(self, name: str, worker: str, now: datetime, until: datetime) -> bool: ...
+
+    def release(self, name: str, worker: str, next_at: datetime | None) -> None: ...
+
+    def holder(self, name: str, now: datetime) -> str | None: ...
+
+    def due(self, now: datetime) -> Sequence[str]: ...
+
+    def schedule(self, name: str, when: datetime) -> None:
+        """Make the subscription's next sync due at ``when``."""
+        ...
+
+    def acceptance(self, name: str) -> ListAcceptance | None: ...
+
+    def accept(self, name: str, accepted: ListAcceptance) -> None: ...
+
+    def images(self, name: str) -> Sequence[SyncedImage]: ...
+
+    def save_image(self, image: SyncedImage) -> None: ...
+
+    def synced(self, vo: str, appliance: str) -> Sequence[tuple[str, SyncedImage]]:
+        """Active and hidden images of the VO's appliance, with the cloud of each."""
+        ...
+
+    def add_run(self, record: SyncRecord) -> int: ...
+
+    def save_run(self, record: SyncRecord) -> None: ...
+
+    def runs(self, name: str | None, limit: int) -> Sequence[SyncRecord]: ...
+
+    def run(self, run_id: int) -> SyncRecord | None: ...
+
+
+class SyncUnitOfWork(AbstractContextManager["SyncUnitOfWork"], Protocol):
+    """One transaction over the sync store and who is who."""
+
+    @property
+    def identity(self) -> IdentityStore: ...
+
+    @property
+    def sync(self) -> SyncStore: ...
 
     def commit(self) -> None: ...
 

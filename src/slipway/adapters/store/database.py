@@ -16,7 +16,7 @@ from slipway.errors import InputError, SlipwayError
 __all__ = ["make_engine", "migrate"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD = "0007"
+HEAD = "0008"
 """The newest migration; a test checks it against the migration scripts."""
 
 

@@ -16,6 +16,7 @@ from slipway.adapters.store._sql_search import SqlSearch
 from slipway.adapters.store.identity_sql import SqlIdentityStore
 from slipway.adapters.store.market_sql import SqlMarketStore
 from slipway.adapters.store.runs_sql import SqlRunStore
+from slipway.adapters.store.sync_sql import SqlSyncStore
 from slipway.adapters.store.tables import ModuleRow, VersionRow
 from slipway.domain.modules import Kind, ModuleVersion, Rights, parse_rights
 from slipway.errors import Conflict, NotFound
@@ -147,6 +148,7 @@ class SqlUnitOfWork:
     identity: SqlIdentityStore
     runs: SqlRunStore
     market: SqlMarketStore
+    sync: SqlSyncStore
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -159,6 +161,7 @@ class SqlUnitOfWork:
         self.identity = SqlIdentityStore(self._session)
         self.runs = SqlRunStore(self._session)
         self.market = SqlMarketStore(self._session)
+        self.sync = SqlSyncStore(self._session)
         return self
 
     def __exit__(

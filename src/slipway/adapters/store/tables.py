@@ -36,6 +36,9 @@ __all__ = [
     "RunEventRow",
     "RunRow",
     "SessionRow",
+    "SubscriptionRow",
+    "SyncImageRow",
+    "SyncRunRow",
     "TokenRow",
     "UserRow",
     "VersionRow",
@@ -326,3 +329,83 @@ class VoListRow(Base):
     document: Mapped[bytes] = mapped_column(LargeBinary)
     etag: Mapped[str] = mapped_column(String(64))
     comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class SubscriptionRow(Base):
+    """A cloud kept equal to an image list, with what it last accepted and
+    the lease of the sync running now (if any)."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    cloud: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(Text)
+    endorser_dn: Mapped[str] = mapped_column(Text)
+    endorser_ca: Mapped[str | None] = mapped_column(Text, nullable=True)
+    ca_dir: Mapped[str] = mapped_column(Text)
+    projects: Mapped[dict[str, Any]] = mapped_column(Document)
+    interval_s: Mapped[int] = mapped_column(Integer)
+    grace_s: Mapped[int] = mapped_column(Integer)
+    only: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    list_identifier: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    list_version: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    list_digest: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    list_message: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    etag: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    last_modified: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SyncImageRow(Base):
+    """One native image a subscription keeps (or kept) on its cloud."""
+
+    __tablename__ = "sync_images"
+    __table_args__ = (
+        Index("ix_sync_images_subscription", "subscription_id", "state"),
+        Index("ix_sync_images_appliance", "vo", "appliance", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(32), unique=True)
+    identifier: Mapped[str] = mapped_column(String(200))
+    fields_hash: Mapped[str] = mapped_column(String(64))
+    appliance: Mapped[str] = mapped_column(String(400))
+    vo: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    version: Mapped[str] = mapped_column(String(200))
+    list_version: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(Text)
+    sha512: Mapped[str] = mapped_column(String(128))
+    size: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(20))
+    native_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    hidden_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SyncRunRow(Base):
+    """One sync of a subscription: its outcome and every step it took."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (Index("ix_sync_runs_subscription", "subscription_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(20))
+    trigger: Mapped[str] = mapped_column(String(20))
+    worker: Mapped[str] = mapped_column(String(200))
+    list_identifier: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    list_version: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    problems: Mapped[list[Any]] = mapped_column(Document)
+    steps: Mapped[list[Any]] = mapped_column(Document)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from slipway.connectors.limits import limits_of
 from slipway.connectors.local import _process
 from slipway.connectors.local._accel import (
     PROBE_TIMEOUT,
@@ -39,7 +40,6 @@ from slipway.connectors.local._accel import (
 from slipway.connectors.local._layout import MachineFolder, write_json
 from slipway.connectors.local._seed import write_seed
 from slipway.connectors.local._watchdog import KvmWatch, settled
-from slipway.connectors.limits import limits_of
 from slipway.connectors.local.images import LocalImages, StoreImages
 from slipway.domain.machines import (
     Capability,

@@ -8,6 +8,7 @@ cloud's native image id.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -67,10 +68,8 @@ class StoreImages:
         self.store.set_hidden(image_id)
 
     def remove(self, image_id: str) -> None:
-        try:
+        with contextlib.suppress(NotFound):
             self.store.remove(image_id)
-        except NotFound:
-            pass
 
 
 def _cloud_image(entry: StoredImage) -> CloudImage:

@@ -12,6 +12,7 @@ create returns is still ``queued`` — it is fetched again until ``active``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Mapping
@@ -127,10 +128,8 @@ def share(connection: Connection, image_id: str, project: str) -> None:
         proxy.update_image(image, visibility="shared")
     if proxy.find_member(project, image) is None:
         proxy.add_member(image, member=project)
-    try:
+    with contextlib.suppress(exceptions.ForbiddenException):
         proxy.update_member(project, image, status="accepted")
-    except exceptions.ForbiddenException:
-        pass
 
 
 def hide(connection: Connection, image_id: str) -> None:

@@ -18,6 +18,7 @@ from slipway.entrypoints.cli.imagelist import imagelist_app
 from slipway.entrypoints.cli.market import appliance_app, vo_app
 from slipway.entrypoints.cli.output import err_console
 from slipway.entrypoints.cli.serve import serve
+from slipway.entrypoints.cli.sync import subscription_app, sync_app
 from slipway.entrypoints.cli.tokens import token_app
 from slipway.entrypoints.cli.users import group_app, user_app
 from slipway.errors import SlipwayError
@@ -111,6 +112,8 @@ app.add_typer(image_app, name="image")
 app.add_typer(imagelist_app, name="imagelist")
 app.add_typer(appliance_app, name="appliance")
 app.add_typer(vo_app, name="vo")
+app.add_typer(subscription_app, name="subscription")
+app.add_typer(sync_app, name="sync")
 app.add_typer(user_app, name="user")
 app.add_typer(group_app, name="group")
 app.add_typer(token_app, name="token")

@@ -55,6 +55,6 @@ def serve(
     from slipway.bootstrap import runtime
     from slipway.entrypoints.worker import EmbeddedWorker
 
-    # One process: the API, the dashboard and the workers that move runs along.
-    with EmbeddedWorker(runtime(settings), threads=int(settings.worker_threads)):
+    # One process: the API, the dashboard, the workers that move runs along, and syncs.
+    with EmbeddedWorker(runtime(settings), threads=int(settings.worker_threads), syncs=True):
         uvicorn.run(create_app(services), host=settings.host, port=port_number, log_level="info")

@@ -1,0 +1,294 @@
+"""What a sync reads: image lists (fetched with a conditional GET and
+verified), and image files (downloaded once into a cache, resumed after an
+interruption, hashed as they stream, converted to qcow2 when they are not).
+
+Both refuse the server's own network unless the operator allows it
+(``fetch_private_addresses``), bound every transfer in size and pace, and
+never follow a redirect to a host they would refuse.
+
+The cache, under ``<data_dir>/sync-cache/``::
+
+    <sha512>.part      a download under way (resumed from its length)
+    <sha512>           a finished download: size and SHA-512 are the list's
+    <sha512>.md5       its MD5 (what Exoscale checks a template against)
+    <sha512>.qcow2     its conversion, when the list's format is not qcow2
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import urllib.parse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import httpx2
+
+from slipway.adapters.addresses import refuse_private_host
+from slipway.adapters.oci._streams import Pace, Timeouts, TooSlow, read_within
+from slipway.domain.imagelists import ListedImage, PreviousAcceptance
+from slipway.domain.sync import Subscription
+from slipway.errors import ImageFileError, InputError
+from slipway.services.sync import AcceptedList, CachedImage, FetchedList
+
+__all__ = ["HttpListReader", "ImageCache"]
+
+_CHUNK = 1024 * 1024
+_MAX_REDIRECTS = 5
+
+
+class _Http:
+    """GETs that check every host they are sent to, redirects included."""
+
+    def __init__(self, *, fetch_private: bool, timeouts: Timeouts) -> None:
+        self.fetch_private = fetch_private
+        self.timeouts = timeouts
+
+    def _client(self) -> httpx2.Client:
+        t = self.timeouts
+        return httpx2.Client(
+            timeout=httpx2.Timeout(t.read, connect=t.connect),
+            follow_redirects=False,
+            # Identity encoding: the bytes hashed are the file's, as the list sums them.
+            headers={"User-Agent": "slipway", "Accept-Encoding": "identity"},
+        )
+
+    def _check(self, url: str, field: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InputError(f"{url}: only http:// and https:// URLs are fetched", field=field)
+        if not self.fetch_private:
+            refuse_private_host(parts.hostname, field=field)
+
+    @contextmanager
+    def get(self, url: str, headers: dict[str, str], field: str) -> Iterator[httpx2.Response]:
+        """A streamed answer to GET ``url``, following at most five redirects,
+        each to a host that passes the address check."""
+        with self._client() as client:
+            for _ in range(_MAX_REDIRECTS + 1):
+                self._check(url, field)
+                try:
+                    with client.stream("GET", url, headers=headers) as response:
+                        if response.is_redirect and "location" in response.headers:
+                            url = urllib.parse.urljoin(url, response.headers["location"])
+                            continue
+                        yield response
+                        return
+                except httpx2.HTTPError as exc:
+                    raise InputError(f"{url}: cannot be fetched: {exc}", field=field) from None
+            raise InputError(f"{url}: more than {_MAX_REDIRECTS} redirects", field=field)
+
+
+class HttpListReader:
+    """Lists over HTTP(S), verified with Slipway's verifier against the
+    subscription's CA directory and trusted endorser."""
+
+    def __init__(self, *, fetch_private: bool, timeouts: Timeouts | None = None) -> None:
+        self._http = _Http(fetch_private=fetch_private, timeouts=timeouts or Timeouts())
+
+    def fetch(self, source: str, etag: str | None, last_modified: str | None) -> FetchedList:
+        from slipway.adapters.imagelists import MAX_MESSAGE_BYTES
+
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        with self._http.get(source, headers, "source") as response:
+            if response.status_code == 304:
+                return FetchedList(None, etag, last_modified)
+            if response.status_code != 200:
+                raise InputError(
+                    f"{source}: HTTP {response.status_code} {response.reason_phrase}",
+                    field="source",
+                )
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_MESSAGE_BYTES:
+                raise InputError(f"{source}: the list is over {MAX_MESSAGE_BYTES} bytes")
+            try:
+                body = read_within(
+                    response.iter_bytes(),
+                    limit=MAX_MESSAGE_BYTES,
+                    seconds=self._http.timeouts.small_body,
+                )
+            except (TooSlow, httpx2.HTTPError) as exc:
+                raise InputError(f"{source}: {exc}", field="source") from None
+            if len(body) > MAX_MESSAGE_BYTES:
+                raise InputError(f"{source}: the list is over {MAX_MESSAGE_BYTES} bytes")
+            return FetchedList(
+                body, response.headers.get("etag"), response.headers.get("last-modified")
+            )
+
+    def verify(
+        self,
+        message: bytes,
+        subscription: Subscription,
+        previous: PreviousAcceptance | None,
+        now: datetime,
+    ) -> AcceptedList:
+        from slipway.adapters.imagelists import (
+            TrustPolicy,
+            load_ca_dir,
+            parse_endorser_name,
+            verify_image_list,
+        )
+
+        ca = subscription.endorser_ca
+        policy = TrustPolicy(
+            anchors=load_ca_dir(Path(subscription.ca_dir)),
+            endorser_dn=parse_endorser_name(subscription.endorser_dn, field="endorser_dn"),
+            endorser_ca=parse_endorser_name(ca, field="endorser_ca") if ca else None,
+        )
+        verified = verify_image_list(message, policy, now=now, previous=previous)
+        return AcceptedList(verified.image_list, verified.dropped, verified.digest)
+
+
+class ImageCache:
+    """Image files, downloaded once: resumed where a killed download
+    stopped, hashed (SHA-512 and MD5) while they stream."""
+
+    def __init__(
+        self, root: Path, *, fetch_private: bool, timeouts: Timeouts | None = None
+    ) -> None:
+        self.root = root
+        self._http = _Http(fetch_private=fetch_private, timeouts=timeouts or Timeouts())
+
+    def _paths(self, sha512: str) -> tuple[Path, Path, Path]:
+        if len(sha512) != 128 or not all(c in "0123456789abcdef" for c in sha512):
+            raise InputError(f"sl:checksum:sha512 {sha512[:20]!r}… is not 128 hex digits")
+        base = self.root / sha512
+        return base, base.with_name(f"{sha512}.part"), base.with_name(f"{sha512}.md5")
+
+    @contextmanager
+    def _locked(self, sha512: str) -> Iterator[None]:
+        """One download of a file at a time, across processes."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / f"{sha512}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def fetch(self, image: ListedImage, progress: Callable[[int], None]) -> CachedImage:
+        final, part, md5_file = self._paths(image.sha512)
+        with self._locked(image.sha512):
+            if final.is_file() and md5_file.is_file():
+                return CachedImage(final, md5_file.read_text().strip(), 0)
+            sha512, md5 = hashlib.sha512(), hashlib.md5(usedforsecurity=False)
+            offset = _rehash(part, image.size, sha512, md5)
+            fetched, sha512, md5 = self._download(image, part, offset, (sha512, md5), progress)
+            if sha512.hexdigest() != image.sha512:
+                part.unlink(missing_ok=True)
+                raise ImageFileError(
+                    f"{image.uri}: its SHA-512 is {sha512.hexdigest()[:16]}…, "
+                    f"the list says {image.sha512[:16]}…; the download was discarded"
+                )
+            md5_file.write_text(md5.hexdigest() + "\n")
+            part.replace(final)
+        return CachedImage(final, md5.hexdigest(), fetched)
+
+    def _download(
+        self,
+        image: ListedImage,
+        part: Path,
+        offset: int,
+        hashes: tuple[hashlib._Hash, hashlib._Hash],
+        progress: Callable[[int], None],
+    ) -> tuple[int, hashlib._Hash, hashlib._Hash]:
+        """Append the rest of the file to ``part``; returns the bytes fetched
+        and the SHA-512 and MD5 of the whole file."""
+        sha512, md5 = hashes
+        if offset == image.size:
+            return 0, sha512, md5
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        fetched = 0
+        with self._http.get(image.uri, headers, "hv:uri") as response:
+            if response.status_code == 200 and offset:
+                offset = 0  # the server ignores ranges: start again
+                sha512, md5 = hashlib.sha512(), hashlib.md5(usedforsecurity=False)
+            elif response.status_code not in (200, 206):
+                raise InputError(
+                    f"{image.uri}: HTTP {response.status_code} {response.reason_phrase}",
+                    field="hv:uri",
+                )
+            pace = Pace(self._http.timeouts)
+            done = offset
+            with part.open("r+b" if offset else "wb") as out:
+                out.seek(offset)
+                out.truncate()
+                try:
+                    for chunk in response.iter_bytes(_CHUNK):
+                        done += len(chunk)
+                        if done > image.size:
+                            raise ImageFileError(
+                                f"{image.uri}: more than the {image.size} bytes the list says"
+                            )
+                        out.write(chunk)
+                        sha512.update(chunk)
+                        md5.update(chunk)
+                        fetched += len(chunk)
+                        pace.moved(len(chunk))
+                        progress(done)
+                except (TooSlow, httpx2.HTTPError) as exc:
+                    raise InputError(
+                        f"{image.uri}: the download stopped at {done} of {image.size} bytes "
+                        f"({exc}); the next sync resumes it",
+                        field="hv:uri",
+                    ) from None
+                finally:
+                    out.flush()
+                    os.fsync(out.fileno())
+            if done != image.size:
+                if done > image.size:
+                    part.unlink(missing_ok=True)
+                raise ImageFileError(
+                    f"{image.uri}: {done} bytes, the list says {image.size}"
+                    + ("; the next sync resumes it" if done < image.size else "")
+                )
+        return fetched, sha512, md5
+
+    def qcow2(self, cached: CachedImage, image: ListedImage) -> Path:
+        from slipway.imagekit.convert import open_image, qemu_convert
+        from slipway.imagekit.recipe import DiskFormat
+
+        opened = open_image(cached.path)  # refuses backing files: nothing else is read
+        if opened.container is DiskFormat.QCOW2:
+            return cached.path
+        target = cached.path.with_name(f"{cached.path.name}.qcow2")
+        if target.is_file():
+            return target
+        tmp = target.with_name(f"{target.name}.tmp")
+        try:
+            qemu_convert(opened, tmp, DiskFormat.QCOW2)
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target
+
+    def forget(self, image: ListedImage) -> None:
+        try:
+            paths = self._paths(image.sha512)
+        except InputError:
+            return
+        with self._locked(image.sha512):
+            for path in (*paths, paths[0].with_name(f"{image.sha512}.qcow2")):
+                path.unlink(missing_ok=True)
+        (self.root / f"{image.sha512}.lock").unlink(missing_ok=True)
+
+
+def _rehash(part: Path, size: int, sha512: hashlib._Hash, md5: hashlib._Hash) -> int:
+    """Feed what an earlier download left into the hashes; its length, or 0
+    when there is nothing usable (too long: start again)."""
+    try:
+        length = part.stat().st_size
+    except FileNotFoundError:
+        return 0
+    if length > size:
+        part.unlink()
+        return 0
+    with part.open("rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            sha512.update(chunk)
+            md5.update(chunk)
+    return length
