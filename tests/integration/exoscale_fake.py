@@ -481,13 +481,17 @@ class FakeExoscale:
 
     def _download(self, operation: Operation, template: dict[str, Any], size: int | None) -> None:
         """What Exoscale does for register-template: fetch the URL, check the
-        MD5 and the size; the operation fails with the reason otherwise."""
+        MD5 and the size (of the file, when given); the operation fails with
+        the reason otherwise. The template's ``size`` is its disk's, read from
+        a qcow2 header."""
         url, wanted = template["url"], template["checksum"].lower()
-        md5, length = hashlib.md5(usedforsecurity=False), 0
+        md5, length, disk_size = hashlib.md5(usedforsecurity=False), 0, 0
         problem: tuple[str, str] | None = None
         try:
             with urllib.request.urlopen(url, timeout=10) as reply:
                 for chunk in iter(lambda: reply.read(1 << 16), b""):
+                    if length == 0 and chunk[:4] == b"QFI\xfb":  # qcow2: the disk's size
+                        disk_size = int.from_bytes(chunk[24:32], "big")
                     md5.update(chunk)
                     length += len(chunk)
         except urllib.error.HTTPError as exc:
@@ -502,7 +506,7 @@ class FakeExoscale:
                 problem = ("incorrect", f"size mismatch: got {length} bytes, expected {size}")
         with self._lock:
             if problem is None:
-                template["size"] = length
+                template["size"] = disk_size or length
             elif operation.failure is None:
                 operation.failure = problem
             operation.busy = False
