@@ -22,6 +22,12 @@ the ``exoscale`` SDK ships (``exoscale/openapi.json``).
   ``failure`` with a reason and message, for one queued with
   :meth:`fail_next`. Instances are ``starting`` for ``boot_polls``
   reads, then ``running``.
+- ``register-template`` does what Exoscale does: a thread fetches the URL
+  and checks the MD5 (and the size, when given) while the operation stays
+  ``pending``; the template is listed, private, only once that succeeds. A
+  URL that does not answer 200, or a file that does not match, ends the
+  operation in ``failure`` with the reason, and the unlisted template stays
+  (``Zone.registering``) until deleted.
 - :meth:`lose_next` does a request's work and answers HTTP 500 (an answer
   lost on its way back); :meth:`refuse_next` answers an HTTP error without
   doing anything.
@@ -37,6 +43,8 @@ import json
 import re
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -85,6 +93,7 @@ class Operation:
     done: Callable[[], None] = lambda: None
     failure: tuple[str, str] | None = None
     state: str = "pending"
+    busy: bool = False  # pending, whatever the polls, while its work goes on
 
     def view(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "state": self.state, "reference": self.reference}
@@ -98,6 +107,7 @@ class Zone:
     name: str
     instances: dict[str, dict[str, Any]] = field(default_factory=dict)
     templates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    registering: dict[str, dict[str, Any]] = field(default_factory=dict)  # not listed
     reads: Counter[str] = field(default_factory=Counter)
 
 
@@ -417,7 +427,7 @@ class FakeExoscale:
         if operation.state == "pending":
             if operation.polls_left > 0:
                 operation.polls_left -= 1
-            else:
+            elif not operation.busy:
                 operation.state = "failure" if operation.failure else "success"
                 if operation.failure is None:
                     operation.done()
@@ -436,10 +446,102 @@ class FakeExoscale:
                               if t["visibility"] == visibility]}  # fmt: skip
 
     def _op_get_template(self, zone: Zone, params: dict[str, str], *_: Any) -> Any:
-        template = zone.templates.get(params["id"])
+        return self._template(zone, params["id"])
+
+    def _op_register_template(self, zone: Zone, _: Any, __: Any, body: dict[str, Any]) -> Any:
+        template_id = str(uuid.uuid4())
+        optional = ("description", "default-user", "build", "version", "maintainer")
+        template = {
+            "id": template_id, "name": body["name"], "url": body["url"],
+            "checksum": body["checksum"], "visibility": "private", "zones": [zone.name],
+            "ssh-key-enabled": body["ssh-key-enabled"],
+            "password-enabled": body["password-enabled"],
+            "boot-mode": body.get("boot-mode", "legacy"),
+            "created-at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **{k: body[k] for k in optional if k in body},
+        }  # fmt: skip
+        zone.registering[template_id] = template
+
+        def publish() -> None:
+            registered = zone.registering.pop(template_id, None)
+            if registered is not None:
+                zone.templates[template_id] = registered
+
+        answer = self._start(
+            "register-template",
+            (template_id, f"/v2/template/{template_id}", "get-template"),
+            publish,
+        )
+        operation = self.operations[answer["id"]]
+        operation.busy = True
+        threading.Thread(
+            target=self._download, args=(operation, template, body.get("size")), daemon=True
+        ).start()
+        return answer
+
+    def _download(self, operation: Operation, template: dict[str, Any], size: int | None) -> None:
+        """What Exoscale does for register-template: fetch the URL, check the
+        MD5 and the size (of the file, when given); the operation fails with
+        the reason otherwise. The template's ``size`` is its disk's, read from
+        a qcow2 header."""
+        url, wanted = template["url"], template["checksum"].lower()
+        md5, length, disk_size = hashlib.md5(usedforsecurity=False), 0, 0
+        problem: tuple[str, str] | None = None
+        try:
+            with urllib.request.urlopen(url, timeout=10) as reply:
+                for chunk in iter(lambda: reply.read(1 << 16), b""):
+                    if length == 0 and chunk[:4] == b"QFI\xfb":  # qcow2: the disk's size
+                        disk_size = int.from_bytes(chunk[24:32], "big")
+                    md5.update(chunk)
+                    length += len(chunk)
+        except urllib.error.HTTPError as exc:
+            problem = ("not-found", f"template download failed: {url} answered HTTP {exc.code}")
+        except (urllib.error.URLError, OSError) as exc:
+            problem = ("unavailable", f"template download failed: {url}: {exc}")
+        else:
+            got = md5.hexdigest()
+            if got != wanted:
+                problem = ("incorrect", f"checksum mismatch: got {got}, expected {wanted}")
+            elif size is not None and size != length:
+                problem = ("incorrect", f"size mismatch: got {length} bytes, expected {size}")
+        with self._lock:
+            if problem is None:
+                template["size"] = disk_size or length
+            elif operation.failure is None:
+                operation.failure = problem
+            operation.busy = False
+
+    def _template(self, zone: Zone, template_id: str) -> dict[str, Any]:
+        template = zone.templates.get(template_id)
         if template is None:
-            raise ApiError(404, f"template {params['id']} not found")
+            raise ApiError(404, f"template {template_id} not found")
         return template
+
+    def _op_update_template(
+        self, zone: Zone, params: dict[str, str], _: Any, body: dict[str, Any]
+    ) -> Any:
+        template = self._template(zone, params["id"])
+        changes = {k: body[k] for k in ("name", "description") if k in body}
+        return self._start(
+            "update-template",
+            (template["id"], f"/v2/template/{template['id']}", "get-template"),
+            lambda: template.update(changes),
+        )
+
+    def _op_delete_template(self, zone: Zone, params: dict[str, str], *_: Any) -> Any:
+        template_id = params["id"]
+        if template_id not in zone.templates and template_id not in zone.registering:
+            raise ApiError(404, f"template {template_id} not found")
+
+        def done() -> None:
+            zone.templates.pop(template_id, None)
+            zone.registering.pop(template_id, None)
+
+        return self._start(
+            "delete-template",
+            (template_id, f"/v2/template/{template_id}", "get-template"),
+            done,
+        )
 
     # -- instances -------------------------------------------------------------------
 

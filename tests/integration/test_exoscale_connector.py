@@ -5,8 +5,14 @@ and answers operations asynchronously (``exoscale_fake.py``)."""
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,7 +22,14 @@ from exoscale_auth import ExoscaleV2Auth
 from slipway.connectors.base import supports
 from slipway.connectors.exoscale import ExoscaleConnector
 from slipway.connectors.registry import CloudDriver
-from slipway.domain.machines import RUN_TAG, Capability, MachineSpec, MachineState, Rule
+from slipway.domain.machines import (
+    RUN_TAG,
+    Capability,
+    ImageSource,
+    MachineSpec,
+    MachineState,
+    Rule,
+)
 from slipway.domain.security import MANAGED_RULES
 from slipway.errors import CloudError, InputError, NotFound, Unsupported
 from tests.integration.exoscale_fake import FakeExoscale
@@ -345,3 +358,158 @@ def test_upload_and_console_are_declared_unsupported(fake: FakeExoscale, tmp_pat
         cloud.upload_image(tmp_path / "x.qcow2", "x", {})
     with pytest.raises(Unsupported, match="VNC"):
         cloud.console_log("3e5f0a92-2b8c-4d4f-a6e1-4e3f2a1b1201")
+
+
+# -- templates registered from a URL -------------------------------------------------
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, ImageSource]]:
+    """A small qcow2 served over HTTP from a thread: its folder's URL and its source."""
+    disk = tmp_path / "debian.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
+    data = disk.read_bytes()
+    handler = functools.partial(_Quiet, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    source = ImageSource(
+        url=f"{base}/debian.qcow2",
+        size=len(data),
+        sha512=hashlib.sha512(data).hexdigest(),
+        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+    )
+    yield base, source
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+PROPERTIES = {"slipway-image": "debian-12", "version": "2025.06.1", "os_distro": "debian"}
+
+
+def _leftovers(fake: FakeExoscale) -> list[str]:
+    zone = fake.zones[ZONE]
+    return [*zone.registering, *(t for t in zone.templates if t != DEBIAN)]
+
+
+def test_a_template_is_registered_from_a_url_found_used_hidden_and_deleted(
+    fake: FakeExoscale, served: tuple[str, ImageSource]
+) -> None:
+    _, source = served
+    cloud = _connect(fake)
+    image = cloud.register_image(source, "Debian 12 (Slipway 2025.06.1)", PROPERTIES)
+    assert (image.ready, image.hidden) == (True, False)
+    assert fake.requests["register-template"] == 1
+    template = fake.zones[ZONE].templates[image.id]
+    assert template["version"] == "2025.06.1"  # the field too, for Exoscale's portal
+    assert template["size"] == 16 * 2**20  # the disk's, from the qcow2
+    assert len(template["description"]) <= 255
+    assert image.id in {i.id for i in cloud.images()}
+    (found,) = cloud.find_images({"slipway-image": "debian-12"})
+    assert found.id == image.id and found.properties.items() >= PROPERTIES.items()
+    assert cloud.find_images({"slipway-image": "debian-11"}) == []
+
+    machine = cloud.create_machine(_spec(image_id=image.id))
+    cloud.create_machine(_spec(token="other"))  # from another template
+    assert cloud.image_users(image.id) == [machine.id]
+
+    cloud.hide_image(image.id)
+    assert image.id not in {i.id for i in cloud.images()}
+    (hidden,) = cloud.find_images(PROPERTIES)
+    assert hidden.hidden and hidden.name == "[deprecated] Debian 12 (Slipway 2025.06.1)"
+    cloud.hide_image(image.id)  # hidden already: nothing sent
+    assert fake.requests["update-template"] == 1
+    assert cloud.get_machine(machine.id).state is MachineState.RUNNING  # runs on
+
+    cloud.delete_image(image.id)
+    assert cloud.find_images(PROPERTIES) == [] and _leftovers(fake) == []
+    cloud.delete_image(image.id)  # gone already: not an error
+
+
+def test_a_template_is_not_listed_before_exoscale_holds_it(
+    fake: FakeExoscale, served: tuple[str, ImageSource]
+) -> None:
+    _, source = served
+    fake.pending_polls = 3
+    cloud = _connect(fake)
+    listed_meanwhile: list[list[str]] = []
+    poll = cloud.api.client.get_operation
+
+    def watching(**params: object) -> object:
+        listed_meanwhile.append([i.id for i in cloud.find_images({})])
+        return poll(**params)
+
+    cloud.api.client.get_operation = watching
+    image = cloud.register_image(source, "debian", {})
+    assert len(listed_meanwhile) >= 4  # pending for three polls, then success
+    assert not any(image.id in ids for ids in listed_meanwhile)
+    assert image.id in {i.id for i in cloud.find_images({})}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"md5": "0" * 32}, "checksum mismatch: got [0-9a-f]{32}, expected 0{32}"),
+        (
+            {"url": "/missing.qcow2"},
+            r"template download failed: \S+/missing\.qcow2 answered HTTP 404",
+        ),
+    ],
+    ids=["wrong-md5", "url-404"],
+)
+def test_a_failed_registration_is_the_clouds_error_and_leaves_no_template(
+    fake: FakeExoscale,
+    served: tuple[str, ImageSource],
+    change: dict[str, object],
+    message: str,
+) -> None:
+    base, source = served
+    if "url" in change:
+        change = {"url": f"{base}{change['url']}"}
+    cloud = _connect(fake)
+    with pytest.raises(CloudError, match=f"register image debian: failure: [a-z-]+: {message}"):
+        cloud.register_image(replace(source, **change), "debian", PROPERTIES)  # type: ignore[arg-type]
+    assert fake.requests["delete-template"] == 1  # what the failure left is deleted
+    assert _leftovers(fake) == []
+    assert cloud.find_images(PROPERTIES) == []
+
+
+def test_the_fake_checks_a_given_size_against_the_file(
+    fake: FakeExoscale, served: tuple[str, ImageSource]
+) -> None:
+    _, source = served
+    cloud = _connect(fake)
+    started = cloud.api.client.register_template(
+        name="debian", url=source.url, checksum=source.md5, size=1,
+        ssh_key_enabled=True, password_enabled=False,
+    )  # fmt: skip
+    with pytest.raises(CloudError, match=r"size mismatch: got [0-9]+ bytes, expected 1"):
+        cloud.api.finished("register", started)
+
+
+def test_properties_that_do_not_fit_the_description_are_refused_by_name(
+    fake: FakeExoscale, served: tuple[str, ImageSource]
+) -> None:
+    _, source = served
+    cloud = _connect(fake)
+    too_long = {"slipway-image": "debian-12", "notes": "x" * 300}
+    with pytest.raises(InputError, match="property notes does not fit"):
+        cloud.register_image(source, "debian", too_long)
+    with pytest.raises(InputError, match=r"image name d+… is 250 characters"):
+        cloud.register_image(source, "d" * 250, {})
+    assert fake.requests["register-template"] == 0
+
+
+def test_sharing_is_declared_unsupported(fake: FakeExoscale) -> None:
+    cloud = _connect(fake)
+    assert supports(cloud, Capability.IMAGE_FROM_URL)
+    assert not supports(cloud, Capability.IMAGE_SHARING)
+    with pytest.raises(Unsupported, match="one organization"):
+        cloud.share_image(DEBIAN, "another-org")

@@ -34,11 +34,18 @@ from slipway.connectors.exoscale._rules import (
     to_rules,
     wanted_rules,
 )
+from slipway.connectors.exoscale._templates import (
+    hidden_update,
+    is_hidden,
+    register_body,
+    to_cloud_image,
+)
 from slipway.connectors.limits import limits_of
 from slipway.domain.machines import (
     RUN_TAG,
     Capability,
     CloudImage,
+    ImageSource,
     Machine,
     MachineSpec,
     MachineState,
@@ -297,19 +304,106 @@ class ExoscaleConnector:
         return sorted(result, key=lambda f: (f.cpu, f.ram, f.name))
 
     def images(self) -> list[CloudImage]:
-        """The account's own templates, then Exoscale's public ones."""
+        """The account's own templates, then Exoscale's public ones; hidden
+        (deprecated) ones left out."""
         found = []
         for visibility in ("private", "public"):
-            reply = self.api.read("list templates", "list_templates", visibility=visibility)
-            for t in reply.get("templates", []):
-                keys = ("family", "version", "build", "default-user", "boot-mode")
-                properties = {k: str(t[k]) for k in keys if t.get(k) is not None}
-                properties["visibility"] = visibility
-                found.append(CloudImage(str(t["id"]), str(t.get("name", t["id"])), properties))
+            for template in self._templates(visibility):
+                image = to_cloud_image(template, visibility)
+                if not image.hidden:
+                    found.append(image)
         return found
+
+    def _templates(self, visibility: str) -> list[dict[str, Any]]:
+        reply = self.api.read("list templates", "list_templates", visibility=visibility)
+        return list(reply.get("templates", []))
 
     def upload_image(self, path: Path, name: str, properties: Mapping[str, str]) -> CloudImage:
         raise Unsupported(self.unsupported[Capability.IMAGE_UPLOAD], cloud=self.cloud)
+
+    def register_image(
+        self, source: ImageSource, name: str, properties: Mapping[str, str]
+    ) -> CloudImage:
+        """``register-template``: Exoscale downloads ``source.url`` and checks
+        it against ``source.md5``, and lists the template
+        only once it holds it. ``properties`` go in the description (see
+        ``_templates``); ones that cannot fit are an ``InputError`` before
+        anything is sent. The operation is waited for; when it fails or times
+        out, the template it made, if any, is deleted and the API's message
+        raised as a ``CloudError``."""
+        body = register_body(source, name, properties)
+        action = f"register image {name}"
+        self.api.check_zone()
+        with translated(self.cloud, action):
+            # Sent once: a second register-template would make a second template.
+            started: dict[str, Any] = self.api.client.register_template(**body)
+        template_id = str((started.get("reference") or {}).get("id") or "")
+        try:
+            with translated(self.cloud, action):
+                self.api.finished(action, started)
+            template: dict[str, Any] = self.api.read(action, "get_template", id=template_id)
+            held = str(template.get("checksum") or "").lower()
+            if held and held != source.md5.lower():
+                raise CloudError(
+                    f"{action}: Exoscale holds a template with MD5 {held}, not {source.md5}",
+                    cloud=self.cloud,
+                    hint="the file changed at its URL; the template was deleted",
+                )
+        except BaseException as exc:
+            if template_id:
+                self._forget(template_id, exc)
+            raise
+        return to_cloud_image(template, "private")
+
+    def _forget(self, template_id: str, failure: BaseException) -> None:
+        """Delete what a failed registration left; the registration's own
+        error is the one raised, with a note when the delete fails too."""
+        try:
+            self.delete_image(template_id)
+        except CloudError as exc:
+            failure.add_note(f"template {template_id} may be left behind: {exc}")
+
+    def find_images(self, properties: Mapping[str, str]) -> list[CloudImage]:
+        """The account's own templates carrying all of ``properties``, hidden
+        ones included; all are ``ready``, as Exoscale lists no other."""
+        found = [to_cloud_image(t, "private") for t in self._templates("private")]
+        return [i for i in found if all(i.properties.get(k) == v for k, v in properties.items())]
+
+    def share_image(self, image_id: str, project: str) -> None:
+        raise Unsupported(self.unsupported[Capability.IMAGE_SHARING], cloud=self.cloud)
+
+    def hide_image(self, image_id: str) -> None:
+        """Templates have no deprecation flag: ``update-template`` puts
+        ``[deprecated] `` before the name and the description (see
+        ``_templates``). Instances already started from it run on."""
+        try:
+            template = self.api.read(f"image {image_id}", "get_template", id=image_id)
+        except NotFound:
+            raise NotFound(f"{self.cloud}: image {image_id} does not exist") from None
+        if is_hidden(template):
+            return
+        name, description = hidden_update(template)
+        self.api.change(
+            f"hide image {image_id}", "update_template",
+            id=image_id, name=name, description=description,
+        )  # fmt: skip
+
+    def delete_image(self, image_id: str) -> None:
+        try:
+            self.api.change(f"delete image {image_id}", "delete_template", retry=True, id=image_id)
+        except NotFound:
+            return
+
+    def image_users(self, image_id: str) -> list[str]:
+        """The zone's live instances whose template is the image (list-instances
+        gives each instance's template)."""
+        items = self.api.read("list machines", "list_instances").get("instances", [])
+        return [
+            str(item["id"])
+            for item in items
+            if str((item.get("template") or {}).get("id", "")) == image_id
+            and not EXOSCALE_STATES.get(str(item.get("state", "")), MachineState.UNKNOWN).is_gone
+        ]
 
     # -- security groups -------------------------------------------------------------
 
