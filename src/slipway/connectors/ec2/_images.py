@@ -37,7 +37,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -247,7 +247,10 @@ def _raw_copy(path: Path) -> Path:
     info = qemu_img_info(path, "qcow2")
     if info.get("backing-filename"):
         raise ImageFileError(f"{path} has a backing file; upload a self-contained qcow2")
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".raw")
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".raw")
+    except OSError as exc:
+        raise ImageFileError(f"cannot write a raw copy of {path} beside it: {exc}") from exc
     os.close(fd)
     raw = Path(name)
     try:
@@ -285,8 +288,15 @@ def data_blocks(file: BinaryIO, size: int) -> Iterator[tuple[int, bytes]]:
 
 
 def _wait(
-    cloud: str, what: str, read_state: Any, done: str, timeout_s: float, poll_s: float
+    cloud: str,
+    what: str,
+    read_state: Callable[[], tuple[str, str]],
+    done: str,
+    timeout_s: float,
+    poll_s: float,
 ) -> None:
+    """Poll ``read_state`` (state, message) every ``poll_s`` seconds until it
+    is ``done``; a failed state or ``timeout_s`` seconds is a ``CloudError``."""
     deadline = time.monotonic() + timeout_s
     while True:
         state, message = read_state()
