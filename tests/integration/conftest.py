@@ -14,6 +14,7 @@ import pytest
 
 from tests.integration.ec2_proxy import Ec2Proxy
 from tests.integration.moto_amis import write_moto_amis
+from tests.integration.moto_gaps import fill_moto_gaps
 
 
 def _free_port() -> int:
@@ -30,6 +31,8 @@ def moto_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     # moto's own AMIs plus those the examples name.
     os.environ["MOTO_AMIS_PATH"] = str(write_moto_amis(tmp_path_factory.mktemp("moto")))
     from moto.server import ThreadedMotoServer
+
+    fill_moto_gaps()
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
 

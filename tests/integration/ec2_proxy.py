@@ -8,6 +8,9 @@
   ``5xx`` (HTTP 500 InternalError), ``timeout`` (no answer for longer than
   the client's read timeout), or ``lost`` (moto does the work, the client gets
   HTTP 500: the answer was lost on the way back).
+- The EBS direct APIs (REST under ``/snapshots``, block data in the body)
+  pass through too; their actions are named after the method and the path
+  (``StartSnapshot``, ``PutSnapshotBlock`` …), so faults can target them.
 """
 
 from __future__ import annotations
@@ -18,12 +21,26 @@ import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 _ERRORS = {
     "throttle": (503, "RequestLimitExceeded", "Request limit exceeded."),
     "5xx": (500, "InternalError", "An internal error has occurred."),
 }
+
+
+def _ebs_action(method: str, path: str) -> str:
+    parts = path.split("?", 1)[0].strip("/").split("/")
+    if parts == ["snapshots"]:
+        return "StartSnapshot"
+    if parts[1:2] == ["completion"]:
+        return "CompleteSnapshot"
+    if parts[-1] == "changedblocks":
+        return "ListChangedBlocks"
+    if parts[-1] == "blocks":
+        return "ListSnapshotBlocks"
+    return "PutSnapshotBlock" if method == "PUT" else "GetSnapshotBlock"
 
 
 class Ec2Proxy:
@@ -108,19 +125,44 @@ class Ec2Proxy:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-            def _reply(self, status: int, body: bytes, content_type: str = "text/xml") -> None:
+            def _reply(
+                self,
+                status: int,
+                body: bytes,
+                content_type: str = "text/xml",
+                headers: Sequence[tuple[str, str]] = (),
+            ) -> None:
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(body)))
+                    for key, value in headers:
+                        self.send_header(key, value)
                     self.end_headers()
                     self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True  # the client timed out and went away
 
-            def do_POST(self) -> None:
+            def _fault_reply(self, rest: bool, kind: str, request: str) -> None:
+                status, code, message = _ERRORS[kind]
+                if rest:  # the EBS direct APIs speak JSON
+                    body = f'{{"message": "{message}"}}'.encode()
+                    self._reply(status, body, "application/json", [("x-amzn-ErrorType", code)])
+                    return
+                xml = (
+                    f"<?xml version='1.0' encoding='UTF-8'?><Response><Errors><Error>"
+                    f"<Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+                    f"<RequestID>{request}</RequestID></Response>"
+                ).encode()
+                self._reply(status, xml)
+
+            def _forward(self, method: str) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                action = urllib.parse.parse_qs(body.decode()).get("Action", ["?"])[0]
+                rest = self.path.startswith("/snapshots")
+                if rest:
+                    action = _ebs_action(method, self.path)
+                else:
+                    action = urllib.parse.parse_qs(body.decode()).get("Action", ["?"])[0]
                 proxy.requests[action] += 1
                 fault = proxy._take_fault(action)
                 if fault == "timeout":
@@ -128,31 +170,30 @@ class Ec2Proxy:
                     self.close_connection = True
                     return
                 if fault is not None and fault != "lost":
-                    status, code, message = _ERRORS[fault]
-                    xml = (
-                        f"<?xml version='1.0' encoding='UTF-8'?><Response><Errors><Error>"
-                        f"<Code>{code}</Code><Message>{message}</Message></Error></Errors>"
-                        f"<RequestID>fault</RequestID></Response>"
-                    ).encode()
-                    self._reply(status, xml)
+                    self._fault_reply(rest, fault, "fault")
                     return
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                upstream.request("POST", self.path, body=body, headers=headers)
+                upstream.request(method, self.path, body=body or None, headers=headers)
                 response = upstream.getresponse()
                 data = response.read()
                 upstream.close()
                 if fault == "lost":
-                    status, code, message = _ERRORS["5xx"]
-                    data = (
-                        f"<?xml version='1.0' encoding='UTF-8'?><Response><Errors><Error>"
-                        f"<Code>{code}</Code><Message>{message}</Message></Error></Errors>"
-                        f"<RequestID>lost</RequestID></Response>"
-                    ).encode()
-                    self._reply(status, data)
+                    self._fault_reply(rest, "5xx", "lost")
                     return
                 if action in ("DescribeInstances", "RunInstances") and response.status == 200:
                     data = proxy._rewrite(data)
-                self._reply(response.status, data, response.getheader("Content-Type", "text/xml"))
+                passed = [(k, v) for k, v in response.getheaders() if k.lower().startswith("x-amz")]
+                content_type = response.getheader("Content-Type", "text/xml")
+                self._reply(response.status, data, content_type, passed)
+
+            def do_POST(self) -> None:
+                self._forward("POST")
+
+            def do_PUT(self) -> None:
+                self._forward("PUT")
+
+            def do_GET(self) -> None:
+                self._forward("GET")
 
         return Handler

@@ -3,14 +3,24 @@ that delays instances and injects throttling, 5xx errors and timeouts."""
 
 from __future__ import annotations
 
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from slipway.connectors.ec2 import Ec2Connector
 from slipway.connectors.registry import CloudDriver
-from slipway.domain.machines import RUN_TAG, Capability, MachineSpec, MachineState, Rule
-from slipway.errors import CloudError, NotFound, Unsupported
+from slipway.domain.machines import (
+    RUN_TAG,
+    Capability,
+    CloudImage,
+    ImageSource,
+    MachineSpec,
+    MachineState,
+    Rule,
+)
+from slipway.errors import CloudError, ImageFileError, InputError, NotFound, Unsupported
 from tests.integration.ec2_proxy import Ec2Proxy
 
 REGION = "us-east-1"
@@ -208,11 +218,13 @@ def test_an_unreachable_cloud_is_said_so(ec2_proxy: Ec2Proxy) -> None:
         cloud.list_machines({})
 
 
-def test_image_upload_is_declared_unsupported(ec2_proxy: Ec2Proxy, tmp_path) -> None:
+def test_an_image_from_a_url_is_declared_unsupported(ec2_proxy: Ec2Proxy) -> None:
     cloud = _connect(ec2_proxy)
-    assert Capability.IMAGE_UPLOAD in cloud.unsupported
-    with pytest.raises(Unsupported, match="S3"):
-        cloud.upload_image(tmp_path / "x.qcow2", "x", {})
+    assert Capability.IMAGE_UPLOAD not in cloud.unsupported
+    assert Capability.IMAGE_FROM_URL in cloud.unsupported
+    source = ImageSource("https://example.org/x.qcow2", 1, "0" * 128, "0" * 32)
+    with pytest.raises(Unsupported, match="URL"):
+        cloud.register_image(source, "x-image", {})
 
 
 def test_disk_size_sets_the_root_volume(ec2_proxy: Ec2Proxy) -> None:
@@ -231,3 +243,212 @@ def test_console_log_and_images(ec2_proxy: Ec2Proxy) -> None:
     machine = cloud.create_machine(_spec(cloud))
     assert isinstance(cloud.console_log(machine.id), str)
     assert cloud.images() == []  # nothing registered by this account yet
+
+
+# -- images ------------------------------------------------------------------------
+
+BLOCK = 512 * 1024
+PROPERTIES = {"slipway-source": "debian-12", "slipway-version": "1.0", "architecture": "aarch64"}
+
+
+def _qcow2(tmp_path: Path) -> tuple[Path, bytes]:
+    """A 3 MiB disk: 1 MiB of 0xab, zeros, then 100 kB of 0xcd inside block 4."""
+    raw = tmp_path / "disk.raw"
+    with raw.open("wb") as file:
+        file.truncate(3 << 20)
+        file.write(b"\xab" * (1 << 20))
+        file.seek((2 << 20) + 100_000)
+        file.write(b"\xcd" * 100_000)
+    qcow2 = tmp_path / "disk.qcow2"
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, qcow2], check=True)
+    return qcow2, raw.read_bytes()
+
+
+def _upload(
+    cloud: Ec2Connector, tmp_path: Path, name: str = "debian-12-v1", **extra: str
+) -> CloudImage:
+    qcow2, _ = _qcow2(tmp_path)
+    return cloud.upload_image(qcow2, name, {**PROPERTIES, **extra})
+
+
+def _snapshot_blocks(cloud: Ec2Connector, snapshot_id: str) -> dict[int, bytes]:
+    listed = cloud.ebs_client.list_snapshot_blocks(SnapshotId=snapshot_id)
+    return {
+        b["BlockIndex"]: cloud.ebs_client.get_snapshot_block(
+            SnapshotId=snapshot_id, BlockIndex=b["BlockIndex"], BlockToken=b["BlockToken"]
+        )["BlockData"].read()
+        for b in listed["Blocks"]
+    }
+
+
+def _own_snapshots(cloud: Ec2Connector) -> list[str]:
+    snapshots = cloud.client.describe_snapshots(
+        OwnerIds=["self"], Filters=[{"Name": "tag-key", "Values": ["slipway-image"]}]
+    )["Snapshots"]
+    return [s["SnapshotId"] for s in snapshots]
+
+
+def test_an_uploaded_qcow2_becomes_a_tagged_ami_holding_exactly_its_blocks(
+    ec2_proxy: Ec2Proxy, tmp_path: Path
+) -> None:
+    cloud = _connect(ec2_proxy)
+    qcow2, raw = _qcow2(tmp_path)
+    image = cloud.upload_image(qcow2, "debian-12-v1", PROPERTIES)
+    assert (image.name, image.properties, image.ready, image.hidden) == (
+        "debian-12-v1", PROPERTIES, True, False,
+    )  # fmt: skip
+    assert [i.id for i in cloud.images()] == [image.id]
+    (ami,) = cloud.client.describe_images(ImageIds=[image.id])["Images"]
+    assert ami["Architecture"] == "arm64"
+    assert ami["RootDeviceName"] == "/dev/xvda"
+    snapshot_id = ami["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    expected = {
+        i // BLOCK: raw[i : i + BLOCK]
+        for i in range(0, len(raw), BLOCK)
+        if raw[i : i + BLOCK].strip(b"\0")
+    }
+    assert sorted(expected) == [0, 1, 4]  # the zeros between were not sent
+    assert _snapshot_blocks(cloud, snapshot_id) == expected
+    assert ec2_proxy.requests["PutSnapshotBlock"] == 3
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "disk.qcow2", tmp_path / "disk.raw"]
+
+
+def test_images_are_found_by_their_properties_taken_literally(
+    ec2_proxy: Ec2Proxy, tmp_path: Path
+) -> None:
+    cloud = _connect(ec2_proxy)
+    first = _upload(cloud, tmp_path)
+    second = _upload(cloud, tmp_path, "debian-12-v2", **{"slipway-version": "2.0"})
+    assert [i.id for i in cloud.find_images({"slipway-version": "1.0"})] == [first.id]
+    found = cloud.find_images({"slipway-source": "debian-12"})
+    assert sorted(i.id for i in found) == sorted([first.id, second.id])
+    assert cloud.find_images({"slipway-version": "1.*"}) == []
+
+
+def test_a_hidden_image_leaves_the_list_but_is_found_and_still_launches(
+    ec2_proxy: Ec2Proxy, tmp_path: Path
+) -> None:
+    cloud = _connect(ec2_proxy)
+    image = _upload(cloud, tmp_path)
+    cloud.hide_image(image.id)
+    assert cloud.images() == []
+    (found,) = cloud.find_images(PROPERTIES)
+    assert (found.id, found.hidden, found.properties) == (image.id, True, PROPERTIES)
+    (ami,) = cloud.client.describe_images(ImageIds=[image.id])["Images"]
+    assert ami["DeprecationTime"]
+    machine = cloud.create_machine(_spec(cloud, image_id=image.id))
+    assert cloud.image_users(image.id) == [machine.id]
+
+
+def test_image_users_are_the_instances_not_terminated(ec2_proxy: Ec2Proxy, tmp_path: Path) -> None:
+    cloud = _connect(ec2_proxy)
+    image = _upload(cloud, tmp_path)
+    assert cloud.image_users(image.id) == []
+    first = cloud.create_machine(_spec(cloud, image_id=image.id))
+    second = cloud.create_machine(_spec(cloud, "run-2/create", image_id=image.id))
+    cloud.create_machine(_spec(cloud, "run-3/create"))  # another image
+    cloud.delete_machine(first.id)
+    assert cloud.image_users(image.id) == [second.id]
+
+
+def test_sharing_grants_launch_and_the_snapshots_volumes(
+    ec2_proxy: Ec2Proxy, tmp_path: Path
+) -> None:
+    cloud = _connect(ec2_proxy)
+    image = _upload(cloud, tmp_path)
+    cloud.share_image(image.id, "210987654321")
+    cloud.share_image(image.id, "210987654321")
+    launch = cloud.client.describe_image_attribute(ImageId=image.id, Attribute="launchPermission")
+    assert launch["LaunchPermissions"] == [{"UserId": "210987654321"}]
+    (ami,) = cloud.client.describe_images(ImageIds=[image.id])["Images"]
+    snapshot = cloud.client.describe_snapshot_attribute(
+        SnapshotId=ami["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"],
+        Attribute="createVolumePermission",
+    )
+    assert snapshot["CreateVolumePermissions"] == [{"UserId": "210987654321"}]
+
+
+def test_sharing_with_something_not_an_account_id_is_refused(ec2_proxy: Ec2Proxy) -> None:
+    cloud = _connect(ec2_proxy)
+    with pytest.raises(InputError, match="'my-project' is not an AWS account id"):
+        cloud.share_image("ami-0123456789abcdef0", "my-project")
+
+
+def test_deleting_an_image_removes_the_ami_and_its_snapshot(
+    ec2_proxy: Ec2Proxy, tmp_path: Path
+) -> None:
+    cloud = _connect(ec2_proxy)
+    image = _upload(cloud, tmp_path)
+    assert len(_own_snapshots(cloud)) == 1
+    cloud.delete_image(image.id)
+    assert cloud.find_images(PROPERTIES) == []
+    assert _own_snapshots(cloud) == []
+    cloud.delete_image(image.id)  # already gone
+    cloud.delete_image("ami-0123456789abcdef0")  # never was
+
+
+@pytest.mark.parametrize(
+    "action", ["StartSnapshot", "PutSnapshotBlock", "CompleteSnapshot", "RegisterImage"]
+)
+def test_a_failed_upload_leaves_no_snapshot_and_no_ami(
+    ec2_proxy: Ec2Proxy, tmp_path: Path, action: str
+) -> None:
+    cloud = _connect(ec2_proxy, max_attempts=1)
+    ec2_proxy.inject("5xx", 1, action=action)
+    with pytest.raises(CloudError, match=r"InternalError|InternalServer|500"):
+        _upload(cloud, tmp_path)
+    assert ec2_proxy.faults_served["5xx"] == 1
+    assert cloud.find_images(PROPERTIES) == []
+    assert _own_snapshots(cloud) == []
+    assert cloud.client.describe_images(Owners=["self"])["Images"] == []
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "disk.qcow2", tmp_path / "disk.raw"]
+
+
+def test_an_interrupted_uploads_snapshot_is_found_and_deleted(ec2_proxy: Ec2Proxy) -> None:
+    cloud = _connect(ec2_proxy)
+    tags = [{"Key": k, "Value": v} for k, v in PROPERTIES.items()]
+    # What a worker dying between the blocks and RegisterImage leaves.
+    orphan = cloud.ebs_client.start_snapshot(
+        VolumeSize=1, Tags=[*tags, {"Key": "slipway-image", "Value": "debian-12-v1"}]
+    )["SnapshotId"]
+    # Someone else's snapshot with the same tags is none of Slipway's business.
+    cloud.ebs_client.start_snapshot(VolumeSize=1, Tags=tags)
+    (found,) = cloud.find_images(PROPERTIES)
+    assert (found.id, found.name, found.ready, found.hidden) == (
+        orphan, "debian-12-v1", False, True,
+    )  # fmt: skip
+    assert found.properties == PROPERTIES
+    cloud.delete_image(orphan)
+    cloud.delete_image(orphan)
+    assert cloud.find_images(PROPERTIES) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "properties", "message"),
+    [
+        ("x", {}, "EC2 wants 3 to 128"),
+        ("debian", {"k": "v" * 257}, "at most 256"),
+        ("debian", {"k" * 129: "v"}, "128 characters"),
+        ("debian", {f"k{i}": "v" for i in range(50)}, "at most 49"),
+        ("debian", {"slipway-hidden": "false"}, "reserved"),
+    ],
+)
+def test_what_ec2_cannot_keep_is_refused_before_anything_is_uploaded(
+    ec2_proxy: Ec2Proxy, tmp_path: Path, name: str, properties: dict[str, str], message: str
+) -> None:
+    cloud = _connect(ec2_proxy)
+    qcow2, _ = _qcow2(tmp_path)
+    with pytest.raises(InputError, match=message):
+        cloud.upload_image(qcow2, name, properties)
+    assert ec2_proxy.requests["StartSnapshot"] == 0
+
+
+def test_an_unreadable_file_is_refused_before_anything_is_uploaded(
+    ec2_proxy: Ec2Proxy, tmp_path: Path
+) -> None:
+    cloud = _connect(ec2_proxy)
+    (tmp_path / "junk.qcow2").write_bytes(b"QFI\xfb" + b"\0" * 100)
+    with pytest.raises(ImageFileError):
+        cloud.upload_image(tmp_path / "junk.qcow2", "junk-image", {})
+    assert ec2_proxy.requests["StartSnapshot"] == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["junk.qcow2"]

@@ -234,20 +234,21 @@ def test_recipes_in_a_folder_are_left_to_the_image_kit(tree: Path, alice: Catalo
 def test_a_cloud_cannot_claim_a_capability_its_driver_lacks(
     tree: Path, service: Callable[[str], CatalogService]
 ) -> None:
-    """The example EC2 cloud once claimed image upload, which its connector
-    refuses: the claim now warns, and the cloud is shown without it."""
-    cloud = tree / "examples" / "clouds" / "aws-eu-west-1.yaml"
+    """A cloud claiming image upload on a driver that lacks it (Exoscale
+    registers templates from a URL): the claim warns, and the cloud is shown
+    without it."""
+    cloud = tree / "examples" / "clouds" / "exoscale-ch-gva.yaml"
     cloud.write_text(cloud.read_text().replace("image_upload: false", "image_upload: true"))
     admin = service("admin")
     files = load_paths([tree / "examples"], tree)
     report = admin.validate(files)
     assert report.errors == []
     assert any(
-        "capabilities.image_upload is claimed, but the ec2 driver cannot" in w
+        "capabilities.image_upload is claimed, but the exoscale driver cannot" in w
         for w in report.warnings
     )
     admin.import_files(files)
     clouds = {c.name: c for c, _ in admin.clouds()}
-    assert clouds["aws-eu-west-1"].image_upload is False
-    assert clouds["aws-eu-west-1"].security_groups is True
+    assert clouds["exoscale-ch-gva"].image_upload is False
+    assert clouds["exoscale-ch-gva"].security_groups is True
     assert clouds["local"].image_upload is True

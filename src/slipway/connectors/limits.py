@@ -20,10 +20,6 @@ DRIVER_LIMITS: Mapping[str, Mapping[Capability, str]] = {
         Capability.IMAGE_SHARING: "the local cloud has no projects to share an image with",
     },
     "ec2": {
-        Capability.IMAGE_UPLOAD: (
-            "EC2 imports images through an S3 bucket and the vmimport service role, "
-            "which Slipway does not set up yet; register the AMI yourself"
-        ),
         Capability.IMAGE_FROM_URL: "EC2 does not fetch images from a URL; upload the file",
     },
     "exoscale": {

@@ -57,10 +57,14 @@ def connect(cloud: str, options: Mapping[str, Any]) -> Ec2Connector:
         create_client = session.client(
             "ec2", region_name=region, endpoint_url=endpoint, config=config(1)
         )
+        ebs_client = session.client(
+            "ebs", region_name=region, endpoint_url=endpoint, config=config(attempts)
+        )
     return Ec2Connector(
         cloud,
         client,
         create_client=create_client,
         create_attempts=attempts,
         subnet_id=options.get("subnet_id"),
+        ebs_client=ebs_client,
     )

@@ -25,12 +25,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from slipway.connectors.ec2 import _images
 from slipway.connectors.ec2._errors import translated
 from slipway.connectors.limits import limits_of
 from slipway.domain.machines import (
     RUN_TAG,
     Capability,
     CloudImage,
+    ImageSource,
     Machine,
     MachineSpec,
     MachineState,
@@ -156,9 +158,13 @@ class Ec2Connector:
         create_client: EC2Client | None = None,
         create_attempts: int = 8,
         subnet_id: str | None = None,
+        ebs_client: Any = None,
     ) -> None:
         self.cloud = cloud
         self.client = client
+        self.ebs_client = ebs_client  # the EBS direct APIs, for image uploads
+        self.image_timeout_s = _images.UPLOAD_TIMEOUT_S
+        self.image_poll_s = _images.POLL_S
         self.create_client = create_client or client
         self.create_attempts = create_attempts
         self.subnet_id = subnet_id
@@ -313,20 +319,57 @@ class Ec2Connector:
         return sorted(result, key=lambda f: (f.cpu, f.ram, f.name))
 
     def images(self) -> list[CloudImage]:
+        """The account's own AMIs, hidden (deprecated) ones left out."""
         with translated(self.cloud, "list images"):
             images = self.client.describe_images(Owners=["self"])["Images"]
-        return [
-            CloudImage(
-                i["ImageId"],
-                i.get("Name", i["ImageId"]),
-                _tags(i.get("Tags")),  # type: ignore[arg-type]
-                ready=i.get("State") == "available",
-            )
-            for i in images
-        ]
+        listed = [_images.to_cloud_image(i) for i in images]
+        return [i for i in listed if not i.hidden]
 
     def upload_image(self, path: Path, name: str, properties: Mapping[str, str]) -> CloudImage:
-        raise Unsupported(self.unsupported[Capability.IMAGE_UPLOAD], cloud=self.cloud)
+        """An AMI on a snapshot written through the EBS direct APIs, tagged
+        with ``properties`` from its registration (see ``_images``)."""
+        if self.ebs_client is None:
+            raise CloudError("upload image: no EBS client was configured", cloud=self.cloud)
+        with translated(self.cloud, f"upload image {name}"):
+            return _images.upload(
+                self.cloud, self.client, self.ebs_client, path, name, properties,
+                timeout_s=self.image_timeout_s, poll_s=self.image_poll_s,
+            )  # fmt: skip
+
+    def register_image(
+        self, source: ImageSource, name: str, properties: Mapping[str, str]
+    ) -> CloudImage:
+        raise Unsupported(self.unsupported[Capability.IMAGE_FROM_URL], cloud=self.cloud)
+
+    def find_images(self, properties: Mapping[str, str]) -> list[CloudImage]:
+        with translated(self.cloud, "find images"):
+            return _images.find(self.client, properties)
+
+    def share_image(self, image_id: str, project: str) -> None:
+        with translated(self.cloud, f"share image {image_id} with account {project}"):
+            _images.share(self.client, image_id, project)
+
+    def hide_image(self, image_id: str) -> None:
+        """Tag the AMI ``slipway-hidden`` and deprecate it: EC2 then leaves it
+        out of ``DescribeImages`` unless ``IncludeDeprecated`` is asked for,
+        while it can still be described and launched by its id."""
+        with translated(self.cloud, f"hide image {image_id}"):
+            _images.hide(self.client, image_id)
+
+    def delete_image(self, image_id: str) -> None:
+        """Deregister the AMI and delete its snapshots; a ``snap-`` id (an
+        upload that stopped before its AMI) deletes that snapshot."""
+        with translated(self.cloud, f"delete image {image_id}"):
+            _images.delete(self.client, image_id)
+
+    def image_users(self, image_id: str) -> list[str]:
+        """Instances started from the AMI that are not terminated."""
+        filters: list[Any] = [
+            {"Name": "image-id", "Values": [image_id]},
+            {"Name": "instance-state-name", "Values": _LIVE_STATES},
+        ]
+        with translated(self.cloud, f"list the instances of image {image_id}"):
+            return [i["InstanceId"] for i in self._instances(filters)]
 
     # -- security groups -------------------------------------------------------------
 
