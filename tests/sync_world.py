@@ -16,6 +16,7 @@ from slipway.adapters.definitions.loader import load_paths
 from slipway.adapters.imagelists import EndorserCredentials, sign_image_list
 from slipway.adapters.imagelists.trust import distinguished_name
 from slipway.config import Settings, load_settings
+from slipway.connectors.base import Connector
 from slipway.domain.imagelists import ImageList, ListedImage
 from slipway.services.sync import NewSubscription, SyncService
 from tests.endorser_ca import NOW, EndorsingCA, a_list, an_image
@@ -50,7 +51,9 @@ class SyncWorld:
     server: ListServer = field(default_factory=ListServer)
     settings: Settings = field(init=False)
     endorser: EndorserCredentials = field(init=False)
+    tokens: dict[str, str] = field(init=False)
     version: int = 0
+    fetch_private: bool = True
 
     def __post_init__(self) -> None:
         self.endorser = self.ca.issue()
@@ -60,13 +63,14 @@ class SyncWorld:
                 "SLIPWAY_DATA_DIR": str(self.root / "data"),
                 "SLIPWAY_DATABASE_URL": self.database_url,
                 "SLIPWAY_USER": "admin",
-                "SLIPWAY_FETCH_PRIVATE_ADDRESSES": "yes",
+                "SLIPWAY_FETCH_PRIVATE_ADDRESSES": "yes" if self.fetch_private else "no",
                 "SLIPWAY_CA_DIR": str(self.ca.write_dir(self.root / "trusted-cas")),
                 "SLIPWAY_CONFIG": str(self.root / "none.toml"),
             }
         )
         identity = bootstrap.identity_service(self.settings)
         identity.add_user("admin", "mallory")  # the first user to act becomes the admin
+        self.tokens = {u: identity.create_token(u, "tests").token for u in ("admin", "mallory")}
         wanted = [EXAMPLES / "clouds" / "local.yaml", EXAMPLES / "catalogs" / "local.yaml"]
         catalog = bootstrap.catalog_service(self.settings)
         catalog.import_files(load_paths(wanted, EXAMPLES.parent))
@@ -85,6 +89,35 @@ class SyncWorld:
     @property
     def list_url(self) -> str:
         return self.server.url + LIST_PATH
+
+    def api(self) -> Any:
+        """The API over this world (a TestClient), with the dashboard."""
+        from fastapi.testclient import TestClient
+
+        from slipway.entrypoints.api.app import create_app
+
+        return TestClient(create_app(bootstrap.web_services(self.settings)))
+
+    def headers(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+    def sync_to(self, connector: Connector, user: str = "admin") -> SyncService:
+        """The sync service with every cloud being ``connector`` (a test double)."""
+        from slipway.adapters.store.database import make_engine
+        from slipway.adapters.store.sql import SqlUnitOfWork
+        from slipway.adapters.sync_sources import HttpListReader, ImageCache
+
+        engine = make_engine(self.settings.database_url)
+        return SyncService(
+            lambda: SqlUnitOfWork(engine),
+            user,
+            connectors=lambda _: connector,
+            clouds=lambda: [connector.cloud],
+            reader=HttpListReader(fetch_private=True),
+            files=ImageCache(self.data_dir / "sync-cache", fetch_private=True),
+            worker="test:1",
+            default_ca_dir=self.settings.ca_dir,
+        )
 
     def sync(self, user: str = "admin") -> SyncService:
         return bootstrap.sync_for(self.settings)(user)

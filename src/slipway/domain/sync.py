@@ -52,6 +52,8 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 SYNC_KEY = "slipway:sync"
 """The property that marks a native image as one a subscription made."""
+ESSENTIAL_PROPERTIES = (SYNC_KEY, "appdb_id")
+"""What a sync needs on an image to find it again, on clouds that keep little."""
 
 _IDENTITY_FIELDS = (
     "identifier", "uri", "size", "sha512", "format", "version", "title", "hypervisor",

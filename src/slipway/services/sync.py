@@ -35,6 +35,7 @@ from slipway.connectors.base import Connector, supports
 from slipway.domain.imagelists import ImageList, ListedImage, PreviousAcceptance
 from slipway.domain.machines import Capability, CloudImage, ImageSource
 from slipway.domain.sync import (
+    ESSENTIAL_PROPERTIES,
     MIN_INTERVAL,
     SYNC_KEY,
     ImageState,
@@ -674,7 +675,7 @@ class _Sync:
                 with self._step("convert", image):
                     path = self.service._files.qcow2(cached, image)
                 with self._step("upload", image) as moved:
-                    native = connector.upload_image(path, name, properties)
+                    native = _fitting(lambda p: connector.upload_image(path, name, p), properties)
                     moved["bytes"] = path.stat().st_size
             else:
                 with self._step("register", image):
@@ -685,7 +686,9 @@ class _Sync:
                             cloud=connector.cloud,
                         )
                     source = ImageSource(image.uri, image.size, image.sha512, cached.md5)
-                    native = connector.register_image(source, name, properties)
+                    native = _fitting(
+                        lambda p: connector.register_image(source, name, p), properties
+                    )
         if project is not None:
             with self._step("share", image):
                 connector.share_image(native.id, project)
@@ -752,6 +755,24 @@ class _Sync:
             )
             return
         self._save(replace(image, state=ImageState.DELETED, updated_at=self._now()))
+
+
+def _fitting(put: Callable[[dict[str, str]], CloudImage], properties: dict[str, str]) -> CloudImage:
+    """``put`` with every property, or — when the cloud cannot hold them all
+    (EC2 keeps 256 characters a tag, Exoscale 242 in all) and says so before
+    it stores anything — with fewer, down to the ones a sync cannot do
+    without: its mark and the list image's identifier."""
+    tiers = [
+        properties,
+        {k: v for k, v in properties.items() if k != "APPLIANCE_ATTRIBUTES"},
+        {k: properties[k] for k in ESSENTIAL_PROPERTIES if k in properties},
+    ]
+    for tier in tiers[:-1]:
+        try:
+            return put(tier)
+        except InputError:
+            continue
+    return put(tiers[-1])
 
 
 def _as_listed(image: SyncedImage) -> ListedImage:

@@ -16,6 +16,7 @@ from slipway.entrypoints.api import (
     modules,
     problems,
     runs,
+    sync,
     threads,
     users,
 )
@@ -55,6 +56,7 @@ def create_app(services: Services, *, dashboard: bool = True) -> FastAPI:
         market.router,
         market.public,
         images.router,
+        sync.router,
     ):
         app.include_router(router)
     if dashboard:

@@ -1,0 +1,158 @@
+"""Provider sync to other clouds than the local store: Exoscale (it fetches
+the file itself, given its MD5: the fake API over HTTP downloads and checks
+it), EC2 (an upload through the EBS direct APIs, moto over HTTP), and the
+in-memory fake for what needs machines: an image in use is hidden but not
+deleted, and images reach the VO's project."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from slipway.connectors.fake import FakeConnector
+from slipway.connectors.registry import CloudDriver
+from slipway.domain.machines import RUN_TAG, MachineSpec
+from slipway.domain.sync import SYNC_KEY, ImageState, SyncOutcome
+from slipway.services.sync import NewSubscription
+from tests.integration.ec2_proxy import Ec2Proxy
+from tests.sync_world import SyncWorld, qcow2_bytes
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[SyncWorld]:
+    made = SyncWorld(tmp_path, f"sqlite:///{tmp_path}/slipway.db")
+    yield made
+    made.close()
+
+
+def _subscribe(world: SyncWorld, service: Any, cloud: str, **changes: Any) -> None:
+    values: dict[str, Any] = {
+        "name": "site",
+        "cloud": cloud,
+        "source": world.list_url,
+        "endorser_dn": world.endorser_dn,
+        "grace": timedelta(0),
+        **changes,
+    }
+    service.add(NewSubscription(**values))
+
+
+def test_exoscale_registers_the_listed_file_by_its_url_and_md5(world, tmp_path):
+    from tests.integration.exoscale_fake import FakeExoscale
+
+    fake = FakeExoscale().start()
+    try:
+        cloud = CloudDriver.EXOSCALE.connect(
+            "exo",
+            {"region": "ch-gva-2", "endpoint": fake.endpoint, "api_key": fake.key,
+             "api_secret": fake.secret, "poll_interval": 0.02},
+        )  # fmt: skip
+        data = qcow2_bytes(tmp_path, "alpha")
+        image = world.image("alpha", data)
+        world.publish(image)
+        service = world.sync_to(cloud)
+        _subscribe(world, service, "exo")
+
+        record = service.run("site")
+
+        assert record.outcome is SyncOutcome.SUCCEEDED, record.steps
+        assert "register" in [s.step for s in record.steps]
+        (held,) = service.status("site").images
+        (template,) = cloud.find_images({SYNC_KEY: held.key})
+        assert template.id == held.native_id
+        assert template.properties["appdb_id"] == image.identifier
+        assert [i.id for i in cloud.images() if i.id == held.native_id] == [held.native_id]
+    finally:
+        fake.stop()
+
+
+def test_ec2_gets_an_ami_uploaded_through_ebs(world, tmp_path, ec2_proxy: Ec2Proxy):
+    cloud = CloudDriver.EC2.connect("aws", {"region": "us-east-1", "endpoint_url": ec2_proxy.url})
+    image = world.image("alpha", qcow2_bytes(tmp_path, "alpha"), os_name="Debian")
+    world.publish(image)
+    service = world.sync_to(cloud)
+    _subscribe(world, service, "aws", projects=(("vo.example.org", "123456789012"),))
+
+    record = service.run("site")
+
+    assert record.outcome is SyncOutcome.SUCCEEDED, record.steps
+    (held,) = service.status("site").images
+    (ami,) = cloud.find_images({SYNC_KEY: held.key})
+    assert ami.id == held.native_id and ami.ready and not ami.hidden
+    assert ami.properties["os_distro"] == "debian"
+    client: Any = cloud.client  # type: ignore[attr-defined]
+    launch = client.describe_image_attribute(ImageId=ami.id, Attribute="launchPermission")
+    assert {"UserId": "123456789012"} in launch["LaunchPermissions"]
+
+
+def test_an_image_in_use_is_hidden_but_not_deleted(world, tmp_path):
+    cloud = FakeConnector("fake", images=[])
+    world.publish(world.image("alpha", qcow2_bytes(tmp_path, "alpha")))
+    service = world.sync_to(cloud)
+    _subscribe(world, service, "fake")
+    service.run("site")
+    (held,) = service.status("site").images
+    assert held.native_id is not None
+    cloud.create_machine(
+        MachineSpec("vm", held.native_id, "small", 1, 1.0, None, "", tags={RUN_TAG: "r1"})
+    )
+    world.publish()  # alpha leaves the list
+    service.run("site")  # hidden
+    record = service.run("site")  # grace 0: would delete, but a machine uses it
+
+    (kept,) = service.status("site").images
+    assert kept.state is ImageState.HIDDEN
+    (skipped,) = [s for s in record.steps if s.step == "delete"]
+    assert skipped.outcome == "skipped" and "fake-" in skipped.detail
+    assert held.native_id in {i.id for i in cloud.find_images({})}
+    assert held.native_id not in {i.id for i in cloud.images()}
+
+    cloud.delete_machine(cloud.list_machines({})[0].id)
+    service.run("site")
+    assert service.status("site").images[0].state is ImageState.DELETED
+    assert cloud.find_images({}) == []
+
+
+def test_images_reach_the_vos_project_and_an_unmapped_vo_is_reported(world, tmp_path):
+    cloud = FakeConnector("fake", images=[])
+    world.publish(world.image("alpha", qcow2_bytes(tmp_path, "alpha")))
+    service = world.sync_to(cloud)
+    _subscribe(world, service, "fake", projects=(("other.vo", "p-other"),))
+
+    record = service.run("site")
+
+    assert record.outcome is SyncOutcome.PARTIAL
+    (failed,) = record.failed_images
+    assert "no project is mapped to VO vo.example.org" in failed.detail
+    assert cloud.find_images({}) == []  # nothing uploaded that its users could not reach
+
+
+def test_an_interrupted_upload_is_cleaned_up_and_never_duplicated(world, tmp_path):
+    """What a worker killed after the upload but before recording it leaves:
+    an image under the mark. The next sync adopts it instead of uploading again."""
+    cloud = FakeConnector("fake", images=[])
+    world.publish(world.image("alpha", qcow2_bytes(tmp_path, "alpha")))
+    service = world.sync_to(cloud)
+    _subscribe(world, service, "fake")
+    original = cloud.upload_image
+
+    def upload_then_die(path: Path, name: str, properties: Any) -> Any:
+        original(path, name, properties)
+        raise KeyboardInterrupt  # the process dies right after the cloud stored it
+
+    cloud.upload_image = upload_then_die  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        service.run("site")
+    cloud.upload_image = original  # type: ignore[method-assign]
+    assert service.status("site").images[0].state is ImageState.PENDING
+
+    record = service.run("site")
+
+    assert record.outcome is SyncOutcome.SUCCEEDED
+    assert "upload" not in [s.step for s in record.steps]  # adopted, not uploaded again
+    assert len(cloud.find_images({})) == 1
+    assert service.status("site").images[0].state is ImageState.ACTIVE
