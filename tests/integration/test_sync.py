@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -237,3 +238,54 @@ def test_only_administrators_see_or_change_subscriptions(world, tmp_path):
         with pytest.raises(PermissionDenied):
             attempt()
     assert _store(world).list() == []
+
+
+def test_a_definition_naming_the_appliance_deploys_the_synced_image_then_the_new_one(
+    world, tmp_path
+):
+    from slipway import bootstrap
+    from slipway.adapters.definitions.loader import load_paths
+    from slipway.domain.sizes import Size
+    from slipway.errors import NotFound
+    from slipway.services.deploy import DeployRequest
+
+    definitions = tmp_path / "defs"
+    (definitions / "site").mkdir(parents=True)
+    (definitions / "site" / "alpha.yaml").write_text(
+        "kind: image\nappliance: vo.example.org/alpha\nlogin_user: debian\n"
+        "size: {cpu: 1, ram: 0.5}\n"
+    )
+    catalog = bootstrap.catalog_service(world.settings)
+    catalog.import_files(load_paths([definitions], definitions))
+    with pytest.raises(NotFound, match="has not been synced to cloud 'local'"):
+        catalog.resolve("site/alpha", clouds=["local"])
+
+    alpha = world.image("alpha", qcow2_bytes(tmp_path, "alpha"))
+    world.publish(alpha)
+    world.subscribe(grace=timedelta(days=1))
+    world.sync().run("site")
+    (first,) = world.sync().status("site").images
+
+    resolved = catalog.resolve("site/alpha")
+    target = resolved.targets["local"]
+    assert target.native_id == first.native_id
+    assert target.synced is not None and target.synced.list_version == "1"
+    runs = bootstrap.runtime(world.settings).runs_for("admin")
+    run, _ = runs.deploy(DeployRequest("site/alpha", "local", size=Size(cpu=1, ram=0.5)))
+    assert run.target is not None and run.target.native_id == first.native_id
+    runs.terminate(run.id)
+
+    newer = world.image("alpha", qcow2_bytes(tmp_path, "alpha-2"), version="2")
+    world.publish(replace(newer, identifier=alpha.identifier))
+    world.sync().run("site")
+
+    second = next(i for i in world.sync().status("site").images if i.version == "2")
+    run, _ = runs.deploy(DeployRequest("site/alpha", "local", size=Size(cpu=1, ram=0.5)))
+    assert run.target is not None and run.target.native_id == second.native_id != first.native_id
+    runs.terminate(run.id)
+    (definitions / "site" / "alpha-v1.yaml").write_text(
+        "kind: image\nappliance: vo.example.org/alpha@1\nlogin_user: debian\n"
+    )
+    catalog.import_files(load_paths([definitions], definitions))
+    pinned = catalog.resolve("site/alpha-v1").targets["local"]  # hidden, not yet deleted
+    assert pinned.native_id == first.native_id

@@ -127,7 +127,14 @@ class CatalogService:
         access: Access | None = None,
     ) -> Modules:
         """The modules as the user may see them (files over store)."""
-        return Modules(uow.store, files, viewer=access or self._access(uow), people=uow.identity)
+        sync = getattr(uow, "sync", None)  # a store that keeps syncs (SQL)
+        return Modules(
+            uow.store,
+            files,
+            viewer=access or self._access(uow),
+            people=uow.identity,
+            synced=sync.synced if sync is not None else None,
+        )
 
     def _refuse_creating(
         self, access: Access, names: Sequence[str], denied: Sequence[str] = ()

@@ -12,7 +12,7 @@ exactly as a reference to nothing does (:meth:`Modules.missing`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from slipway.domain.machines import Capability, Rule
 from slipway.domain.modules import Access, Kind, ModuleRef, ModuleVersion, Right, Rights
 from slipway.domain.security import MANAGED_GROUP, MANAGED_PREFIX, GroupDefinition
 from slipway.domain.sizes import Catalog, Flavor
+from slipway.domain.sync import SyncedImage
 from slipway.errors import DefinitionError, NotFound, RefusedReference
 from slipway.services.identity import access_of
 from slipway.services.ports import CatalogStore, DefinitionFile, IdentityStore
@@ -68,6 +69,10 @@ class Module:
         return cls(stored.name, stored.kind, stored.document, stored.version, stored=stored)
 
 
+Synced = Callable[[str, str], Sequence[tuple[str, SyncedImage]]]
+"""(VO, appliance) → the images subscriptions keep of it, with each one's cloud."""
+
+
 class Modules:
     """Files over store; the universe that validation and resolution look in.
     ``viewer``: who is looking (None: whoever sees everything); ``people``:
@@ -80,9 +85,11 @@ class Modules:
         files: Iterable[DefinitionFile] = (),
         viewer: Access | None = None,
         people: IdentityStore | None = None,
+        synced: Synced | None = None,
     ) -> None:
         self.store = store
         self.people = people
+        self.synced = synced
         self.files = {f.name: Module.from_file(f) for f in files}
         self.viewer = viewer
         self._access: dict[str, Access] = {viewer.user: viewer} if viewer else {}

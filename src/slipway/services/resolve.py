@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slipway.domain.clouds import Cloud
+from slipway.domain.imagelists import version_key
 from slipway.domain.inheritance import (
     ChainLink,
     InheritanceCycle,
@@ -20,6 +21,7 @@ from slipway.domain.inheritance import (
 from slipway.domain.modules import Kind, ModuleRef
 from slipway.domain.security import GroupDefinition, GroupPlan, plan_security_groups
 from slipway.domain.sizes import FlavorPick, NoFlavorFits, Size, UnknownInstanceType, resolve_size
+from slipway.domain.sync import ImageState, SyncedImage
 from slipway.errors import InputError, NotFound
 from slipway.services.modules import Module, Modules
 
@@ -38,6 +40,7 @@ class CloudTarget:
     pick: FlavorPick | None = None
     problem: str | None = None
     groups: tuple[GroupPlan, ...] = ()
+    synced: SyncedImage | None = None  # where the native id came from, for an appliance
 
 
 @dataclass(frozen=True)
@@ -128,14 +131,46 @@ def resolve_module(
     size = effective_size(resolved.document)
     targets: dict[str, CloudTarget] = {}
     native = resolved.document.get("native", {})
+    synced = _synced(modules, resolved.document.get("appliance"))
     if clouds is None:
-        clouds = sorted(c for c in native if c in modules.clouds())
+        clouds = sorted(c for c in {*native, *synced} if c in modules.clouds())
     groups = (
         modules.security_groups(module, resolved.document.get("security_groups")) if clouds else {}
     )
     for name in clouds:
-        targets[name] = _target(modules, resolved.document, name, size, groups)
+        targets[name] = _target(modules, resolved.document, name, size, groups, synced.get(name))
     return ResolvedDefinition(module, resolved, size, targets)
+
+
+def _synced(modules: Modules, appliance: str | None) -> dict[str, SyncedImage]:
+    """Cloud → the image a subscription synced of ``appliance``
+    (``VO/NAME`` or ``VO/NAME@VERSION``): the one from the newest list
+    version, preferring images still listed; a pinned version only."""
+    if not appliance or modules.synced is None:
+        return {}
+    vo, _, rest = appliance.partition("/")
+    name, _, version = rest.partition("@")
+    best: dict[str, SyncedImage] = {}
+    for cloud, image in modules.synced(vo, name):
+        if version and image.version != version:
+            continue
+        if not version and image.state is not ImageState.ACTIVE:
+            continue
+        held = best.get(cloud)
+        if held is None or _newer(image, held):
+            best[cloud] = image
+    return best
+
+
+def _newer(a: SyncedImage, b: SyncedImage) -> bool:
+    def rank(i: SyncedImage) -> tuple[Any, ...]:
+        return (
+            i.state is ImageState.ACTIVE,
+            version_key(i.list_version),
+            i.synced_at or i.updated_at,
+        )
+
+    return rank(a) > rank(b)
 
 
 def _target(
@@ -144,11 +179,24 @@ def _target(
     name: str,
     size: Size,
     declared: dict[str, GroupDefinition],
+    synced: SyncedImage | None = None,
 ) -> CloudTarget:
     cloud = modules.cloud(name)
     native = document.get("native", {}).get(name)
+    if native is None and synced is not None and synced.native_id:
+        native = {"id": synced.native_id}  # an id set by hand wins over a synced one
+    else:
+        synced = None
     if native is None:
         have = ", ".join(sorted(document.get("native", {}))) or "none"
+        appliance = document.get("appliance")
+        if appliance:
+            raise NotFound(
+                f"appliance {appliance} has not been synced to cloud {name!r} and the image "
+                f"has no native id there",
+                hint="an operator subscribes that cloud to the VO's list "
+                f"(slipway subscription add); native ids are set for: {have}",
+            )
         raise NotFound(
             f"there is no native image for cloud {name!r}", hint=f"it has native images for: {have}"
         )
@@ -164,6 +212,7 @@ def _target(
         "instance_type": instance_type,
         "login_user": native.get("login_user") or document.get("login_user"),
         "groups": groups,
+        "synced": synced,
     }
     try:
         pick = resolve_size(modules.catalog(cloud.catalog), size, instance_type)

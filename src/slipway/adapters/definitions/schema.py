@@ -97,6 +97,17 @@ class CloudConfDoc(_Strict):
 Platform = Literal["debian", "ubuntu", "redhat", "suse", "windows", "other"]
 
 
+ApplianceRef = Annotated[
+    str,
+    Field(
+        max_length=700,
+        pattern=r"^[a-z0-9]([a-z0-9.-]{0,252})/[A-Za-z0-9_.\-/]{1,400}(@[A-Za-z0-9._+~-]{1,64})?$",
+        description="VO/APPLIANCE or VO/APPLIANCE@VERSION: the native image of every "
+        "cloud a subscription synced it to",
+    ),
+]
+
+
 class ImageDoc(_Strict):
     kind: Literal["image"]
     description: Text | Inherited | None = None
@@ -105,6 +116,7 @@ class ImageDoc(_Strict):
     login_user: Name | Inherited | None = None
     parent: Name | None = None
     native: dict[Name, NativeDoc | Inherited] | None = None
+    appliance: ApplianceRef | Inherited | None = None
     size: SizeDoc | Inherited | None = None
     clouds: dict[Name, CloudConfDoc | Inherited] | None = None
     security_groups: list[Name] | Inherited | None = None

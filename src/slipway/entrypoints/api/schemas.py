@@ -142,8 +142,19 @@ class GroupOut(BaseModel):
     warning: str
 
 
+class SyncedOut(BaseModel):
+    """Where a native id set by a provider sync came from."""
+
+    subscription: str
+    list_version: str
+    version: str = Field(description="the appliance version (the list image's hv:version)")
+    synced_at: datetime | None
+    state: str = Field(description="active, or hidden once the list dropped it")
+
+
 class TargetOut(BaseModel):
     native_id: str
+    synced: SyncedOut | None = None
     login_user: str | None
     instance_type: str | None
     flavor: PickOut | None
@@ -171,6 +182,15 @@ class ResolvedOut(BaseModel):
             clouds={
                 name: TargetOut(
                     native_id=t.native_id,
+                    synced=None
+                    if t.synced is None
+                    else SyncedOut(
+                        subscription=t.synced.subscription,
+                        list_version=t.synced.list_version,
+                        version=t.synced.version,
+                        synced_at=t.synced.synced_at,
+                        state=t.synced.state.value,
+                    ),
                     login_user=t.login_user,
                     instance_type=t.instance_type,
                     flavor=PickOut.of(t.pick),

@@ -53,6 +53,15 @@ def _resolved_json(result: ResolvedDefinition) -> dict[str, Any]:
         "clouds": {
             name: {
                 "native_id": t.native_id,
+                "synced": None
+                if t.synced is None
+                else {
+                    "subscription": t.synced.subscription,
+                    "list_version": t.synced.list_version,
+                    "version": t.synced.version,
+                    "synced_at": t.synced.synced_at,
+                    "state": t.synced.state.value,
+                },
                 "login_user": t.login_user,
                 "instance_type": t.instance_type,
                 "flavor": _flavor_json(t.pick),
@@ -104,7 +113,16 @@ def _render_resolved(result: ResolvedDefinition) -> None:
             + ")"
             for g in t.groups
         )
-        clouds.add_row(name, t.native_id, t.login_user or "", flavor, groups)
+        native = t.native_id
+        if t.synced is not None:
+            native += (
+                f" (synced by {t.synced.subscription} from list version "
+                f"{t.synced.list_version}, appliance version {t.synced.version}, "
+                f"{t.synced.synced_at:%Y-%m-%d %H:%M} UTC)"
+                if t.synced.synced_at
+                else f" (synced by {t.synced.subscription})"
+            )
+        clouds.add_row(name, native, t.login_user or "", flavor, groups)
     console.print(clouds)
     warn(result.warnings)
 
