@@ -249,6 +249,7 @@ def web_services(settings: Settings) -> Services:
         market=marketplace_for(settings),
         images=image_store(settings),
         ca_dir=Path(settings.ca_dir),
+        sync=sync_for(settings),
     )
 
 

@@ -18,6 +18,7 @@ from slipway.services.catalog import CatalogService
 from slipway.services.deploy import RunService
 from slipway.services.identity import ANONYMOUS, IdentityService
 from slipway.services.marketplace import MarketplaceService
+from slipway.services.sync import SyncService
 
 __all__ = [
     "SESSION_COOKIE",
@@ -47,6 +48,7 @@ class Services:
     market: Callable[[str], MarketplaceService] | None = None  # None: no marketplace here
     images: ImageStore | None = None  # the local image store
     ca_dir: Path | None = None  # the CAs image lists are verified against
+    sync: Callable[[str], SyncService] | None = None  # None: no provider sync here
 
 
 @dataclass(frozen=True)
