@@ -1,5 +1,6 @@
 """The dashboard's pages: catalog, image page with the Deploy dialog, clouds,
-the marketplace with its appliance and VO pages.
+the marketplace with its appliance and VO pages (the Sync pages are in
+:mod:`.sync_pages`).
 Server-rendered with Jinja2; htmx swaps the parts that change (catalog
 results, the dialog's flavor preview, diffs). Every page calls the same
 services as the API, acting as the logged-in user (or anonymous)."""
@@ -26,7 +27,7 @@ from slipway.entrypoints.api.modules import module_ref
 from slipway.entrypoints.api.runs import DEPLOY_UNAVAILABLE, RunId, not_available, run_service
 from slipway.entrypoints.api.schemas import NO_NUL
 from slipway.entrypoints.api.threads import blocking
-from slipway.entrypoints.web import session
+from slipway.entrypoints.web import session, sync_pages
 from slipway.entrypoints.web.session import login_url, page, require_form_csrf
 from slipway.errors import InputError, NotAuthenticated, NotFound, Unsupported
 from slipway.services.catalog import CatalogService
@@ -393,4 +394,5 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=FilePath(__file__).parent / "static"), name="static")
     app.include_router(session.router)
     app.include_router(router)
+    app.include_router(sync_pages.router)
     app.state.html_errors = _error_page

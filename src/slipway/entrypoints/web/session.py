@@ -17,7 +17,15 @@ from slipway.entrypoints.api.deps import SESSION_COOKIE, Actor, actor, check_csr
 from slipway.entrypoints.api.threads import blocking, costly
 from slipway.errors import NotAuthenticated, SlipwayError, TooManyAttempts
 
-__all__ = ["LOGIN_CSRF_COOKIE", "acting", "page", "require_form_csrf", "router", "templates"]
+__all__ = [
+    "LOGIN_CSRF_COOKIE",
+    "acting",
+    "is_admin",
+    "page",
+    "require_form_csrf",
+    "router",
+    "templates",
+]
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 LOGIN_CSRF_COOKIE = "slipway_login_csrf"
@@ -26,14 +34,31 @@ router = APIRouter(include_in_schema=False)
 
 
 def page(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
-    """Render ``template`` with the acting user and their CSRF token."""
+    """Render ``template`` with the acting user and their CSRF token;
+    ``is_admin()`` asks the store only when a template wants to know."""
     who = actor(request)
     return templates.TemplateResponse(
         request,
         template,
-        {"who": who, "csrf": who.csrf or "", **context},
+        {
+            "who": who,
+            "csrf": who.csrf or "",
+            "is_admin": lambda: is_admin(request),
+            "has_sync": services(request).sync is not None,
+            **context,
+        },
         status_code=status,
     )
+
+
+def is_admin(request: Request) -> bool:
+    """Whether the acting user is an administrator, asked once a request."""
+    cached: bool | None = getattr(request.state, "admin", None)
+    if cached is None:
+        who = actor(request)
+        cached = not who.anonymous and services(request).identity.whoami(who.user)[0]
+        request.state.admin = cached
+    return cached
 
 
 async def acting(request: Request) -> Actor:
