@@ -4,6 +4,7 @@ boot is exercised in about a second per test."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -219,6 +220,14 @@ def test_upload_image_goes_to_the_image_store_then_boots(cloud, base_image):
     assert machine.state is MachineState.RUNNING
     with pytest.raises(Conflict, match="already stored"):
         cloud.upload_image(base_image, "tiny-copy", {})
+
+
+def test_an_uploaded_qcow2_is_linked_into_the_store_not_copied(cloud, tmp_path):
+    # A sync hands over its download from the cache in the same data folder.
+    download = sector_image(BOOT_SECTOR, tmp_path / "sync-cache" / "download.qcow2")
+    image = cloud.upload_image(download, "linked", {})
+    assert (tmp_path / "images" / "linked.qcow2").stat().st_ino == download.stat().st_ino
+    assert image.properties["sha512"] == hashlib.sha512(download.read_bytes()).hexdigest()
 
 
 def test_flavors_fit_this_host(cloud):

@@ -94,6 +94,18 @@ def sha512_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _hard_link(source: Path, target: Path) -> bool:
+    """Make ``target`` (an empty temporary file) a hard link to ``source``;
+    ``False`` when the file system cannot (another device, no links)."""
+    target.unlink()
+    try:
+        os.link(source, target)
+    except OSError:
+        target.touch()  # the temporary name stays ours until it is replaced
+        return False
+    return True
+
+
 def _report_dict(report: Any) -> dict[str, Any]:
     if report is None or isinstance(report, dict):
         return report or {}
@@ -162,9 +174,15 @@ class ImageStore:
         *,
         os_info: Mapping[str, str] | None = None,
         properties: Mapping[str, str] | None = None,
+        link: bool = False,
     ) -> StoredImage:
         """Store ``source`` (qcow2, raw, vmdk or OVA) as qcow2 under ``name``,
-        with ``properties`` in its metadata from the start."""
+        with ``properties`` in its metadata from the start.
+
+        With ``link``, a qcow2 ``source`` on the store's file system becomes
+        the entry by a hard link rather than a copy (read once, for its
+        SHA-512; nothing written): the caller hands the file over and must
+        not write to it afterwards. Elsewhere it is copied."""
         self.ensure_free(name)
         image = open_image(source)  # refuses backing files: stored images stand alone
         self.root.mkdir(parents=True, exist_ok=True)
@@ -174,7 +192,10 @@ class ImageStore:
         tmp = Path(tmp_name)
         try:
             if image.container is DiskFormat.QCOW2:
-                sha512 = copy_with_sha512(source, tmp)
+                if link and _hard_link(source, tmp):
+                    sha512 = sha512_of(tmp)
+                else:
+                    sha512 = copy_with_sha512(source, tmp)
             else:
                 qemu_convert(image, tmp, DiskFormat.QCOW2)
                 sha512 = sha512_of(tmp)

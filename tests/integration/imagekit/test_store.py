@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 from dataclasses import dataclass
@@ -55,6 +56,42 @@ def test_an_imported_qcow2_is_copied_with_its_sha512_and_sizes(
     assert store.get("small") == entry
     meta = json.loads((tmp_path / "images" / "small.json").read_text())
     assert meta["id"] == "small" and meta["format"] == "qcow2"
+
+
+def test_a_linked_import_shares_the_file_instead_of_copying_it(
+    small_qcow2: Path, tmp_path: Path
+) -> None:
+    handed_over = tmp_path / "download.qcow2"
+    handed_over.write_bytes(small_qcow2.read_bytes())
+    store = ImageStore(tmp_path / "images")
+    entry = store.import_file(handed_over, "small", link=True)
+    assert store.image_path("small").stat().st_ino == handed_over.stat().st_ino
+    assert entry.sha512 == hashlib.sha512(small_qcow2.read_bytes()).hexdigest()
+    assert entry.file_size == small_qcow2.stat().st_size
+    assert {p.name for p in (tmp_path / "images").iterdir()} == {
+        ".lock",
+        "small.json",
+        "small.qcow2",
+    }
+
+
+def test_a_linked_import_is_copied_where_the_file_system_cannot_link(
+    small_qcow2: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def other_device(source: object, target: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr("slipway.imagekit.store.os.link", other_device)
+    store = ImageStore(tmp_path / "images")
+    entry = store.import_file(small_qcow2, "small", link=True)
+    assert store.image_path("small").stat().st_ino != small_qcow2.stat().st_ino
+    assert store.image_path("small").read_bytes() == small_qcow2.read_bytes()
+    assert entry.sha512 == hashlib.sha512(small_qcow2.read_bytes()).hexdigest()
+    assert {p.name for p in (tmp_path / "images").iterdir()} == {
+        ".lock",
+        "small.json",
+        "small.qcow2",
+    }
 
 
 @pytest.mark.parametrize("fmt", [DiskFormat.RAW, DiskFormat.VMDK, DiskFormat.OVA])

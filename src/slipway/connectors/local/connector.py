@@ -549,7 +549,9 @@ class LocalConnector:
         return [i for i in self.images_store.list() if not i.hidden]
 
     def upload_image(self, path: Path, name: str, properties: Mapping[str, str]) -> CloudImage:
-        """Put ``path`` in the local image store under ``name`` (converted to qcow2)."""
+        """Put ``path`` in the local image store under ``name`` (converted to
+        qcow2). A qcow2 file on the store's file system is hard-linked, not
+        copied: the caller must not write to it afterwards."""
         if not path.is_file():
             raise NotFound(f"image file {path} does not exist")
         return self.images_store.add(path, name, properties)

@@ -33,7 +33,8 @@ class LocalImages(Protocol):
         ...
 
     def add(self, source: Path, name: str, properties: Mapping[str, str]) -> CloudImage:
-        """Store ``source``; visible only once complete."""
+        """Store ``source`` (taken over: the caller does not write to it
+        afterwards); visible only once complete."""
         ...
 
     def hide(self, image_id: str) -> None: ...
@@ -62,7 +63,11 @@ class StoreImages:
         return [_cloud_image(e) for e in self.store.list()]
 
     def add(self, source: Path, name: str, properties: Mapping[str, str]) -> CloudImage:
-        return _cloud_image(self.store.import_file(source, name, properties=properties))
+        # Linked, not copied, when it can be: a sync's download sits in the
+        # same data folder and is dropped from its cache once stored, so the
+        # bytes are neither written twice nor kept twice.
+        entry = self.store.import_file(source, name, properties=properties, link=True)
+        return _cloud_image(entry)
 
     def hide(self, image_id: str) -> None:
         self.store.set_hidden(image_id)
