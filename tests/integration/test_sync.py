@@ -289,3 +289,35 @@ def test_a_definition_naming_the_appliance_deploys_the_synced_image_then_the_new
     catalog.import_files(load_paths([definitions], definitions))
     pinned = catalog.resolve("site/alpha-v1").targets["local"]  # hidden, not yet deleted
     assert pinned.native_id == first.native_id
+
+
+def test_the_store_takes_the_download_and_its_hash_without_reading_it_again(
+    world, tmp_path, monkeypatch
+):
+    import slipway.imagekit.store as store
+
+    def no_second_read(path: Path) -> str:
+        raise AssertionError(f"{path} was read again to hash it")
+
+    monkeypatch.setattr(store, "sha512_of", no_second_read)
+    monkeypatch.setattr(store, "copy_with_sha512", no_second_read)
+    image = world.image("alpha", qcow2_bytes(tmp_path, "alpha"))
+    world.publish(image)
+    world.subscribe()
+
+    record = world.sync().run("site")
+
+    assert record.outcome is SyncOutcome.SUCCEEDED, record.steps
+    (stored,) = _store(world).list()
+    assert stored.sha512 == image.sha512
+
+
+def test_a_hash_kept_with_a_file_is_forgotten_once_the_file_changes(tmp_path):
+    from slipway.imagekit.store import known_sha512, remember_sha512
+
+    path = tmp_path / "f"
+    path.write_bytes(b"one")
+    remember_sha512(path, "a" * 128)
+    assert known_sha512(path) == "a" * 128
+    path.write_bytes(b"two, longer")
+    assert known_sha512(path) is None

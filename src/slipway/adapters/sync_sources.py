@@ -10,7 +10,7 @@ The cache, under ``<data_dir>/sync-cache/``::
 
     <sha512>.part      a download under way (resumed from its length)
     <sha512>           a finished download: size and SHA-512 are the list's
-    <sha512>.md5       its MD5 (what Exoscale checks a template against)
+    <sha512>.md5       its MD5, for a cloud that checks one (Exoscale)
     <sha512>.qcow2     its conversion, when the list's format is not qcow2
 """
 
@@ -19,11 +19,14 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import queue
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx2
 
@@ -32,6 +35,7 @@ from slipway.adapters.oci._streams import Pace, Timeouts, TooSlow, read_within
 from slipway.domain.imagelists import ListedImage, PreviousAcceptance
 from slipway.domain.sync import Subscription
 from slipway.errors import ImageFileError, InputError
+from slipway.imagekit.store import remember_sha512
 from slipway.services.sync import AcceptedList, CachedImage, FetchedList
 
 __all__ = ["HttpListReader", "ImageCache"]
@@ -170,43 +174,48 @@ class ImageCache:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
-    def fetch(self, image: ListedImage, progress: Callable[[int], None]) -> CachedImage:
+    def fetch(
+        self, image: ListedImage, progress: Callable[[int], None], *, md5: bool = False
+    ) -> CachedImage:
         final, part, md5_file = self._paths(image.sha512)
         with self._locked(image.sha512):
-            if final.is_file() and md5_file.is_file():
-                return CachedImage(final, md5_file.read_text().strip(), 0)
-            sha512, md5 = hashlib.sha512(), hashlib.md5(usedforsecurity=False)
-            offset = _rehash(part, image.size, sha512, md5)
-            fetched, sha512, md5 = self._download(image, part, offset, (sha512, md5), progress)
-            if sha512.hexdigest() != image.sha512:
+            if final.is_file() and (md5_file.is_file() or not md5):
+                known = md5_file.read_text().strip() if md5_file.is_file() else None
+                return CachedImage(final, known, 0)
+            digests = _Digests(md5=md5)
+            offset = _rehash(part, image.size, digests)
+            fetched, digests = self._download(image, part, offset, digests, progress)
+            if digests.sha512.hexdigest() != image.sha512:
                 part.unlink(missing_ok=True)
                 raise ImageFileError(
-                    f"{image.uri}: its SHA-512 is {sha512.hexdigest()[:16]}…, "
+                    f"{image.uri}: its SHA-512 is {digests.sha512.hexdigest()[:16]}…, "
                     f"the list says {image.sha512[:16]}…; the download was discarded"
                 )
-            md5_file.write_text(md5.hexdigest() + "\n")
+            remember_sha512(part, image.sha512)
+            checksum = digests.md5.hexdigest() if digests.md5 is not None else None
+            if checksum is not None:
+                md5_file.write_text(checksum + "\n")
             part.replace(final)
-        return CachedImage(final, md5.hexdigest(), fetched)
+        return CachedImage(final, checksum, fetched)
 
     def _download(
         self,
         image: ListedImage,
         part: Path,
         offset: int,
-        hashes: tuple[hashlib._Hash, hashlib._Hash],
+        digests: _Digests,
         progress: Callable[[int], None],
-    ) -> tuple[int, hashlib._Hash, hashlib._Hash]:
+    ) -> tuple[int, _Digests]:
         """Append the rest of the file to ``part``; returns the bytes fetched
-        and the SHA-512 and MD5 of the whole file."""
-        sha512, md5 = hashes
+        and the digests of the whole file."""
         if offset == image.size:
-            return 0, sha512, md5
+            return 0, digests
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         fetched = 0
         with self._http.get(image.uri, headers, "hv:uri") as response:
             if response.status_code == 200 and offset:
                 offset = 0  # the server ignores ranges: start again
-                sha512, md5 = hashlib.sha512(), hashlib.md5(usedforsecurity=False)
+                digests = digests.fresh()
             elif response.status_code not in (200, 206):
                 raise InputError(
                     f"{image.uri}: HTTP {response.status_code} {response.reason_phrase}",
@@ -217,16 +226,15 @@ class ImageCache:
             with part.open("r+b" if offset else "wb") as out:
                 out.seek(offset)
                 out.truncate()
+                sink = _Sink(out, digests)
                 try:
-                    for chunk in response.iter_bytes(_CHUNK):
+                    for chunk in _batched(response.iter_raw()):
                         done += len(chunk)
                         if done > image.size:
                             raise ImageFileError(
                                 f"{image.uri}: more than the {image.size} bytes the list says"
                             )
-                        out.write(chunk)
-                        sha512.update(chunk)
-                        md5.update(chunk)
+                        sink.put(chunk)
                         fetched += len(chunk)
                         pace.moved(len(chunk))
                         progress(done)
@@ -237,6 +245,7 @@ class ImageCache:
                         field="hv:uri",
                     ) from None
                 finally:
+                    sink.close()  # what arrived is written and hashed, whatever happened
                     out.flush()
                     os.fsync(out.fileno())
             if done != image.size:
@@ -246,7 +255,7 @@ class ImageCache:
                     f"{image.uri}: {done} bytes, the list says {image.size}"
                     + ("; the next sync resumes it" if done < image.size else "")
                 )
-        return fetched, sha512, md5
+        return fetched, digests
 
     def qcow2(self, cached: CachedImage, image: ListedImage) -> Path:
         from slipway.imagekit.convert import open_image, qemu_convert
@@ -277,8 +286,101 @@ class ImageCache:
         (self.root / f"{image.sha512}.lock").unlink(missing_ok=True)
 
 
-def _rehash(part: Path, size: int, sha512: hashlib._Hash, md5: hashlib._Hash) -> int:
-    """Feed what an earlier download left into the hashes; its length, or 0
+def _batched(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The transport's reads (64 KiB) joined into runs of about a MiB: one
+    hand-over to the writer and the hasher per MiB rather than per read."""
+    held: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        held.append(chunk)
+        size += len(chunk)
+        if size >= _CHUNK:
+            yield held[0] if len(held) == 1 else b"".join(held)
+            held, size = [], 0
+    if held:
+        yield b"".join(held)
+
+
+class _Digests:
+    """The SHA-512 of a download and, when the cloud checks one, its MD5."""
+
+    def __init__(self, *, md5: bool) -> None:
+        self.sha512 = hashlib.sha512()
+        self.md5 = hashlib.md5(usedforsecurity=False) if md5 else None
+
+    def fresh(self) -> _Digests:
+        return _Digests(md5=self.md5 is not None)
+
+    def update(self, chunk: bytes) -> None:
+        self.sha512.update(chunk)
+        if self.md5 is not None:
+            self.md5.update(chunk)
+
+
+class _Writer:
+    """Writes chunks to the file and, every ``_FLUSH_BYTES``, has the kernel
+    put them on disk: the flush before the download counts as done then has
+    little left to do, and it happens while the hasher still works."""
+
+    _FLUSH_BYTES = 64 * 1024 * 1024
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._pending = 0
+
+    def __call__(self, chunk: bytes) -> None:
+        self._out.write(chunk)
+        self._pending += len(chunk)
+        if self._pending >= self._FLUSH_BYTES:
+            self._out.flush()
+            os.fdatasync(self._out.fileno())
+            self._pending = 0
+
+
+class _Sink:
+    """Where downloaded bytes go, the file and the digests each on a thread
+    of its own: receiving, hashing and writing overlap (hashlib and file
+    writes let go of the GIL), so a download costs about what hashing alone
+    does. Bounded queues keep at most a few MiB in memory."""
+
+    _DEPTH = 32  # chunks of about a MiB
+
+    def __init__(self, out: BinaryIO, digests: _Digests) -> None:
+        self._queues: list[queue.Queue[bytes | None]] = []
+        self._threads: list[threading.Thread] = []
+        self._errors: list[BaseException] = []
+        for work in (_Writer(out), digests.update):
+            q: queue.Queue[bytes | None] = queue.Queue(self._DEPTH)
+            thread = threading.Thread(target=self._drain, args=(q, work), daemon=True)
+            thread.start()
+            self._queues.append(q)
+            self._threads.append(thread)
+
+    def _drain(self, q: queue.Queue[bytes | None], work: Callable[[bytes], object]) -> None:
+        while (chunk := q.get()) is not None:
+            if not self._errors:
+                try:
+                    work(chunk)
+                except BaseException as exc:  # a full disk: raised by put() or close()
+                    self._errors.append(exc)
+
+    def put(self, chunk: bytes) -> None:
+        if self._errors:
+            raise self._errors[0]
+        for q in self._queues:
+            q.put(chunk)
+
+    def close(self) -> None:
+        for q in self._queues:
+            q.put(None)
+        for thread in self._threads:
+            thread.join()
+        if self._errors:
+            raise self._errors[0]
+
+
+def _rehash(part: Path, size: int, digests: _Digests) -> int:
+    """Feed what an earlier download left into the digests; its length, or 0
     when there is nothing usable (too long: start again)."""
     try:
         length = part.stat().st_size
@@ -289,6 +391,5 @@ def _rehash(part: Path, size: int, sha512: hashlib._Hash, md5: hashlib._Hash) ->
         return 0
     with part.open("rb") as stream:
         while chunk := stream.read(_CHUNK):
-            sha512.update(chunk)
-            md5.update(chunk)
+            digests.update(chunk)
     return length

@@ -14,6 +14,7 @@ an interrupted import never shows. Removal deletes the metadata first.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import hashlib
@@ -32,7 +33,16 @@ from slipway.errors import Conflict, InputError, NotFound
 from slipway.imagekit.convert import open_image, qemu_convert
 from slipway.imagekit.recipe import DiskFormat
 
-__all__ = ["Checker", "ImageStore", "StoredImage", "UsersOf", "copy_with_sha512", "sha512_of"]
+__all__ = [
+    "Checker",
+    "ImageStore",
+    "StoredImage",
+    "UsersOf",
+    "copy_with_sha512",
+    "known_sha512",
+    "remember_sha512",
+    "sha512_of",
+]
 
 _NAME = LOCAL_IMAGE_ID  # an entry's name is the local cloud's native image id
 _CHUNK = 4 * 1024 * 1024
@@ -92,6 +102,32 @@ def sha512_of(path: Path) -> str:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+_KNOWN_SHA512 = "user.slipway.sha512"
+"""An extended attribute carrying a file's SHA-512 with the size and
+modification time it was computed for: whoever hashed the bytes as they
+arrived (a sync's download) spares the store a second read."""
+
+
+def remember_sha512(path: Path, sha512: str) -> None:
+    """Keep ``sha512`` with the file (nothing when the file system has no
+    user attributes: the store then reads the file once more)."""
+    stat = path.stat()
+    with contextlib.suppress(OSError):
+        os.setxattr(path, _KNOWN_SHA512, f"{sha512} {stat.st_size} {stat.st_mtime_ns}".encode())
+
+
+def known_sha512(path: Path) -> str | None:
+    """The SHA-512 kept with the file, if the file is still as it was then."""
+    try:
+        sha512, size, mtime = os.getxattr(path, _KNOWN_SHA512).decode().split()
+    except (OSError, ValueError):
+        return None
+    stat = path.stat()
+    if (int(size), int(mtime)) != (stat.st_size, stat.st_mtime_ns) or len(sha512) != 128:
+        return None
+    return sha512
 
 
 def _hard_link(source: Path, target: Path) -> bool:
@@ -193,7 +229,7 @@ class ImageStore:
         try:
             if image.container is DiskFormat.QCOW2:
                 if link and _hard_link(source, tmp):
-                    sha512 = sha512_of(tmp)
+                    sha512 = known_sha512(tmp) or sha512_of(tmp)
                 else:
                     sha512 = copy_with_sha512(source, tmp)
             else:

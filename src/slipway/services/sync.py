@@ -120,7 +120,7 @@ class CachedImage:
     is how many bytes this call downloaded (0 when it was cached)."""
 
     path: Path
-    md5: str
+    md5: str | None  # when asked for
     fetched: int
 
 
@@ -129,9 +129,12 @@ Progress = Callable[[str, str, int, int], None]
 
 
 class ImageFiles(Protocol):
-    def fetch(self, image: ListedImage, progress: Callable[[int], None]) -> CachedImage:
+    def fetch(
+        self, image: ListedImage, progress: Callable[[int], None], *, md5: bool = False
+    ) -> CachedImage:
         """Download ``image.uri`` into the cache (resuming what is there),
-        hashing as it streams; refuse a size or SHA-512 that is not the list's."""
+        hashing as it streams (and its MD5 too with ``md5``); refuse a size or
+        SHA-512 that is not the list's."""
         ...
 
     def qcow2(self, cached: CachedImage, image: ListedImage) -> Path:
@@ -670,8 +673,9 @@ class _Sync:
         if native is None:
             properties = image_properties(image, image_list, self.subscription.name, planned.key)
             name = native_name(image, planned.key)
-            cached = self._download(image)
-            if supports(connector, Capability.IMAGE_UPLOAD):
+            uploads = supports(connector, Capability.IMAGE_UPLOAD)
+            cached = self._download(image, md5=not uploads)  # a cloud fetching it checks an MD5
+            if uploads:
                 with self._step("convert", image):
                     path = self.service._files.qcow2(cached, image)
                 with self._step("upload", image) as moved:
@@ -685,7 +689,7 @@ class _Sync:
                             f"this image is {image.format}",
                             cloud=connector.cloud,
                         )
-                    source = ImageSource(image.uri, image.size, image.sha512, cached.md5)
+                    source = ImageSource(image.uri, image.size, image.sha512, cached.md5 or "")
                     native = _fitting(
                         lambda p: connector.register_image(source, name, p), properties
                     )
@@ -714,14 +718,14 @@ class _Sync:
                     connector.delete_image(leftover.id)
         return usable
 
-    def _download(self, image: ListedImage) -> CachedImage:
+    def _download(self, image: ListedImage, *, md5: bool) -> CachedImage:
         def moved(done: int) -> None:
             self._keep_alive()
             if self.progress is not None:
                 self.progress("download", image.title or image.identifier, done, image.size)
 
         with self._step("download", image) as step:
-            cached = self.service._files.fetch(image, moved)
+            cached = self.service._files.fetch(image, moved, md5=md5)
             step["bytes"] = cached.fetched
         return cached
 
