@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -19,6 +20,7 @@ class ListServer:
     requests: list[tuple[str, str, int]] = field(default_factory=list)  # path, range, status
     cut_after: dict[str, int] = field(default_factory=dict)  # path -> bytes sent before a drop
     ignore_ranges: bool = False
+    drip: float = 0.0  # seconds between 64 KiB pieces of a file: a slow server
     _server: ThreadingHTTPServer | None = None
 
     def start(self) -> ListServer:
@@ -83,4 +85,13 @@ class ListServer:
             handler.wfile.flush()
             handler.close_connection = True
             return
-        handler.wfile.write(part)
+        if not self.drip:
+            handler.wfile.write(part)
+            return
+        for start in range(0, len(part), 65536):
+            try:
+                handler.wfile.write(part[start : start + 65536])
+                handler.wfile.flush()
+            except OSError:  # the client went away
+                return
+            time.sleep(self.drip)
