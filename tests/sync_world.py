@@ -103,11 +103,10 @@ class SyncWorld:
 
     def sync_to(self, connector: Connector, user: str = "admin") -> SyncService:
         """The sync service with every cloud being ``connector`` (a test double)."""
-        from slipway.adapters.store.database import make_engine
         from slipway.adapters.store.sql import SqlUnitOfWork
         from slipway.adapters.sync_sources import HttpListReader, ImageCache
 
-        engine = make_engine(self.settings.database_url)
+        engine = bootstrap.engine_for(self.settings.database_url)  # the one the world uses
         return SyncService(
             lambda: SqlUnitOfWork(engine),
             user,

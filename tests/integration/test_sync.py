@@ -29,9 +29,12 @@ def qemu_img() -> None:
         pytest.skip("qemu-img is not installed (scripts/setup installs it)")
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[SyncWorld]:
-    made = SyncWorld(tmp_path, f"sqlite:///{tmp_path}/slipway.db")
+@pytest.fixture(params=["sqlite", "postgres"])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SyncWorld]:
+    url = f"sqlite:///{tmp_path}/slipway.db"
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+    made = SyncWorld(tmp_path, url)
     yield made
     made.close()
 
@@ -211,10 +214,10 @@ def test_a_sync_already_running_is_refused(world, tmp_path):
     world.subscribe()
     from datetime import UTC, datetime
 
-    from slipway.adapters.store.database import make_engine
     from slipway.adapters.store.sql import SqlUnitOfWork
+    from slipway.bootstrap import engine_for
 
-    with SqlUnitOfWork(make_engine(world.settings.database_url)) as uow:
+    with SqlUnitOfWork(engine_for(world.settings.database_url)) as uow:
         now = datetime.now(UTC)
         assert uow.sync.claim("site", "other-host:1", now, now + timedelta(minutes=5))
         uow.commit()

@@ -76,10 +76,10 @@ def test_a_sync_killed_mid_download_resumes_and_converges(world, tmp_path):
     # a new sync in a fresh process waits for that, so let it run out now.
     from datetime import UTC, datetime
 
-    from slipway.adapters.store.database import make_engine
     from slipway.adapters.store.sql import SqlUnitOfWork
+    from slipway.bootstrap import engine_for
 
-    with SqlUnitOfWork(make_engine(world.settings.database_url)) as uow:
+    with SqlUnitOfWork(engine_for(world.settings.database_url)) as uow:
         holder = uow.sync.holder("site", datetime.now(UTC))
         assert holder is not None and holder.endswith(f":{sync.pid}")  # the dead process
         uow.sync.release("site", holder, None)
