@@ -401,3 +401,21 @@ def test_a_cloud_that_refuses_the_check_gets_no_run(world: World) -> None:
         world.deploy()
     assert world.runs.list() == []
     assert "create_machine" not in world.cloud.calls
+
+
+def test_a_cloud_without_a_console_is_never_asked_for_one(world: World) -> None:
+    from slipway.domain.machines import Capability
+    from slipway.errors import Unsupported
+
+    world.cloud.unsupported = {Capability.CONSOLE_LOG: "the console is a VNC session only"}
+    run_id = world.deploy()
+    world.drive(run_id)
+
+    with pytest.raises(Unsupported, match="console log: the console is a VNC session only"):
+        world.runs.console(run_id)
+    world.cloud.fail_next["create_machine"] = CloudError("out of quota", cloud="local")
+    failed = world.deploy()
+    world.drive(failed)
+
+    assert "console_log" not in world.cloud.calls  # refused up front, not tried
+    assert "console.tail" not in world.runs.get(failed).parameters

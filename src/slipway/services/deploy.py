@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from slipway.connectors.base import Connector
+from slipway.connectors.base import Connector, require
 from slipway.domain.machines import Capability
 from slipway.domain.modules import Right
 from slipway.domain.run_target import Recipes, RunGroup, RunTarget, ServicePort
@@ -272,7 +272,9 @@ class RunService:
         run = self.get(run_id)
         if run.machine_id is None:
             raise Conflict(f"run {run_id} has no machine (it is {run.state})")
-        return self._connectors(run.cloud).console_log(run.machine_id, lines)
+        connector = self._connectors(run.cloud)
+        require(connector, Capability.CONSOLE_LOG)
+        return connector.console_log(run.machine_id, lines)
 
     # -- ending ---------------------------------------------------------------------
 

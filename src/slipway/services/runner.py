@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from slipway.connectors.base import Connector
-from slipway.domain.machines import RUN_TAG, MachineSpec, MachineState
+from slipway.connectors.base import Connector, supports
+from slipway.domain.machines import RUN_TAG, Capability, MachineSpec, MachineState
 from slipway.domain.runs import TERMINAL, Run, RunEvent, RunState
 from slipway.errors import CloudError, Conflict, NotFound, SlipwayError
 from slipway.services.deploy import user_data_for
@@ -156,7 +156,11 @@ class Runner:
         the run from failing: the message says so, and the sweeper's reconcile
         deletes the machine once the cloud answers."""
         connector = self._connector_or_none(run)
-        if connector is not None and run.machine_id is not None:
+        if (
+            connector is not None
+            and run.machine_id is not None
+            and supports(connector, Capability.CONSOLE_LOG)
+        ):
             with contextlib.suppress(SlipwayError):
                 run.parameters["console.tail"] = connector.console_log(run.machine_id, 30)
         keep = recipes_failed and run.keep_running.keeps(False)

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from slipway.connectors.base import Connector, supports
+from slipway.connectors.base import Connector, require, supports
 from slipway.domain.imagelists import ImageList, ListedImage, PreviousAcceptance
 from slipway.domain.machines import Capability, CloudImage, ImageSource
 from slipway.domain.sync import (
@@ -695,6 +695,7 @@ class _Sync:
                     )
         if project is not None:
             with self._step("share", image):
+                require(connector, Capability.IMAGE_SHARING)
                 connector.share_image(native.id, project)
         return native
 

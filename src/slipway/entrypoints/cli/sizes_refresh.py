@@ -27,9 +27,13 @@ def sizes_refresh(
 ) -> None:
     """Ask the cloud what it sells now; save it as a new version of its catalog."""
     from slipway.bootstrap import Connectors
+    from slipway.connectors.base import require
+    from slipway.domain.machines import Capability
 
     service = catalog(ctx)
-    flavors = Connectors(settings(ctx), service)(cloud).flavors()
+    connector = Connectors(settings(ctx), service)(cloud)
+    require(connector, Capability.FLAVOR_LISTING)
+    flavors = connector.flavors()
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     source = f"the {cloud} cloud's own list of flavors, refreshed on {today}"
     saved = service.refresh_catalog(cloud, flavors, source)
