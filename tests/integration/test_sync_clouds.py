@@ -156,3 +156,37 @@ def test_an_interrupted_upload_is_cleaned_up_and_never_duplicated(world, tmp_pat
     assert "upload" not in [s.step for s in record.steps]  # adopted, not uploaded again
     assert len(cloud.find_images({})) == 1
     assert service.status("site").images[0].state is ImageState.ACTIVE
+
+
+def test_ec2_follows_a_new_list_version_and_deletes_the_old_ami_with_its_snapshot(
+    world, tmp_path, ec2_proxy: Ec2Proxy
+):
+    from dataclasses import replace
+
+    cloud = CloudDriver.EC2.connect("aws", {"region": "us-east-1", "endpoint_url": ec2_proxy.url})
+    client: Any = cloud.client  # type: ignore[attr-defined]
+    alpha = world.image("alpha", qcow2_bytes(tmp_path, "alpha"))
+    world.publish(alpha)
+    service = world.sync_to(cloud)
+    _subscribe(world, service, "aws")
+    service.run("site")
+    (first,) = service.status("site").images
+    old = client.describe_images(ImageIds=[first.native_id])["Images"][0]
+    old_snapshot = old["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+
+    newer = world.image("alpha", qcow2_bytes(tmp_path, "alpha-2"), version="2")
+    world.publish(replace(newer, identifier=alpha.identifier))
+    second = service.run("site")
+
+    assert second.outcome is SyncOutcome.SUCCEEDED, second.steps
+    held = {i.version: i for i in service.status("site").images}
+    assert held["2"].state is ImageState.ACTIVE and held["1"].state is ImageState.HIDDEN
+    listed = {i.id for i in cloud.images()}
+    assert held["2"].native_id in listed and first.native_id not in listed  # deprecated
+
+    third = service.run("site")  # grace 0 and no instance uses it
+    assert "delete" in [s.step for s in third.steps if s.outcome == "ok"]
+    mine = client.describe_images(Owners=["self"], IncludeDeprecated=True)["Images"]
+    assert first.native_id not in {i["ImageId"] for i in mine}
+    snapshots = client.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+    assert old_snapshot not in {s["SnapshotId"] for s in snapshots}
