@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -104,6 +105,8 @@ def sha512_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+LEFTOVER_AGE_S = 24 * 3600
+"""A temporary file of the store this old belongs to an import that died."""
 _KNOWN_SHA512 = "user.slipway.sha512"
 """An extended attribute carrying a file's SHA-512 with the size and
 modification time it was computed for: whoever hashed the bytes as they
@@ -222,6 +225,7 @@ class ImageStore:
         self.ensure_free(name)
         image = open_image(source)  # refuses backing files: stored images stand alone
         self.root.mkdir(parents=True, exist_ok=True)
+        self.sweep()
         target = self.image_path(name)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.root)
         os.close(fd)
@@ -257,6 +261,20 @@ class ImageStore:
         finally:
             tmp.unlink(missing_ok=True)
         return entry
+
+    def sweep(self, older_than_s: float = LEFTOVER_AGE_S) -> tuple[Path, ...]:
+        """Delete the temporary files of imports that died (a process killed
+        between writing and renaming): never visible, but holding disk space.
+        Their inode's change time says when they were made (a hard link's
+        too), so a running import's file is never taken. Returns what went."""
+        now = time.time()
+        gone: list[Path] = []
+        for leftover in self.root.glob(".*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                if now - leftover.lstat().st_ctime > older_than_s:
+                    leftover.unlink()
+                    gone.append(leftover)
+        return tuple(gone)
 
     def _write_meta(self, entry: StoredImage) -> None:
         meta = self._meta_path(entry.name)

@@ -172,3 +172,24 @@ def test_an_overlay_with_a_backing_file_is_refused(small_qcow2: Path, tmp_path: 
     run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", small_qcow2, "-F", "qcow2", overlay])
     with pytest.raises(ImageFileError, match="reads other files"):
         ImageStore(tmp_path / "images").import_file(overlay, "overlay")
+
+
+def test_what_a_killed_import_left_is_swept_and_a_running_one_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    import slipway.imagekit.store as store_module
+
+    store = ImageStore(tmp_path / "images")
+    store.root.mkdir()
+    dead = store.root / ".alpha.qcow2.k1l2ed.tmp"
+    dead.write_bytes(b"half an image")
+    kept = store.root / "beta.json"
+    kept.write_text("{}")
+
+    assert store.sweep() == ()  # just made: it may be an import running now
+    later = time.time() + store_module.LEFTOVER_AGE_S + 60
+    monkeypatch.setattr(store_module.time, "time", lambda: later)
+    assert store.sweep() == (dead,)
+    assert not dead.exists() and kept.exists()
