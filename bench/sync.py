@@ -120,9 +120,26 @@ class Routes:
     url: str
     sha512: str
     cold: bool
+    glance: Path | None = None  # a clouds.yaml whose lab-admin entry's Glance is the target
     seconds: dict[str, list[float]] = field(default_factory=dict)
     steps: list[dict[str, float]] = field(default_factory=list)
     syncs: int = 0
+
+    def _sdk(self) -> Any:
+        import openstack
+        from openstack import config
+
+        assert self.glance is not None
+        region = config.OpenStackConfig(config_files=[str(self.glance)], load_envvars=False)
+        return openstack.connection.Connection(config=region.get_one(cloud="lab-admin"))
+
+    def _connector(self) -> Any:
+        from slipway.connectors.registry import CloudDriver
+
+        return CloudDriver.OPENSTACK.connect(
+            "lab", {"credentials": "lab-admin", "clouds_yaml": str(self.glance),
+                    "region": "RegionOne"},
+        )  # fmt: skip
 
     def hash_limit(self) -> float:
         settle(self.cold)
@@ -143,8 +160,17 @@ class Routes:
         if sha512sum(download) != self.sha512:
             raise RuntimeError("the sequential download's SHA-512 is not the list's")
         subprocess.run(["qemu-img", "convert", "-O", "qcow2", download, converted], check=True)
-        subprocess.run(["cp", converted, store / "image.qcow2"], check=True)
-        return time.perf_counter() - started
+        if self.glance is None:
+            subprocess.run(["cp", converted, store / "image.qcow2"], check=True)
+            return time.perf_counter() - started
+        sdk = self._sdk()  # what `openstack image create --file` does
+        image = sdk.create_image(
+            "bench-sequential", filename=str(converted), disk_format="qcow2",
+            container_format="bare", wait=True,
+        )  # fmt: skip
+        elapsed = time.perf_counter() - started
+        sdk.image.delete_image(image, ignore_missing=True)
+        return elapsed
 
     def slipway(self) -> float:
         from tests.endorser_ca import NOW, an_image
@@ -171,8 +197,13 @@ class Routes:
                 expires=NOW + timedelta(days=30),
             )
             world.publish(listed)
-            world.subscribe()
-            service = world.sync()
+            if self.glance is None:
+                world.subscribe()
+                service = world.sync()
+            else:
+                connector = self._connector()
+                service = world.sync_to(connector)
+                world.subscribe(cloud="lab", service=service)
             settle(self.cold)
             started = time.perf_counter()
             record = service.run("site")
@@ -181,8 +212,14 @@ class Routes:
             world.close()
         if record.outcome is not SyncOutcome.SUCCEEDED:
             raise RuntimeError(f"the sync ended {record.outcome}: {record.steps}")
-        stored = ImageStore(world.data_dir / "images").list()
-        assert [e.sha512 for e in stored] == [self.sha512]
+        if self.glance is None:
+            stored = ImageStore(world.data_dir / "images").list()
+            assert [e.sha512 for e in stored] == [self.sha512]
+        else:
+            (held,) = service.status("site").images
+            sdk = self._sdk()
+            assert sdk.image.get_image(held.native_id).hash_value == self.sha512
+            sdk.image.delete_image(held.native_id, ignore_missing=True)
         split: dict[str, float] = {}
         for step in record.steps:
             split[step.step] = split.get(step.step, 0.0) + step.seconds
@@ -205,6 +242,8 @@ class Routes:
 
 
 def report(routes: Routes, size: int, output: str) -> None:
+    last_step = "openstacksdk upload" if routes.glance else "`cp`"
+    target = "Glance" if routes.glance else "the local store"
     medians = {name: statistics.median(found) for name, found in routes.seconds.items()}
     names = sorted({name for split in routes.steps for name in split})
     steps = {n: statistics.median(s.get(n, 0.0) for s in routes.steps) for n in names}
@@ -227,13 +266,13 @@ def report(routes: Routes, size: int, output: str) -> None:
         )
         return
     cache = "cold" if routes.cold else "warm"
-    print(f"image: qcow2, {size / MIB:.0f} MiB; page cache {cache}; medians of "
+    print(f"image: qcow2, {size / MIB:.0f} MiB, to {target}; page cache {cache}; medians of "
           f"{len(routes.steps)} rounds")  # fmt: skip
     print("| route | seconds (median) | rounds | MiB/s | vs hash limit |")
     print("|---|---|---|---|---|")
     for name, label in (
         ("hash limit", "hash limit: `sha512sum`"),
-        ("sequential", "sequential: `curl`, `sha512sum`, `qemu-img convert`, `cp`"),
+        ("sequential", f"sequential: `curl`, `sha512sum`, `qemu-img convert`, {last_step}"),
         ("slipway", "Slipway: `SyncService.run`"),
     ):
         found = ", ".join(f"{s:.1f}" for s in routes.seconds[name])
@@ -263,6 +302,13 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true", help="drop the page cache before each")
     parser.add_argument("--output", choices=("table", "json"), default="table")
     parser.add_argument("--work", default="/var/tmp", help="folder for the files (~4x --size)")
+    parser.add_argument(
+        "--glance",
+        metavar="CLOUDS_YAML",
+        help="sync to the Glance of this clouds.yaml's lab-admin (tests/openstack_lab/up "
+        "prints it) instead of the local store; the sequential route then uploads with "
+        "openstacksdk",
+    )
     args = parser.parse_args()
     for tool in ("qemu-img", "qemu-io", "curl", "sha512sum"):
         if shutil.which(tool) is None:
@@ -280,7 +326,8 @@ def main() -> None:
             while chunk := stream.read(4 * MIB):
                 digest.update(chunk)
         with serving(served) as url:
-            routes = Routes(work, image, url, digest.hexdigest(), args.cold)
+            glance = Path(args.glance) if args.glance else None
+            routes = Routes(work, image, url, digest.hexdigest(), args.cold, glance)
             routes.measure(args.rounds)
         report(routes, image.stat().st_size, args.output)
 

@@ -121,7 +121,9 @@ class SyncWorld:
     def sync(self, user: str = "admin") -> SyncService:
         return bootstrap.sync_for(self.settings)(user)
 
-    def subscribe(self, name: str = "site", **changes: Any) -> None:
+    def subscribe(
+        self, name: str = "site", *, service: SyncService | None = None, **changes: Any
+    ) -> None:
         values: dict[str, Any] = {
             "name": name,
             "cloud": "local",
@@ -130,7 +132,7 @@ class SyncWorld:
             "grace": timedelta(0),
         }
         values.update(changes)
-        self.sync().add(NewSubscription(**values))
+        (service or self.sync()).add(NewSubscription(**values))
 
     def image(self, tag: str, data: bytes, **changes: Any) -> ListedImage:
         """A listed image whose file the server serves at /files/TAG."""

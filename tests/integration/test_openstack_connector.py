@@ -178,9 +178,9 @@ def test_an_image_stays_hidden_until_its_checksum_is_verified(
     seen: list[tuple[bool, bool]] = []
     verify = _images._verify
 
-    def observed(cloud_name: str, image: Any, reader: Any, size: int) -> None:
+    def observed(cloud_name: str, image: Any, reader: Any, size: int, path: Path) -> None:
         seen.append((bool(image.is_hidden), any(i.id == image.id for i in cloud.images())))
-        verify(cloud_name, image, reader, size)
+        verify(cloud_name, image, reader, size, path)
 
     monkeypatch.setattr(_images, "_verify", observed)
     image = cloud.upload_image(tiny_image, "test-hidden", {})
@@ -204,6 +204,37 @@ def test_an_upload_glance_stored_differently_is_deleted(
     assert info.value.hint is not None and "upload it again" in info.value.hint
     sdk = cloud.connection
     assert "test-damaged" not in [i.name for i in sdk.image.images(owner=sdk.current_project_id)]
+
+
+def test_a_file_whose_sha512_is_known_is_not_hashed_again_but_still_checked(
+    cloud: OpenStackConnector, tiny_image: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+    import shutil
+    import types
+
+    from slipway.imagekit.store import remember_sha512
+
+    good = tmp_path / "good.qcow2"
+    shutil.copyfile(tiny_image, good)
+    remember_sha512(good, hashlib.sha512(good.read_bytes()).hexdigest())
+    bad = tmp_path / "bad.qcow2"
+    shutil.copyfile(tiny_image, bad)
+    remember_sha512(bad, "0" * 128)  # bytes that changed after they were hashed
+
+    class NoHashing:
+        def update(self, data: bytes) -> None:
+            raise AssertionError("the upload hashed what it sent again")
+
+    monkeypatch.setattr(
+        _images, "hashlib", types.SimpleNamespace(sha512=NoHashing, md5=lambda **_: NoHashing())
+    )
+
+    assert cloud.upload_image(good, "test-known", {}).ready
+    with pytest.raises(CloudError, match="Glance holds"):
+        cloud.upload_image(bad, "test-known-bad", {})
+    sdk = cloud.connection
+    assert "test-known-bad" not in [i.name for i in sdk.image.images(owner=sdk.current_project_id)]
 
 
 # -- machines ---------------------------------------------------------------------------

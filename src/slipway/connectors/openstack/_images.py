@@ -46,18 +46,23 @@ _CHUNK = 1 << 20
 
 
 class _HashingReader:
-    """A file as a request body: read in chunks, hashed as it is read."""
+    """A file as a request body: read in chunks, hashed as it is read —
+    unless its SHA-512 is already known (a sync's download carries it), in
+    which case nothing is hashed on the way: Glance hashes what it stores,
+    and that is compared with the known value."""
 
-    def __init__(self, file: BinaryIO, size: int) -> None:
+    def __init__(self, file: BinaryIO, size: int, known_sha512: str | None = None) -> None:
         self._file = file
         self._size = size
+        self.known_sha512 = known_sha512
         self.sha512 = hashlib.sha512()
         self.md5 = hashlib.md5(usedforsecurity=False)  # Glance's legacy ``checksum``
 
     def read(self, size: int = _CHUNK) -> bytes:
         chunk = self._file.read(_CHUNK if size is None or size < 0 else size)
-        self.sha512.update(chunk)
-        self.md5.update(chunk)
+        if self.known_sha512 is None:
+            self.sha512.update(chunk)
+            self.md5.update(chunk)
         return chunk
 
     def __len__(self) -> int:
@@ -175,10 +180,12 @@ def upload(
             is_hidden=True, **properties,
         ).create(proxy)  # fmt: skip
         try:
-            reader = _HashingReader(file, size)
+            from slipway.imagekit.store import known_sha512
+
+            reader = _HashingReader(file, size, known_sha512(path))
             record.upload(proxy, data=reader, size=size)
             stored = _active(cloud, connection, str(record.id), timeout_s)
-            _verify(cloud, stored, reader, size)
+            _verify(cloud, stored, reader, size, path)
             proxy.update_image_properties(stored, meta={"os_hidden": False})
             return to_cloud_image(proxy.get_image(stored.id))
         except BaseException:
@@ -203,12 +210,18 @@ def _active(cloud: str, connection: Connection, image_id: str, timeout_s: float)
         time.sleep(_POLL_S)
 
 
-def _verify(cloud: str, image: Image, reader: _HashingReader, size: int) -> None:
+def _verify(cloud: str, image: Image, reader: _HashingReader, size: int, path: Path) -> None:
     """Glance's hash of the stored bytes (``os_hash_value``, SHA-512 by
     default; else the MD5 ``checksum``) must be the file's."""
     if image.hash_algo == "sha512" and image.hash_value:
-        stored, sent = str(image.hash_value), reader.sha512.hexdigest()
+        stored = str(image.hash_value)
+        sent = reader.known_sha512 or reader.sha512.hexdigest()
     else:
+        if reader.known_sha512 is not None:  # not hashed on the way: read it once more
+            reader = _HashingReader(path.open("rb"), size)
+            with reader._file:
+                while reader.read():
+                    pass
         stored, sent = str(image.checksum or ""), reader.md5.hexdigest()
     if stored != sent or image.size != size:
         raise CloudError(
