@@ -117,14 +117,16 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "ca_dir",
-        "Trusted CAs for verifying image lists over the API: OpenSSL hashed names "
-        "(9da13359.0) and CRLs (*.r0), as the IGTF packages install them.",
+        "Trusted CAs for verifying image lists over the API and for subscriptions "
+        "(unless one names its own): OpenSSL hashed names (9da13359.0) and CRLs (*.r0), "
+        "as the IGTF packages install them.",
         lambda _: "/etc/grid-security/certificates",
     ),
     Setting(
         "fetch_private_addresses",
-        "`yes` lets the server download appliance files from loopback, private and "
-        "link-local addresses (its own network); `no` refuses such URLs.",
+        "`yes` lets the server download appliance files, and subscriptions' lists and "
+        "images, from loopback, private and link-local addresses (its own network); "
+        "`no` refuses such URLs.",
         lambda _: "no",
     ),
     Setting(

@@ -65,7 +65,7 @@ def global_options(
     fetch_private_addresses: str | None = typer.Option(
         None,
         help=escape(
-            "yes: download appliance files from private addresses "
+            "yes: fetch appliance files and subscribed lists from private addresses "
             "[env SLIPWAY_FETCH_PRIVATE_ADDRESSES]."
         ),
     ),
