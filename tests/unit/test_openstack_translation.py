@@ -156,3 +156,29 @@ def test_neutron_rules_read_back_in_our_words() -> None:
     assert from_group.source == "group:g-1"  # matches no declared rule: removed when ensured
     ipv6 = to_neutron_rule(Rule("tcp", "443", "::/0"))
     assert ipv6["ethertype"] == "IPv6"
+
+
+def test_a_glance_hashing_without_sha512_is_checked_by_md5_even_when_nothing_was_hashed(
+    tmp_path: Path,
+) -> None:
+    import hashlib
+    import io
+    import types
+
+    from slipway.connectors.openstack import _images
+    from slipway.errors import CloudError
+
+    path = tmp_path / "disk.qcow2"
+    path.write_bytes(b"QFI\xfb" + bytes(4092))
+    known = hashlib.sha512(b"not hashed on the way").hexdigest()
+    reader = _images._HashingReader(io.BytesIO(), 4096, known)  # sent, never hashed
+    good = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+
+    def image(checksum: str) -> types.SimpleNamespace:
+        return types.SimpleNamespace(
+            hash_algo="sha256", hash_value="ab", checksum=checksum, size=4096, name="disk"
+        )
+
+    _images._verify("lab", image(good), reader, 4096, path)
+    with pytest.raises(CloudError, match=r"Glance holds 4096 bytes hashing to 0{32}"):
+        _images._verify("lab", image("0" * 32), reader, 4096, path)

@@ -210,19 +210,25 @@ def _active(cloud: str, connection: Connection, image_id: str, timeout_s: float)
         time.sleep(_POLL_S)
 
 
+def _md5_of(path: Path) -> str:
+    """The file's MD5, read once more: only for a Glance that does not hash
+    with SHA-512, when nothing was hashed on the way."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _verify(cloud: str, image: Image, reader: _HashingReader, size: int, path: Path) -> None:
     """Glance's hash of the stored bytes (``os_hash_value``, SHA-512 by
     default; else the MD5 ``checksum``) must be the file's."""
     if image.hash_algo == "sha512" and image.hash_value:
         stored = str(image.hash_value)
         sent = reader.known_sha512 or reader.sha512.hexdigest()
-    else:
-        if reader.known_sha512 is not None:  # not hashed on the way: read it once more
-            reader = _HashingReader(path.open("rb"), size)
-            with reader._file:
-                while reader.read():
-                    pass
-        stored, sent = str(image.checksum or ""), reader.md5.hexdigest()
+    else:  # a Glance hashing otherwise: its MD5 ``checksum``
+        stored = str(image.checksum or "")
+        sent = reader.md5.hexdigest() if reader.known_sha512 is None else _md5_of(path)
     if stored != sent or image.size != size:
         raise CloudError(
             f"upload image {image.name}: Glance holds {image.size} bytes hashing to "
