@@ -77,3 +77,16 @@ def test_text_refuses_control_characters_and_length() -> None:
     assert "control character" in (text_problem("title", "a\x1b[2Jb", 10) or "")
     assert "over 3" in (text_problem("title", "long", 3) or "")
     assert text_problem("notes", "line\nline", 100, multi_line=True) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("Debian", "debian"), ("Scientific Linux", "scientific"), ("Red Hat Enterprise Linux", "rhel"),
+     ("Rocky Linux", "rocky"), ("CernVM 4", "cernvm4"), ("", None), (None, None)],
+)  # fmt: skip
+def test_an_os_name_becomes_the_os_distro_glance_and_egis_annotations_use(
+    name: str | None, expected: str | None
+) -> None:
+    from slipway.domain.imagelists import glance_os_distro
+
+    assert glance_os_distro(name) == expected

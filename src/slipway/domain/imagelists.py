@@ -27,6 +27,7 @@ __all__ = [
     "Problem",
     "RejectionReason",
     "drop_expired_images",
+    "glance_os_distro",
     "succession_problems",
     "version_key",
 ]
@@ -174,3 +175,22 @@ def drop_expired_images(
     for image in image_list.images:
         (kept if image.expires is None or image.expires > now else dropped).append(image)
     return replace(image_list, images=tuple(kept)), tuple(dropped)
+
+
+_DISTROS = {
+    "debian": "debian", "ubuntu": "ubuntu", "centos": "centos", "fedora": "fedora",
+    "almalinux": "almalinux", "rocky": "rocky", "rocky linux": "rocky", "opensuse": "opensuse",
+    "red hat enterprise linux": "rhel", "rhel": "rhel", "sles": "sles",
+    "scientific linux": "scientific", "arch linux": "arch", "freebsd": "freebsd",
+}  # fmt: skip
+"""``sl:osname`` → Glance's ``os_distro`` values (its documented list)."""
+
+
+def glance_os_distro(name: str | None) -> str | None:
+    """Glance's ``os_distro`` for an OS name as lists give it (``sl:osname``):
+    ``Scientific Linux`` → ``scientific``, anything else lower-case without
+    spaces or punctuation; ``None`` without a name."""
+    if not name:
+        return None
+    lowered = name.strip().lower()
+    return _DISTROS.get(lowered, re.sub(r"[^a-z0-9]+", "", lowered) or None)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from slipway.domain.imagelists import ImageList, ListedImage
+from slipway.domain.imagelists import ImageList, ListedImage, glance_os_distro
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -172,22 +172,6 @@ def appliance_key(image: ListedImage) -> str:
     return image.appid or image.identifier
 
 
-_DISTROS = {
-    "debian": "debian", "ubuntu": "ubuntu", "centos": "centos", "fedora": "fedora",
-    "almalinux": "almalinux", "rocky": "rocky", "rocky linux": "rocky", "opensuse": "opensuse",
-    "red hat enterprise linux": "rhel", "rhel": "rhel", "sles": "sles",
-    "scientific linux": "scientific", "arch linux": "arch", "freebsd": "freebsd",
-}  # fmt: skip
-"""``sl:osname`` → Glance's ``os_distro`` values (its documented list)."""
-
-
-def _os_distro(name: str | None) -> str | None:
-    if not name:
-        return None
-    lowered = name.strip().lower()
-    return _DISTROS.get(lowered, re.sub(r"[^a-z0-9]+", "", lowered) or None)
-
-
 def image_properties(
     image: ListedImage, image_list: ImageList, subscription: str, key: str
 ) -> dict[str, str]:
@@ -207,7 +191,7 @@ def image_properties(
         "hv:version": image.version,
         "hv:imagelist": image_list.identifier,
         "hv:imagelist:version": image_list.version,
-        "os_distro": _os_distro(image.os_name),
+        "os_distro": glance_os_distro(image.os_name),
         "os_version": image.os_version,
         "architecture": image.arch,
         "appdb_id": image.identifier,

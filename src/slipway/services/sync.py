@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Protocol
 
 from slipway.connectors.base import Connector, require, supports
+from slipway.domain.endorsers import DistinguishedName
 from slipway.domain.imagelists import ImageList, ListedImage, PreviousAcceptance
 from slipway.domain.machines import Capability, CloudImage, ImageSource
 from slipway.domain.sync import (
@@ -203,8 +204,6 @@ class SyncService:
         if problem:
             raise InputError(problem, field="name")
         _check_source(new.source)
-        from slipway.domain.endorsers import DistinguishedName
-
         for field, value in (("endorser_dn", new.endorser_dn), ("endorser_ca", new.endorser_ca)):
             if value is not None:
                 try:

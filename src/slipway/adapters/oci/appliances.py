@@ -10,6 +10,7 @@ from slipway.adapters.oci._streams import ProgressCallback
 from slipway.adapters.oci.annotations import disk_image_annotations
 from slipway.adapters.oci.push import push_disk_image
 from slipway.adapters.oci.reference import parse_reference
+from slipway.domain.imagelists import glance_os_distro
 from slipway.domain.marketplace import Appliance, ApplianceVersion, ImageFile
 from slipway.services.marketplace import PushRequest, PushResult
 
@@ -35,7 +36,7 @@ class OciPusher:
         progress: ProgressCallback | None = None,
     ) -> PushResult:
         annotations = disk_image_annotations(
-            os_distro=(image.os_name or appliance.os).lower(),
+            os_distro=glance_os_distro(image.os_name or appliance.os) or appliance.os.lower(),
             os_version=image.os_version or "unknown",
             architecture=image.arch,
             tag=version.version,
