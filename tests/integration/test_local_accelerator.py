@@ -12,9 +12,12 @@ multi-threaded TCG, so the command line tells the two apart.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -84,6 +87,54 @@ def test_the_real_probe_on_this_host_says_why(tmp_path: Path) -> None:
     assert choice.accelerator == "tcg"  # whatever KVM does here, this guest is no Linux
     assert choice.reason.startswith("a Linux guest under KVM ")
     assert qemu_pids(tmp_path) == []
+
+
+_PROBER = """
+import sys
+from pathlib import Path
+from slipway.connectors.local import LocalConnector
+data, qemu, guest = sys.argv[1:]
+LocalConnector("local", Path(data), qemu=qemu, probe_timeout=300).probe_accelerator(Path(guest))
+"""
+
+
+@needs_kvm_device
+def test_a_probe_whose_prober_was_killed_is_stopped_by_the_next_machine(
+    tmp_path: Path, kvm_stand_in: str
+) -> None:
+    """QEMU is daemonised: SIGKILL of the prober leaves the probe's guest running
+    until another process of the local cloud sweeps it."""
+    guest = sector_image(SILENT_SECTOR, tmp_path / "images" / "silent.qcow2")
+    prober = subprocess.Popen(
+        [sys.executable, "-c", _PROBER, str(tmp_path), kvm_stand_in, str(guest)]
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(qemu_pids(p) for p in tmp_path.glob("probe-*")):
+            assert prober.poll() is None and time.monotonic() < deadline, "the probe never ran"
+            time.sleep(0.1)
+    finally:
+        prober.kill()
+        prober.wait()
+    assert qemu_pids(tmp_path), "the probe's QEMU outlives its prober"
+
+    cloud = LocalConnector("local", tmp_path, qemu=kvm_stand_in, accelerator="tcg")
+    machine = cloud.create_machine(_spec("run-1"))
+    assert not list(tmp_path.glob("probe-*"))
+    assert qemu_pids(tmp_path) == qemu_pids(tmp_path / "machines" / machine.id)
+    cloud.delete_machine(machine.id)
+    assert qemu_pids(tmp_path) == []
+
+
+def test_a_probe_under_way_in_another_process_is_left_alone(tmp_path: Path) -> None:
+    probe = tmp_path / "probe-elsewhere"
+    probe.mkdir()
+    with (probe / "prober.lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        LocalConnector("local", tmp_path, accelerator="tcg")._sweep_stale_probes()
+        assert probe.is_dir()
+    LocalConnector("local", tmp_path, accelerator="tcg")._sweep_stale_probes()
+    assert not probe.exists()
 
 
 def _spec(token: str) -> MachineSpec:

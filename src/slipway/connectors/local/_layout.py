@@ -4,6 +4,7 @@
 
     <data_dir>/
       local-accelerator.json           the cached accelerator probe
+      probe-<random>/                  a KVM probe under way (prober.lock held by its prober)
       images/<image id>.qcow2 (+ .json) the local image store (the image kit's)
       clouds/<cloud>/security-groups/<name>.json
       machines/<machine id>/

@@ -67,6 +67,9 @@ the image store's own resolution)."""
 _HOST = "127.0.0.1"
 _CONFIGURED = "set in the configuration"
 _PORT_ATTEMPTS = 3  # a free port can be taken between choosing it and QEMU binding it
+_PROBE_PREFIX = "probe-"
+_PROBE_LOCK = "prober.lock"
+_PROBE_LOCKLESS_S = 600.0  # a probe folder not locked after this long was abandoned
 
 
 def _free_port() -> int:
@@ -180,6 +183,7 @@ class LocalConnector:
         """The accelerator a machine on ``base`` starts with; the first one
         asked probes KVM with ``base`` itself."""
         with self._choice_lock:
+            self._sweep_stale_probes()
             if self._choice is None or not self._choice.final:
                 self.probe_accelerator(base)
                 assert self._choice is not None
@@ -454,7 +458,12 @@ class LocalConnector:
         """Boot ``base`` under KVM with a real machine's arguments until its
         guest reaches user space, for at most ``timeout`` seconds."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        folder = MachineFolder(Path(tempfile.mkdtemp(prefix="probe-", dir=self.data_dir)))
+        self._sweep_stale_probes()
+        folder = MachineFolder(Path(tempfile.mkdtemp(prefix=_PROBE_PREFIX, dir=self.data_dir)))
+        # Held while this process probes: a probe folder whose lock can be taken
+        # lost its prober (killed mid-probe), and its QEMU is swept by the next one.
+        owner = (folder.root / _PROBE_LOCK).open("w")
+        fcntl.flock(owner, fcntl.LOCK_EX)
         try:
             self._create_overlay(folder.disk, base, None)
             write_seed(folder.seed, instance_id=folder.id, hostname="slipway-probe",
@@ -487,6 +496,32 @@ class LocalConnector:
         finally:
             _process.kill(folder, grace=1.0)
             shutil.rmtree(folder.root, ignore_errors=True)
+            owner.close()
+
+    def _sweep_stale_probes(self) -> None:
+        """Stop the QEMU of every probe whose prober is gone, and remove its folder.
+
+        QEMU is daemonised, so a prober killed with SIGKILL leaves its guest
+        running; the folder's lock, released by the kernel with the prober,
+        tells such a probe from one under way in another process."""
+        for root in self.data_dir.glob(_PROBE_PREFIX + "*"):
+            try:
+                lock = (root / _PROBE_LOCK).open("r")
+            except FileNotFoundError:
+                # Just made by a prober that has not locked it yet, or left
+                # by one killed in between (then it holds no QEMU): wait a while.
+                with contextlib.suppress(FileNotFoundError):
+                    if time.time() - root.stat().st_mtime > _PROBE_LOCKLESS_S:
+                        shutil.rmtree(root, ignore_errors=True)
+                continue
+            with lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its prober is alive
+                log.warning("stopping the accelerator probe %s left by a killed prober", root.name)
+                _process.kill(MachineFolder(root), grace=1.0)
+                shutil.rmtree(root, ignore_errors=True)
 
     def delete_machine(self, machine_id: str) -> None:
         folder = self._folder(machine_id)
