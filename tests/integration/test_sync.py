@@ -118,6 +118,24 @@ def test_each_new_list_version_is_followed_change_remove_add_expire(world, tmp_p
     assert {e.name for e in _store(world).list() if e.hidden} == hidden
 
 
+def test_images_a_new_list_version_keeps_are_not_shown_behind_it(world, tmp_path):
+    alpha = world.image("alpha", qcow2_bytes(tmp_path, "alpha"))
+    world.publish(alpha)
+    world.subscribe()
+    world.sync().run("site")
+    world.publish(alpha, world.image("beta", qcow2_bytes(tmp_path, "beta")))
+
+    record = world.sync().run("site")
+
+    assert record.outcome is SyncOutcome.SUCCEEDED, record.steps
+    status = world.sync().status("site")
+    assert {i.appliance: i.list_version for i in status.images} == {"alpha": "2", "beta": "2"}
+    assert not status.behind
+    assert [s.image for s in record.steps if s.step == "download"] == [
+        world.image("beta", b"").identifier
+    ]  # alpha was kept, not downloaded again
+
+
 def test_hidden_images_are_deleted_once_the_grace_period_is_over(world, tmp_path):
     world.publish(world.image("alpha", qcow2_bytes(tmp_path, "alpha")))
     world.subscribe()  # grace 0

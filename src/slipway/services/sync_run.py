@@ -237,6 +237,7 @@ class SyncRun:
         except SlipwayError as exc:
             self.fail("connect", str(exc))
             return
+        self._confirm(plan.keep, accepted.image_list)
         for upload in plan.upload:
             self._keep_alive()
             self._upload(connector, accepted.image_list, upload)
@@ -315,6 +316,16 @@ class SyncRun:
             )
             uow.commit()
         return accepted
+
+    def _confirm(self, kept: tuple[SyncedImage, ...], image_list: ImageList) -> None:
+        """Images the list still holds unchanged are now of its version (not behind it)."""
+        moved = [i for i in kept if i.list_version != image_list.version]
+        if not moved:
+            return
+        with self._uow() as uow:
+            for image in moved:
+                uow.sync.save_image(replace(image, list_version=image_list.version))
+            uow.commit()
 
     def _upload(self, connector: Connector, image_list: ImageList, planned: PlannedUpload) -> None:
         image = planned.image
