@@ -104,7 +104,8 @@ class SyncWorld:
     def sync_to(self, connector: Connector, user: str = "admin") -> SyncService:
         """The sync service with every cloud being ``connector`` (a test double)."""
         from slipway.adapters.store.sql import SqlUnitOfWork
-        from slipway.adapters.sync_sources import HttpListReader, ImageCache
+        from slipway.adapters.sync_oci import OciListReader
+        from slipway.adapters.sync_sources import HttpListReader, ImageCache, SourceReader
 
         engine = bootstrap.engine_for(self.settings.database_url)  # the one the world uses
         return SyncService(
@@ -112,7 +113,9 @@ class SyncWorld:
             user,
             connectors=lambda _: connector,
             clouds=lambda: [connector.cloud],
-            reader=HttpListReader(fetch_private=True),
+            reader=SourceReader(
+                HttpListReader(fetch_private=True), OciListReader(fetch_private=True)
+            ),
             files=ImageCache(self.data_dir / "sync-cache", fetch_private=True),
             worker="test:1",
             default_ca_dir=self.settings.ca_dir,

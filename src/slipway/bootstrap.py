@@ -197,12 +197,16 @@ def marketplace_for(
 def sync_for(settings: Settings) -> Callable[[str], SyncService]:
     """Subscriptions and syncs as each user sees them, on this process's
     connectors; lists and image files are read under the address guard."""
-    from slipway.adapters.sync_sources import HttpListReader, ImageCache
+    from slipway.adapters.sync_oci import OciListReader
+    from slipway.adapters.sync_sources import HttpListReader, ImageCache, SourceReader
     from slipway.services.sync import SyncService
 
     rt = runtime(settings)
     uow = _unit_of_work(settings)
-    reader = HttpListReader(fetch_private=settings.fetches_private)
+    reader = SourceReader(
+        HttpListReader(fetch_private=settings.fetches_private),
+        OciListReader(fetch_private=settings.fetches_private),
+    )
     files = ImageCache(
         _data_folder(settings) / "sync-cache", fetch_private=settings.fetches_private
     )

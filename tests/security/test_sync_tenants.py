@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from slipway import bootstrap
+from slipway.errors import InputError
 from tests.security.test_rights_matrix import SYNC, routes
 from tests.sync_world import SyncWorld, qcow2_bytes
 
@@ -129,7 +132,12 @@ def test_the_server_does_not_fetch_lists_or_files_from_its_own_network(tmp_path:
     world = SyncWorld(tmp_path, f"sqlite:///{tmp_path}/slipway.db", fetch_private=False)
     try:
         world.publish(world.image("alpha", qcow2_bytes(tmp_path, "alpha")))
-        world.subscribe()
+        with pytest.raises(InputError, match=r"loopback address \(127\.0\.0\.1\)"):
+            world.subscribe()  # refused as it is added
+        assert world.sync().subscriptions() == []
+        # One added while the operator allowed it is refused at each sync after.
+        allowing = replace(world.settings, fetch_private_addresses="yes")
+        world.subscribe(service=bootstrap.sync_for(allowing)("admin"))
         record = world.sync().run("site")
     finally:
         world.close()

@@ -1,6 +1,7 @@
 """What a sync reads: image lists (fetched with a conditional GET and
-verified), and image files (downloaded once into a cache, resumed after an
-interruption, hashed as they stream, converted to qcow2 when they are not).
+verified) or OCI repositories (``sync_oci``), and image files (downloaded
+once into a cache, resumed after an interruption, hashed as they stream,
+converted to qcow2 when they are not) from a URL or from a registry.
 
 Both refuse the server's own network unless the operator allows it
 (``fetch_private_addresses``), bound every transfer in size and pace, and
@@ -8,10 +9,13 @@ never follow a redirect to a host they would refuse.
 
 The cache, under ``<data_dir>/sync-cache/``::
 
-    <sha512>.part      a download under way (resumed from its length)
-    <sha512>           a finished download: size and SHA-512 are the list's
-    <sha512>.md5       its MD5, for a cloud that checks one (Exoscale)
-    <sha512>.qcow2     its conversion, when the list's format is not qcow2
+    <key>.part      a download under way (resumed from its length)
+    <key>           a finished download: size and SHA-512 (or OCI digest) are the list's
+    <key>.md5       its MD5, for a cloud that checks one (Exoscale)
+    <key>.qcow2     its conversion, when the list's format is not qcow2
+
+``<key>`` is the file's SHA-512 in hex, or ``sha256-<hex>`` for a file of an
+OCI repository (whose SHA-512 is known once it is downloaded).
 """
 
 from __future__ import annotations
@@ -33,12 +37,12 @@ import httpx2
 from slipway.adapters.addresses import refuse_private_host
 from slipway.adapters.oci._streams import Pace, Timeouts, TooSlow, read_within
 from slipway.domain.imagelists import ListedImage, PreviousAcceptance
-from slipway.domain.sync import Subscription
+from slipway.domain.sync import Subscription, is_oci_source
 from slipway.errors import ImageFileError, InputError
-from slipway.imagekit.store import remember_sha512
-from slipway.services.sync import AcceptedList, CachedImage, FetchedList
+from slipway.imagekit.store import known_sha512, remember_sha512
+from slipway.services.sync import AcceptedList, CachedImage, FetchedList, ListReader
 
-__all__ = ["HttpListReader", "ImageCache"]
+__all__ = ["HttpListReader", "ImageCache", "SourceReader"]
 
 _CHUNK = 1024 * 1024
 _MAX_REDIRECTS = 5
@@ -60,7 +64,7 @@ class _Http:
             headers={"User-Agent": "slipway", "Accept-Encoding": "identity"},
         )
 
-    def _check(self, url: str, field: str) -> None:
+    def check(self, url: str, field: str) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InputError(f"{url}: only http:// and https:// URLs are fetched", field=field)
@@ -73,7 +77,7 @@ class _Http:
         each to a host that passes the address check."""
         with self._client() as client:
             for _ in range(_MAX_REDIRECTS + 1):
-                self._check(url, field)
+                self.check(url, field)
                 try:
                     with client.stream("GET", url, headers=headers) as response:
                         if response.is_redirect and "location" in response.headers:
@@ -92,6 +96,16 @@ class HttpListReader:
 
     def __init__(self, *, fetch_private: bool, timeouts: Timeouts | None = None) -> None:
         self._http = _Http(fetch_private=fetch_private, timeouts=timeouts or Timeouts())
+
+    def check_source(self, source: str) -> None:
+        if not source.lower().startswith(("http://", "https://")):
+            raise InputError(
+                f"source {source!r} is not an http:// or https:// URL, nor oci://",
+                field="source",
+                hint="the URL of a VO's image list (https://…/vo/VO/image.list), "
+                "or an OCI repository (oci://HOST/REPOSITORY[:TAG])",
+            )
+        self._http.check(source, "source")
 
     def fetch(self, source: str, etag: str | None, last_modified: str | None) -> FetchedList:
         from slipway.adapters.imagelists import MAX_MESSAGE_BYTES
@@ -150,9 +164,36 @@ class HttpListReader:
         return AcceptedList(verified.image_list, verified.dropped, verified.digest)
 
 
+class SourceReader:
+    """Image lists over HTTP(S), OCI repositories at ``oci://``."""
+
+    def __init__(self, lists: ListReader, repositories: ListReader) -> None:
+        self.lists = lists
+        self.repositories = repositories
+
+    def _for(self, source: str) -> ListReader:
+        return self.repositories if is_oci_source(source) else self.lists
+
+    def check_source(self, source: str) -> None:
+        self._for(source).check_source(source)
+
+    def fetch(self, source: str, etag: str | None, last_modified: str | None) -> FetchedList:
+        return self._for(source).fetch(source, etag, last_modified)
+
+    def verify(
+        self,
+        message: bytes,
+        subscription: Subscription,
+        previous: PreviousAcceptance | None,
+        now: datetime,
+    ) -> AcceptedList:
+        return self._for(subscription.source).verify(message, subscription, previous, now)
+
+
 class ImageCache:
     """Image files, downloaded once: resumed where a killed download
-    stopped, hashed (SHA-512 and MD5) while they stream."""
+    stopped, hashed (SHA-512, the OCI digest and MD5 as needed) while they
+    stream."""
 
     def __init__(
         self, root: Path, *, fetch_private: bool, timeouts: Timeouts | None = None
@@ -160,43 +201,89 @@ class ImageCache:
         self.root = root
         self._http = _Http(fetch_private=fetch_private, timeouts=timeouts or Timeouts())
 
-    def _paths(self, sha512: str) -> tuple[Path, Path, Path]:
-        if len(sha512) != 128 or not all(c in "0123456789abcdef" for c in sha512):
-            raise InputError(f"sl:checksum:sha512 {sha512[:20]!r}… is not 128 hex digits")
-        base = self.root / sha512
-        return base, base.with_name(f"{sha512}.part"), base.with_name(f"{sha512}.md5")
+    @staticmethod
+    def _key(image: ListedImage) -> str:
+        """What the file is cached by: its SHA-512, or its OCI digest."""
+        if image.sha512:
+            if len(image.sha512) == 128 and all(c in "0123456789abcdef" for c in image.sha512):
+                return image.sha512
+            raise InputError(f"sl:checksum:sha512 {image.sha512[:20]!r}… is not 128 hex digits")
+        digest = (image.digest or "").removeprefix("sha256:")
+        if len(digest) == 64 and all(c in "0123456789abcdef" for c in digest):
+            return f"sha256-{digest}"
+        raise InputError(f"{image.identifier}: neither a SHA-512 nor a sha256 digest to check")
+
+    def _paths(self, key: str) -> tuple[Path, Path, Path]:
+        base = self.root / key
+        return base, base.with_name(f"{key}.part"), base.with_name(f"{key}.md5")
 
     @contextmanager
-    def _locked(self, sha512: str) -> Iterator[None]:
+    def _locked(self, key: str) -> Iterator[None]:
         """One download of a file at a time, across processes."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / f"{sha512}.lock").open("w") as lock:
+        with (self.root / f"{key}.lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
     def fetch(
         self, image: ListedImage, progress: Callable[[int], None], *, md5: bool = False
     ) -> CachedImage:
-        final, part, md5_file = self._paths(image.sha512)
-        with self._locked(image.sha512):
+        key = self._key(image)
+        final, part, md5_file = self._paths(key)
+        with self._locked(key):
             if final.is_file() and (md5_file.is_file() or not md5):
                 known = md5_file.read_text().strip() if md5_file.is_file() else None
-                return CachedImage(final, known, 0)
-            digests = _Digests(md5=md5)
+                return CachedImage(final, known, 0, image.sha512 or _sha512_of(final))
+            digests = _Digests(md5=md5, sha256=image.digest is not None)
             offset = _rehash(part, image.size, digests)
             fetched, digests = self._download(image, part, offset, digests, progress)
-            if digests.sha512.hexdigest() != image.sha512:
+            sha512 = digests.sha512.hexdigest()
+            wrong = _mismatch(image, digests)
+            if wrong is not None:
                 part.unlink(missing_ok=True)
-                raise ImageFileError(
-                    f"{image.uri}: its SHA-512 is {digests.sha512.hexdigest()[:16]}…, "
-                    f"the list says {image.sha512[:16]}…; the download was discarded"
-                )
-            remember_sha512(part, image.sha512)
+                raise ImageFileError(f"{image.uri}: {wrong}; the download was discarded")
+            remember_sha512(part, sha512)
             checksum = digests.md5.hexdigest() if digests.md5 is not None else None
             if checksum is not None:
                 md5_file.write_text(checksum + "\n")
             part.replace(final)
-        return CachedImage(final, checksum, fetched)
+        return CachedImage(final, checksum, fetched, sha512)
+
+    @contextmanager
+    def _open(self, image: ListedImage, headers: dict[str, str]) -> Iterator[httpx2.Response]:
+        """The answer to a GET of the image's file: from its URL, or the
+        blob of an OCI artifact (``uri`` its pinned reference)."""
+        if not is_oci_source(image.uri):
+            with self._http.get(image.uri, headers, "hv:uri") as response:
+                yield response
+            return
+        from slipway.adapters.oci import DISK_MEDIA_TYPE, parse_reference
+        from slipway.adapters.oci._session import RegistrySession
+        from slipway.adapters.oci.manifest import Descriptor
+        from slipway.adapters.oci.pull import blob_response
+
+        reference = parse_reference(image.uri)
+        self._http.check(f"https://{reference.host}/", "hv:uri")
+        layer = Descriptor(DISK_MEDIA_TYPE, image.digest or "", image.size)
+        with RegistrySession(
+            reference,
+            actions=("pull",),
+            credentials=None,
+            plain_http=None,
+            timeouts=self._http.timeouts,
+        ) as registry:
+            response = blob_response(
+                registry,
+                layer,
+                f"get blob {layer.digest}",
+                headers=headers,
+                statuses=(200, 206),
+                check_url=lambda url: self._http.check(url, "hv:uri"),
+            )
+            try:
+                yield response
+            finally:
+                response.close()
 
     def _download(
         self,
@@ -212,7 +299,7 @@ class ImageCache:
             return 0, digests
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         fetched = 0
-        with self._http.get(image.uri, headers, "hv:uri") as response:
+        with self._open(image, headers) as response:
             if response.status_code == 200 and offset:
                 offset = 0  # the server ignores ranges: start again
                 digests = digests.fresh()
@@ -277,13 +364,38 @@ class ImageCache:
 
     def forget(self, image: ListedImage) -> None:
         try:
-            paths = self._paths(image.sha512)
+            key = self._key(image)
         except InputError:
             return
-        with self._locked(image.sha512):
-            for path in (*paths, paths[0].with_name(f"{image.sha512}.qcow2")):
+        paths = self._paths(key)
+        with self._locked(key):
+            for path in (*paths, paths[0].with_name(f"{key}.qcow2")):
                 path.unlink(missing_ok=True)
-        (self.root / f"{image.sha512}.lock").unlink(missing_ok=True)
+        (self.root / f"{key}.lock").unlink(missing_ok=True)
+
+
+def _mismatch(image: ListedImage, digests: _Digests) -> str | None:
+    """How the downloaded file differs from what the list says, if it does."""
+    if image.digest is not None and digests.sha256 is not None:
+        received = f"sha256:{digests.sha256.hexdigest()}"
+        if received != image.digest:
+            return f"its digest is {received[:23]}…, the manifest says {image.digest[:23]}…"
+    sha512 = digests.sha512.hexdigest()
+    if image.sha512 and sha512 != image.sha512:
+        return f"its SHA-512 is {sha512[:16]}…, the list says {image.sha512[:16]}…"
+    return None
+
+
+def _sha512_of(path: Path) -> str:
+    """The SHA-512 kept with a cached file, or read from it (a file system without xattrs)."""
+    known = known_sha512(path)
+    if known is not None:
+        return known
+    digest = hashlib.sha512()
+    with path.open("rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _batched(chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -302,17 +414,21 @@ def _batched(chunks: Iterator[bytes]) -> Iterator[bytes]:
 
 
 class _Digests:
-    """The SHA-512 of a download and, when the cloud checks one, its MD5."""
+    """The SHA-512 of a download, its sha256 when it is an OCI blob, and
+    its MD5 when the cloud checks one."""
 
-    def __init__(self, *, md5: bool) -> None:
+    def __init__(self, *, md5: bool, sha256: bool = False) -> None:
         self.sha512 = hashlib.sha512()
+        self.sha256 = hashlib.sha256() if sha256 else None
         self.md5 = hashlib.md5(usedforsecurity=False) if md5 else None
 
     def fresh(self) -> _Digests:
-        return _Digests(md5=self.md5 is not None)
+        return _Digests(md5=self.md5 is not None, sha256=self.sha256 is not None)
 
     def update(self, chunk: bytes) -> None:
         self.sha512.update(chunk)
+        if self.sha256 is not None:
+            self.sha256.update(chunk)
         if self.md5 is not None:
             self.md5.update(chunk)
 

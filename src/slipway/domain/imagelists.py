@@ -65,7 +65,12 @@ class Problem:
 class ListedImage:
     """One ``hv:image`` of a list. ``size`` in bytes; ``ram_*`` in MiB;
     ``core_*`` in cores; ``sha512`` in lower-case hex. ``None`` means the list
-    does not have the field (AppDB then leaves it out)."""
+    does not have the field (AppDB then leaves it out).
+
+    An image of an OCI repository (a subscription's other kind of source)
+    has the ``digest`` of its file (``sha256:…``) instead of a ``sha512``
+    (empty until the file is downloaded), and ``uri`` is the artifact's
+    reference pinned to its manifest's digest."""
 
     identifier: str
     uri: str
@@ -94,6 +99,7 @@ class ListedImage:
     user_guid: str | None = None
     user_uri: str | None = None
     extras: tuple[tuple[str, ExtraValue], ...] = ()
+    digest: str | None = None
 
 
 @dataclass(frozen=True)

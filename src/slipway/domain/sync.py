@@ -40,6 +40,7 @@ __all__ = [
     "appliance_key",
     "fields_hash",
     "image_properties",
+    "is_oci_source",
     "plan_sync",
     "subscription_name_problem",
     "sync_key",
@@ -63,6 +64,11 @@ _IDENTITY_FIELDS = (
 gives a new one. (A new expiry or description changes nothing on the cloud.)"""
 
 
+def is_oci_source(source: str) -> bool:
+    """Whether ``source`` is an OCI repository rather than an image list's URL."""
+    return source[:6].lower() == "oci://"
+
+
 def subscription_name_problem(name: str) -> str | None:
     if not _NAME.match(name):
         return (
@@ -76,11 +82,14 @@ def subscription_name_problem(name: str) -> str | None:
 class Subscription:
     """One cloud kept equal to one image list.
 
-    ``source`` is the list's ``https://`` URL (or a file path, from the
-    command line); ``endorser_dn``/``endorser_ca`` are the trusted signer and
-    its issuer in slash form; ``projects`` maps a VO to the project its
-    images are shared with; ``only`` is an optional shell pattern an image's
-    title, appliance or identifier must match to be synced."""
+    ``source`` is the list's ``https://`` URL, or an OCI repository
+    (``oci://host/repository[:tag]``, see :func:`is_oci_source`);
+    ``endorser_dn``/``endorser_ca`` are the trusted signer of a list and its
+    issuer in slash form (empty for an OCI repository, which signs nothing);
+    ``vo`` is the VO an OCI repository's images are of (a list names its
+    own); ``projects`` maps a VO to the project its images are shared with;
+    ``only`` is an optional shell pattern an image's title, appliance or
+    identifier must match to be synced."""
 
     name: str
     cloud: str
@@ -89,6 +98,7 @@ class Subscription:
     owner: str
     created_at: datetime
     endorser_ca: str | None = None
+    vo: str | None = None
     ca_dir: str = "/etc/grid-security/certificates"
     projects: tuple[tuple[str, str], ...] = ()
     interval: timedelta = DEFAULT_INTERVAL
@@ -156,6 +166,8 @@ class SyncedImage:
 def fields_hash(image: ListedImage) -> str:
     """SHA-256 of the fields that make the image what it is, as canonical JSON."""
     fields = {name: getattr(image, name) for name in _IDENTITY_FIELDS}
+    if image.digest is not None:  # only then: the hashes of list images stay what they were
+        fields["digest"] = image.digest
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

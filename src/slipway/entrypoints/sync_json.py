@@ -50,6 +50,7 @@ def subscription_dict(s: Subscription) -> dict[str, Any]:
         "source": shown_source(s.source),
         "endorser_dn": s.endorser_dn,
         "endorser_ca": s.endorser_ca,
+        "vo": s.vo,
         "ca_dir": s.ca_dir,
         "projects": dict(s.projects),
         "interval_s": int(s.interval.total_seconds()),

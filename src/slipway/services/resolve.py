@@ -167,6 +167,7 @@ def _newer(a: SyncedImage, b: SyncedImage) -> bool:
         return (
             i.state is ImageState.ACTIVE,
             version_key(i.list_version),
+            version_key(i.version),  # an OCI repository lists every version at once
             i.synced_at or i.updated_at,
         )
 

@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from slipway.connectors.base import Connector, supports
 from slipway.domain.endorsers import DistinguishedName
 from slipway.domain.machines import Capability
+from slipway.domain.marketplace import vo_name_problem
 from slipway.domain.sync import (
     MIN_INTERVAL,
     ImageState,
@@ -38,6 +39,7 @@ from slipway.domain.sync import (
     SyncedImage,
     SyncOutcome,
     SyncRecord,
+    is_oci_source,
     subscription_name_problem,
 )
 from slipway.errors import (
@@ -82,8 +84,9 @@ class NewSubscription:
     name: str
     cloud: str
     source: str
-    endorser_dn: str
+    endorser_dn: str | None = None
     endorser_ca: str | None = None
+    vo: str | None = None
     ca_dir: str | None = None
     projects: tuple[tuple[str, str], ...] = ()
     interval: timedelta | None = None
@@ -132,7 +135,8 @@ class SyncService:
         problem = subscription_name_problem(new.name)
         if problem:
             raise InputError(problem, field="name")
-        _check_source(new.source)
+        self._parts.reader.check_source(new.source)
+        _check_trust(new)
         for field, value in (("endorser_dn", new.endorser_dn), ("endorser_ca", new.endorser_ca)):
             if value is not None:
                 try:
@@ -155,6 +159,12 @@ class SyncService:
                 or supports(connector, Capability.IMAGE_FROM_URL)
             ):
                 raise Unsupported(connector.unsupported[Capability.IMAGE_UPLOAD], cloud=new.cloud)
+            if is_oci_source(new.source) and not supports(connector, Capability.IMAGE_UPLOAD):
+                raise Unsupported(
+                    f"{new.cloud} fetches images from a URL itself, and an OCI repository's "
+                    "files are not at one it can fetch: subscribe it to an image list",
+                    cloud=new.cloud,
+                )
             if new.projects and not supports(connector, Capability.IMAGE_SHARING):
                 raise Unsupported(
                     f"VO projects: {connector.unsupported[Capability.IMAGE_SHARING]}",
@@ -164,8 +174,9 @@ class SyncService:
                 name=new.name,
                 cloud=new.cloud,
                 source=new.source,
-                endorser_dn=new.endorser_dn,
+                endorser_dn=new.endorser_dn or "",
                 endorser_ca=new.endorser_ca,
+                vo=new.vo,
                 ca_dir=new.ca_dir or self._default_ca_dir,
                 projects=tuple(sorted(new.projects)),
                 interval=interval,
@@ -333,12 +344,34 @@ def _found(uow: SyncUnitOfWork, name: str) -> Subscription:
     return found
 
 
-def _check_source(source: str) -> None:
-    lowered = source.lower()
-    if lowered.startswith(("http://", "https://")):
+def _check_trust(new: NewSubscription) -> None:
+    """A list is trusted through its signer and names its VO; an OCI
+    repository signs nothing (its digests are checked) and is of one VO."""
+    if is_oci_source(new.source):
+        if new.endorser_dn or new.endorser_ca:
+            raise InputError(
+                "an OCI repository carries no signature to check an endorser against: "
+                "its manifests and files are checked against their digests",
+                field="endorser_dn",
+                hint="leave out --endorser-dn and --endorser-ca",
+            )
+        if not new.vo:
+            raise InputError(
+                "an OCI repository does not say which VO its images are of",
+                field="vo",
+                hint="--vo NAME: definitions then name its images appliance: NAME/REPOSITORY",
+            )
+        problem = vo_name_problem(new.vo)
+        if problem:
+            raise InputError(problem, field="vo")
         return
-    raise InputError(
-        f"source {source!r} is not an http:// or https:// URL",
-        field="source",
-        hint="the URL of a VO's image list, e.g. https://…/vo/VO/image.list",
-    )
+    if not new.endorser_dn:
+        raise InputError(
+            "a list is trusted through its endorser: give the signer's DN",
+            field="endorser_dn",
+            hint="--endorser-dn '/DC=…/CN=…' (the list's hv:dn)",
+        )
+    if new.vo:
+        raise InputError(
+            "a list names its own VO (ad:vo); --vo is for OCI repositories", field="vo"
+        )

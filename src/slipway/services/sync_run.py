@@ -69,9 +69,14 @@ class AcceptedList:
     image_list: ImageList
     dropped: tuple[ListedImage, ...]
     digest: str
+    notes: tuple[str, ...] = ()  # what the history should say besides, e.g. tags skipped
 
 
 class ListReader(Protocol):
+    def check_source(self, source: str) -> None:
+        """``InputError`` naming the field when ``source`` is not one this reader reads."""
+        ...
+
     def fetch(self, source: str, etag: str | None, last_modified: str | None) -> FetchedList:
         """The list at ``source``, conditionally; ``InputError`` when it cannot be read."""
         ...
@@ -89,12 +94,14 @@ class ListReader(Protocol):
 
 @dataclass(frozen=True)
 class CachedImage:
-    """A downloaded file whose size and SHA-512 are the list's; ``fetched``
-    is how many bytes this call downloaded (0 when it was cached)."""
+    """A downloaded file whose size and SHA-512 (or OCI digest) are the
+    list's; ``fetched`` is how many bytes this call downloaded (0 when it
+    was cached)."""
 
     path: Path
     md5: str | None  # when asked for
     fetched: int
+    sha512: str
 
 
 Progress = Callable[[str, str, int, int], None]
@@ -291,6 +298,7 @@ class SyncRun:
         image_list = accepted.image_list
         self.list = image_list
         dropped = f"; {len(accepted.dropped)} expired image(s) left out" if accepted.dropped else ""
+        dropped += "".join(f"; {note}" for note in accepted.notes)
         self.steps.append(
             SyncStep(
                 "verify",
@@ -357,7 +365,7 @@ class SyncRun:
             )
         )
         try:
-            native = self._put(connector, image_list, planned)
+            native, sha512 = self._put(connector, image_list, planned)
         except SlipwayError as exc:
             self._save(
                 replace(row, state=ImageState.FAILED, error=str(exc), updated_at=self._now())
@@ -374,6 +382,7 @@ class SyncRun:
                 row,
                 state=ImageState.ACTIVE,
                 native_id=native.id,
+                sha512=sha512,
                 error=None,
                 synced_at=done,
                 updated_at=done,
@@ -385,9 +394,10 @@ class SyncRun:
 
     def _put(
         self, connector: Connector, image_list: ImageList, planned: PlannedUpload
-    ) -> CloudImage:
-        """The image on the cloud, visible and shared: adopted from an earlier
-        try, or downloaded, converted and uploaded now."""
+    ) -> tuple[CloudImage, str]:
+        """The image on the cloud, visible and shared (adopted from an earlier
+        try, or downloaded, converted and uploaded now), and its SHA-512 (an
+        OCI repository's images have it only once downloaded)."""
         image = planned.image
         project = self.subscription.project_of(image_list.vo)
         if self.subscription.projects and project is None:
@@ -398,11 +408,15 @@ class SyncRun:
                     hint=f"slipway subscription add … --project {image_list.vo}=PROJECT",
                 )
         native = self._adopt(connector, planned)
-        if native is None:
-            properties = image_properties(image, image_list, self.subscription.name, planned.key)
-            name = native_name(image, planned.key)
+        if native is not None:
+            sha512 = image.sha512 or native.properties.get("sha512", "")
+        else:
             uploads = supports(connector, Capability.IMAGE_UPLOAD)
             cached = self._download(image, md5=not uploads)  # a cloud fetching it checks an MD5
+            image = replace(image, sha512=cached.sha512)
+            sha512 = cached.sha512
+            properties = image_properties(image, image_list, self.subscription.name, planned.key)
+            name = native_name(image, planned.key)
             if uploads:
                 with self._step("convert", image):
                     path = self.parts.files.qcow2(cached, image)
@@ -425,7 +439,7 @@ class SyncRun:
             with self._step("share", image):
                 require(connector, Capability.IMAGE_SHARING)
                 connector.share_image(native.id, project)
-        return native
+        return native, sha512
 
     def _adopt(self, connector: Connector, planned: PlannedUpload) -> CloudImage | None:
         """What an earlier, interrupted try of this image left on the cloud:

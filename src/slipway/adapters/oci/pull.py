@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -37,7 +37,7 @@ from slipway.adapters.oci.manifest import (
 from slipway.adapters.oci.reference import OciReference, parse_reference
 from slipway.errors import ArtifactRejected, Conflict, InputError
 
-__all__ = ["PulledArtifact", "PulledFile", "pull_disk_image"]
+__all__ = ["PulledArtifact", "PulledFile", "blob_response", "fetch_manifest", "pull_disk_image"]
 
 PART_PREFIX = ".slipway-pull-"
 
@@ -97,7 +97,7 @@ def pull_disk_image(
         plain_http=plain_http,
         timeouts=timeouts,
     ) as registry:
-        raw, manifest_digest = _fetch_manifest(registry)
+        raw, manifest_digest = fetch_manifest(registry)
         manifest = parse_manifest(raw, registry=registry.host)
         targets = _targets(registry, manifest, to_dir, overwrite=overwrite)
         try:
@@ -130,10 +130,12 @@ def _prepare_folder(to_dir: Path) -> None:
         raise InputError(f"{to_dir}: not a folder", field="DIR")
 
 
-def _fetch_manifest(registry: RegistrySession) -> tuple[bytes, str]:
+def fetch_manifest(registry: RegistrySession, key: str | None = None) -> tuple[bytes, str]:
     """The manifest's exact bytes and their digest, which must be the one
-    the reference pins, else the one the registry announces, if it does."""
-    key = registry.reference.manifest_key
+    the reference pins, else the one the registry announces, if it does.
+    ``key``: a tag of the repository other than the reference's."""
+    pinned = registry.reference.digest if key is None else None
+    key = key or registry.reference.manifest_key
     action = f"get the manifest of {key}"
     response = registry.send(
         "GET",
@@ -152,9 +154,9 @@ def _fetch_manifest(registry: RegistrySession) -> tuple[bytes, str]:
     if len(raw) > MAX_MANIFEST_BYTES:
         raise _too_large_manifest(registry)
     received = f"sha256:{hashlib.sha256(raw).hexdigest()}"
-    expected = registry.reference.digest or announced
+    expected = pinned or announced
     if expected is not None and received != expected:
-        said = "the reference pins" if registry.reference.digest else "the registry announced"
+        said = "the reference pins" if pinned else "the registry announced"
         raise ArtifactRejected(
             "digest-mismatch",
             f"rejected (digest-mismatch): manifest {key}: {said} {expected[:80]}, "
@@ -241,7 +243,7 @@ def _download(
     declared size, refused when short or when its sha256 is not the layer's."""
     stream, _ = part
     action = f"get blob {layer.digest}"
-    response = _blob_response(registry, layer, action)
+    response = blob_response(registry, layer, action)
     announced = response.headers.get("Content-Length", "")
     if announced.isdigit() and int(announced) > layer.size:
         response.close()
@@ -278,17 +280,28 @@ def _download(
     os.fsync(stream.fileno())
 
 
-def _blob_response(registry: RegistrySession, layer: Descriptor, action: str) -> httpx2.Response:
-    """The blob's 200 answer, through the redirects registries send blobs by
-    (to a storage service); the token goes only to the registry itself."""
+def blob_response(
+    registry: RegistrySession,
+    layer: Descriptor,
+    action: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    statuses: tuple[int, ...] = (200,),
+    check_url: Callable[[str], None] | None = None,
+) -> httpx2.Response:
+    """The blob's answer (one of ``statuses``), through the redirects
+    registries send blobs by (to a storage service), each target passed to
+    ``check_url`` first; the token goes only to the registry itself."""
     url = registry.url(f"blobs/{layer.digest}")
     for _ in range(MAX_REDIRECTS + 1):
-        response = registry.send("GET", url, action=action)
+        response = registry.send("GET", url, action=action, headers=headers)
         target = registry.follow(response, action)
         if target is None:
-            if response.status_code != 200:
+            if response.status_code not in statuses:
                 raise registry.refuse(response, action)
             return response
+        if check_url is not None:
+            check_url(target)
         url = target
     raise registry.error(f"{action}: over {MAX_REDIRECTS} redirects")
 

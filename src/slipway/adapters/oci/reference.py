@@ -18,6 +18,7 @@ __all__ = [
     "is_loopback",
     "parse_reference",
     "registry_url",
+    "tag_given",
 ]
 
 SCHEME = "oci://"
@@ -84,6 +85,13 @@ def parse_reference(text: str) -> OciReference:
     elif tag is None:
         tag = DEFAULT_TAG
     return OciReference(host=host, repository=name, tag=tag, digest=digest or None)
+
+
+def tag_given(text: str) -> bool:
+    """Whether the reference ``text`` spells a tag (``parse_reference``
+    otherwise gives ``latest``, or none beside a digest)."""
+    path = text[len(SCHEME) :].partition("/")[2].partition("@")[0]
+    return _split_tag(path)[1] is not None
 
 
 def is_loopback(host: str) -> bool:

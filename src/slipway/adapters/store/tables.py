@@ -343,6 +343,7 @@ class SubscriptionRow(Base):
     source: Mapped[str] = mapped_column(Text)
     endorser_dn: Mapped[str] = mapped_column(Text)
     endorser_ca: Mapped[str | None] = mapped_column(Text, nullable=True)
+    vo: Mapped[str | None] = mapped_column(String(253), nullable=True)
     ca_dir: Mapped[str] = mapped_column(Text)
     projects: Mapped[dict[str, Any]] = mapped_column(Document)
     interval_s: Mapped[int] = mapped_column(Integer)

@@ -34,9 +34,10 @@ class SubscriptionIn(BaseModel):
 
     name: str = Field(max_length=63, pattern=r"^[a-z0-9][a-z0-9._-]*$")
     cloud: str = Field(max_length=200, pattern=NO_NUL)
-    source: str = Field(max_length=2000, pattern=r"^https?://\S+$")
-    endorser_dn: Dn
+    source: str = Field(max_length=2000, pattern=r"^(https?|oci)://\S+$")
+    endorser_dn: Dn | None = None
     endorser_ca: Dn | None = None
+    vo: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     projects: dict[
         Annotated[str, Field(max_length=253, pattern=NO_NUL)],
         Annotated[str, Field(max_length=200, pattern=NO_NUL)],
@@ -60,6 +61,7 @@ def add_subscription(body: SubscriptionIn, service: Sync) -> dict[str, Any]:
             source=body.source,
             endorser_dn=body.endorser_dn,
             endorser_ca=body.endorser_ca,
+            vo=body.vo,
             projects=tuple(sorted(body.projects.items())),
             interval=timedelta(seconds=body.interval_s),
             grace=timedelta(seconds=body.grace_s),

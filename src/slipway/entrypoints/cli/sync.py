@@ -62,10 +62,21 @@ def add_cmd(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The subscription's name, e.g. fedcloud-site.")],
     cloud: Annotated[str, typer.Option(help="The cloud whose image service is kept in sync.")],
-    source: Annotated[str, typer.Option(help="The list's URL (…/vo/VO/image.list).")],
-    endorser_dn: Annotated[
-        str, typer.Option(help="The trusted endorser's DN, slash form (the list's hv:dn).")
+    source: Annotated[
+        str,
+        typer.Option(
+            help="The list's URL (…/vo/VO/image.list), or an OCI repository "
+            "(oci://HOST/REPOSITORY[:TAG])."
+        ),
     ],
+    endorser_dn: Annotated[
+        str | None,
+        typer.Option(help="A list's trusted endorser: its DN, slash form (the list's hv:dn)."),
+    ] = None,
+    vo: Annotated[
+        str | None,
+        typer.Option(help="The VO an OCI repository's images are of (a list names its own)."),
+    ] = None,
     endorser_ca: Annotated[
         str | None, typer.Option(help="The endorser's CA DN (hv:ca); any CA of --ca-dir if not.")
     ] = None,
@@ -86,14 +97,17 @@ def add_cmd(
     ] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Subscribe CLOUD to the image list at SOURCE. Nothing is fetched yet:
-    the first sync runs on schedule, or now with `slipway sync run NAME`."""
+    """Subscribe CLOUD to the image list at SOURCE (signed by --endorser-dn),
+    or to the disk images of an OCI repository (of VO --vo). Nothing is
+    fetched yet: the first sync runs on schedule, or now with `slipway sync
+    run NAME`."""
     new = NewSubscription(
         name=name,
         cloud=cloud,
         source=source,
         endorser_dn=endorser_dn,
         endorser_ca=endorser_ca,
+        vo=vo,
         ca_dir=ca_dir,
         projects=_projects(project or []),
         interval=parse_duration(every, "--every"),
@@ -150,7 +164,12 @@ def show_cmd(ctx: typer.Context, name: str, output: OutputOption = OutputFormat.
 
     def render(d: dict[str, Any]) -> None:
         console.print(f"[bold]{escape(d['name'])}[/]: {escape(d['cloud'])} ← {escape(d['source'])}")
-        console.print(f"endorser: {escape(d['endorser_dn'])}")
+        if d["endorser_dn"]:
+            console.print(f"endorser: {escape(d['endorser_dn'])}")
+        else:
+            console.print("endorser: none (an OCI repository: every digest is checked)")
+        if d["vo"]:
+            console.print(f"VO: {escape(d['vo'])}")
         if d["projects"]:
             shared = ", ".join(f"{vo} → {p}" for vo, p in d["projects"].items())
             console.print(f"projects: {escape(shared)}")

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("source", sa.Text(), nullable=False),
         sa.Column("endorser_dn", sa.Text(), nullable=False),
         sa.Column("endorser_ca", sa.Text(), nullable=True),
+        sa.Column("vo", sa.String(253), nullable=True),
         sa.Column("ca_dir", sa.Text(), nullable=False),
         sa.Column("projects", _DOCUMENT, nullable=False),
         sa.Column("interval_s", sa.Integer(), nullable=False),
