@@ -22,6 +22,7 @@ from slipway.adapters.oci import repository as repository_module
 from slipway.domain.sync import ImageState, SyncOutcome
 from slipway.errors import InputError, PermissionDenied
 from slipway.imagekit.store import ImageStore
+from tests.endorser_ca import NOW
 from tests.oci_registry import LocalRegistry
 from tests.sync_world import SyncWorld, qcow2_bytes
 
@@ -217,9 +218,36 @@ def test_the_api_takes_a_repository_subscription_from_an_administrator_only(worl
     body = {"name": "egi", "cloud": "local", "source": registry.reference("egi/ubuntu")}
     refused = api.post("/api/subscriptions", json=body, headers=world.headers("admin"))
     assert refused.status_code == 422 and "which VO" in refused.text
-    assert api.post(
-        "/api/subscriptions", json=body | {"vo": VO}, headers=world.headers("mallory")
-    ).status_code == 403
+    assert (
+        api.post(
+            "/api/subscriptions", json=body | {"vo": VO}, headers=world.headers("mallory")
+        ).status_code
+        == 403
+    )
     made = api.post("/api/subscriptions", json=body | {"vo": VO}, headers=world.headers("admin"))
     assert made.status_code == 201, made.text
     assert (made.json()["vo"], made.json()["endorser_dn"]) == (VO, "")
+
+
+def test_a_download_from_the_registry_resumes_where_it_stopped(registry, tmp_path):
+    from slipway.adapters.sync_oci import OciListReader
+    from slipway.adapters.sync_sources import ImageCache
+    from slipway.domain.sync import Subscription
+
+    digest = _push(registry, tmp_path, "egi/resumed", "1", "resumed")
+    source = registry.reference("egi/resumed")
+    reader = OciListReader(fetch_private=True)
+    fetched = reader.fetch(source, None, None)
+    assert fetched.message is not None
+    subscription = Subscription("s", "local", source, "", "admin", NOW, vo=VO)
+    (image,) = reader.verify(fetched.message, subscription, None, NOW).image_list.images
+    whole = (tmp_path / "resumed.qcow2").read_bytes()
+    cache = ImageCache(tmp_path / "cache", fetch_private=True)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / f"sha256-{digest.removeprefix('sha256:')}.part").write_bytes(whole[:1000])
+
+    cached = cache.fetch(image, lambda done: None)
+
+    assert cached.fetched == len(whole) - 1000  # a range request, not the whole blob again
+    assert cached.path.read_bytes() == whole
+    assert cached.sha512 == hashlib.sha512(whole).hexdigest()
