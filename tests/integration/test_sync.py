@@ -4,7 +4,10 @@ the store ends up matching each one; bad lists and bad files change nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -342,3 +345,61 @@ def test_a_hash_kept_with_a_file_is_forgotten_once_the_file_changes(tmp_path):
     assert known_sha512(path) == "a" * 128
     path.write_bytes(b"two, longer")
     assert known_sha512(path) is None
+
+
+@pytest.fixture
+def sqlite_world(tmp_path: Path) -> Iterator[SyncWorld]:
+    made = SyncWorld(tmp_path, f"sqlite:///{tmp_path}/slipway.db")
+    yield made
+    made.close()
+
+
+@pytest.mark.skipif(shutil.which("sfdisk") is None, reason="needs sfdisk (fdisk)")
+def test_ova_and_raw_images_are_converted_to_qcow2_once_downloaded(sqlite_world, tmp_path):
+    from slipway.imagekit.convert import convert, open_image
+    from slipway.imagekit.recipe import DiskFormat
+
+    world = sqlite_world
+    raw = tmp_path / "appliance.raw"
+    with raw.open("wb") as disk:
+        disk.truncate(8 * 1024 * 1024)
+    subprocess.run(["sfdisk", "-q", str(raw)], input=b",,L\n", check=True)
+    ova = tmp_path / "appliance.ova"
+    convert(open_image(raw), ova, DiskFormat.OVA)
+    files = {"raw": raw.read_bytes(), "ova": ova.read_bytes()}
+    listed = {f: world.image(f, data, format=f.upper()) for f, data in files.items()}
+    world.publish(*listed.values())
+    world.subscribe()
+
+    record = world.sync().run("site")
+
+    assert record.outcome is SyncOutcome.SUCCEEDED, record.steps
+    assert [s.outcome for s in record.steps if s.step == "convert"] == ["ok", "ok"]
+    stored = {e.properties["appdb_id"]: e for e in _store(world).list() if e.properties}
+    for fmt, image in listed.items():
+        entry = stored[image.identifier]
+        assert entry.format == "qcow2"
+        assert entry.virtual_size == 8 * 1024 * 1024
+        assert entry.properties is not None
+        assert entry.properties["sha512"] == hashlib.sha512(files[fmt]).hexdigest()
+    assert not list((world.data_dir / "sync-cache").glob("*.qcow2*"))  # forgotten once uploaded
+
+
+def test_a_file_that_cannot_be_converted_fails_alone_and_changes_nothing(sqlite_world, tmp_path):
+    world = sqlite_world
+    good = world.image("good", qcow2_bytes(tmp_path, "good"))
+    broken = world.image("broken", b"not a disk image at all" * 1000, format="VMDK")
+    world.publish(good, broken)
+    world.subscribe()
+
+    record = world.sync().run("site")
+
+    assert record.outcome is SyncOutcome.PARTIAL
+    (failed,) = record.failed_images
+    assert failed.step == "convert" and failed.image == broken.identifier
+    assert failed.detail  # the image kit's own words
+    assert _states(world) == {"good": "active", "broken": "failed"}
+    assert [e.properties["appdb_id"] for e in _store(world).list() if e.properties] == [
+        good.identifier
+    ]
+    assert not list((world.data_dir / "sync-cache").glob("*.tmp"))
