@@ -150,6 +150,11 @@ class ImageFileError(InputError):
     pass
 
 
+class PropertiesDoNotFit(InputError):
+    """An image's properties are more than the cloud keeps (EC2's tags,
+    Exoscale's description); said before anything is stored."""
+
+
 class NotFound(SlipwayError):
     exit_code = 3
 

@@ -15,7 +15,7 @@ import pytest
 
 from slipway.connectors.fake import FakeConnector
 from slipway.connectors.registry import CloudDriver
-from slipway.domain.machines import RUN_TAG, MachineSpec
+from slipway.domain.machines import RUN_TAG, Capability, MachineSpec
 from slipway.domain.sync import SYNC_KEY, ImageState, SyncOutcome
 from slipway.services.sync import NewSubscription
 from tests.integration.ec2_proxy import Ec2Proxy
@@ -131,23 +131,26 @@ def test_images_reach_the_vos_project_and_an_unmapped_vo_is_reported(world, tmp_
     assert cloud.find_images({}) == []  # nothing uploaded that its users could not reach
 
 
-def test_an_interrupted_upload_is_cleaned_up_and_never_duplicated(world, tmp_path):
+@pytest.mark.parametrize("method", ["upload_image", "stream_image"])
+def test_an_interrupted_upload_is_cleaned_up_and_never_duplicated(world, tmp_path, method):
     """What a worker killed after the upload but before recording it leaves:
-    an image under the mark. The next sync adopts it instead of uploading again."""
-    cloud = FakeConnector("fake", images=[])
+    an image under the mark. The next sync adopts it instead of uploading
+    again — after an upload of the finished file, or one beside the download."""
+    streams = {} if method == "stream_image" else {Capability.IMAGE_STREAMING: "not here"}
+    cloud = FakeConnector("fake", images=[], unsupported=streams)
     world.publish(world.image("alpha", qcow2_bytes(tmp_path, "alpha")))
     service = world.sync_to(cloud)
     _subscribe(world, service, "fake")
-    original = cloud.upload_image
+    original = getattr(cloud, method)
 
-    def upload_then_die(path: Path, name: str, properties: Any) -> Any:
-        original(path, name, properties)
+    def upload_then_die(source: Any, name: str, properties: Any) -> Any:
+        original(source, name, properties)
         raise KeyboardInterrupt  # the process dies right after the cloud stored it
 
-    cloud.upload_image = upload_then_die  # type: ignore[method-assign]
+    setattr(cloud, method, upload_then_die)
     with pytest.raises(KeyboardInterrupt):
         service.run("site")
-    cloud.upload_image = original  # type: ignore[method-assign]
+    setattr(cloud, method, original)
     assert service.status("site").images[0].state is ImageState.PENDING
 
     record = service.run("site")
@@ -156,6 +159,7 @@ def test_an_interrupted_upload_is_cleaned_up_and_never_duplicated(world, tmp_pat
     assert "upload" not in [s.step for s in record.steps]  # adopted, not uploaded again
     assert len(cloud.find_images({})) == 1
     assert service.status("site").images[0].state is ImageState.ACTIVE
+    assert cloud.calls.count(method) == 1
 
 
 def test_ec2_follows_a_new_list_version_and_deletes_the_old_ami_with_its_snapshot(
@@ -190,3 +194,39 @@ def test_ec2_follows_a_new_list_version_and_deletes_the_old_ami_with_its_snapsho
     assert first.native_id not in {i["ImageId"] for i in mine}
     snapshots = client.describe_snapshots(OwnerIds=["self"])["Snapshots"]
     assert old_snapshot not in {s["SnapshotId"] for s in snapshots}
+
+
+def test_an_upload_beside_the_download_never_ends_on_a_file_that_fails_its_checks(world, tmp_path):
+    """The cloud reads the file as it arrives; a file whose SHA-512 is not the
+    list's, or a qcow2 that would read another file, fails its upload before
+    the cloud has it all, and nothing of it is on the cloud."""
+    import subprocess
+
+    cloud = FakeConnector("fake", images=[])
+    good = world.image("good", qcow2_bytes(tmp_path, "good"))
+    corrupt = world.image("corrupt", qcow2_bytes(tmp_path, "corrupt"))
+    world.server.files["/files/corrupt.qcow2"] += b"!"  # served, but not what was listed
+    corrupt = corrupt.__class__(**{**corrupt.__dict__, "size": corrupt.size + 1})
+    base = tmp_path / "base.qcow2"
+    base.write_bytes(qcow2_bytes(tmp_path, "base"))
+    layered = tmp_path / "layered.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2",
+                    str(layered)], check=True)  # fmt: skip
+    backed = world.image("backed", layered.read_bytes())
+    world.publish(good, corrupt, backed)
+    service = world.sync_to(cloud)
+    _subscribe(world, service, "fake")
+
+    record = service.run("site")
+
+    assert record.outcome is SyncOutcome.PARTIAL
+    failed = {s.title: s for s in record.failed_images}
+    assert set(failed) == {"Image corrupt", "Image backed"}
+    assert "SHA-512" in failed["Image corrupt"].detail
+    assert "reads other files" in failed["Image backed"].detail
+    assert all(s.step == "download" for s in failed.values())
+    (stored,) = cloud.find_images({})
+    assert stored.properties["appdb_id"] == good.identifier
+    assert cloud.calls.count("stream_image") == 3 and "upload_image" not in cloud.calls
+    steps = [(s.step, s.detail) for s in record.steps if s.title == "Image good"]
+    assert ("upload", "while downloading") in steps

@@ -73,6 +73,7 @@ def test_each_list_version_reaches_glance_shared_with_the_vos_project(world, tmp
     first = service.run("site")
 
     assert first.outcome is SyncOutcome.SUCCEEDED, first.steps
+    assert [s.detail for s in first.steps if s.step == "upload"] == ["while downloading"]
     (held,) = service.status("site").images
     image = admin.image.get_image(held.native_id)
     assert image.status == "active" and not image.is_hidden
@@ -121,3 +122,21 @@ def test_what_a_killed_upload_left_in_glance_is_removed_not_duplicated(world, tm
     assert admin.image.find_image(left.id, ignore_missing=True) is None
     (only,) = _ours(admin)
     assert only.properties[SYNC_KEY] == key and only.status == "active"
+
+
+def test_a_file_that_fails_its_checks_while_it_streams_leaves_nothing_in_glance(
+    world, tmp_path, lab
+):
+    connector, admin, demo = lab
+    alpha = world.image("alpha", qcow2_bytes(tmp_path, "alpha"))
+    world.server.files["/files/alpha.qcow2"] = qcow2_bytes(tmp_path, "other")[: alpha.size]
+    world.publish(alpha)
+    service = world.sync_to(connector)
+    _subscribe(world, service, demo)
+
+    record = service.run("site")
+
+    assert record.outcome is SyncOutcome.PARTIAL
+    (failed,) = record.failed_images
+    assert failed.step == "download" and "SHA-512" in failed.detail
+    assert _ours(admin) == []  # the hidden record Glance was streamed into is gone

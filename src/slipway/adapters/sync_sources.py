@@ -27,6 +27,7 @@ import queue
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ import httpx2
 from slipway.adapters.addresses import refuse_private_host
 from slipway.adapters.oci._streams import Pace, Timeouts, TooSlow, read_within
 from slipway.domain.imagelists import ListedImage, PreviousAcceptance
+from slipway.domain.machines import ImageStream
 from slipway.domain.sync import Subscription, is_oci_source
 from slipway.errors import ImageFileError, InputError
 from slipway.imagekit.store import known_sha512, remember_sha512
@@ -226,17 +228,27 @@ class ImageCache:
             yield
 
     def fetch(
-        self, image: ListedImage, progress: Callable[[int], None], *, md5: bool = False
+        self,
+        image: ListedImage,
+        progress: Callable[[int], None],
+        *,
+        md5: bool = False,
+        arrival: _Arrival | None = None,
     ) -> CachedImage:
         key = self._key(image)
         final, part, md5_file = self._paths(key)
         with self._locked(key):
             if final.is_file() and (md5_file.is_file() or not md5):
+                if arrival is not None:
+                    arrival.started(final, final, image.size)
                 known = md5_file.read_text().strip() if md5_file.is_file() else None
                 return CachedImage(final, known, 0, image.sha512 or _sha512_of(final))
             digests = _Digests(md5=md5, sha256=image.digest is not None)
             offset = _rehash(part, image.size, digests)
-            fetched, digests = self._download(image, part, offset, digests, progress)
+            if arrival is not None:
+                part.touch()
+                arrival.started(part, final, offset)
+            fetched, digests = self._download(image, part, offset, digests, progress, arrival)
             sha512 = digests.sha512.hexdigest()
             wrong = _mismatch(image, digests)
             if wrong is not None:
@@ -248,6 +260,35 @@ class ImageCache:
                 md5_file.write_text(checksum + "\n")
             part.replace(final)
         return CachedImage(final, checksum, fetched, sha512)
+
+    def stream(
+        self, image: ListedImage, progress: Callable[[int], None]
+    ) -> tuple[ImageStream, Future[CachedImage]]:
+        """Download ``image`` as :meth:`fetch` does, on a thread of its own,
+        and give a stream of the file for an upload running meanwhile. The
+        stream ends only once the download matched the list and the file
+        proved a qcow2 that reads no other file; the future is the download."""
+        key = self._key(image)
+        arrival = _Arrival(image.size)
+        final = self._paths(key)[0]
+
+        def download() -> CachedImage:
+            try:
+                cached = self.fetch(image, progress, arrival=arrival)
+                if self.qcow2(cached, image) != cached.path:
+                    raise ImageFileError(f"{image.uri}: the list says qcow2, the file is not one")
+            except BaseException as exc:
+                arrival.failed(exc)
+                raise
+            arrival.finished()
+            return cached
+
+        worker = ThreadPoolExecutor(1, thread_name_prefix="sync-download")
+        try:
+            future = worker.submit(download)
+        finally:
+            worker.shutdown(wait=False)
+        return ImageStream(arrival.open, image.size, image.sha512, final), future
 
     @contextmanager
     def _open(self, image: ListedImage, headers: dict[str, str]) -> Iterator[httpx2.Response]:
@@ -292,9 +333,11 @@ class ImageCache:
         offset: int,
         digests: _Digests,
         progress: Callable[[int], None],
+        arrival: _Arrival | None = None,
     ) -> tuple[int, _Digests]:
         """Append the rest of the file to ``part``; returns the bytes fetched
-        and the digests of the whole file."""
+        and the digests of the whole file. ``arrival`` hears of every byte
+        written."""
         if offset == image.size:
             return 0, digests
         headers = {"Range": f"bytes={offset}-"} if offset else {}
@@ -303,6 +346,8 @@ class ImageCache:
             if response.status_code == 200 and offset:
                 offset = 0  # the server ignores ranges: start again
                 digests = digests.fresh()
+                if arrival is not None:
+                    arrival.restarted()
             elif response.status_code not in (200, 206):
                 raise InputError(
                     f"{image.uri}: HTTP {response.status_code} {response.reason_phrase}",
@@ -313,7 +358,7 @@ class ImageCache:
             with part.open("r+b" if offset else "wb") as out:
                 out.seek(offset)
                 out.truncate()
-                sink = _Sink(out, digests)
+                sink = _Sink(out, digests, arrival)
                 try:
                     for chunk in _batched(response.iter_raw()):
                         done += len(chunk)
@@ -440,13 +485,17 @@ class _Writer:
 
     _FLUSH_BYTES = 64 * 1024 * 1024
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: BinaryIO, arrival: _Arrival | None = None) -> None:
         self._out = out
         self._pending = 0
+        self._arrival = arrival
 
     def __call__(self, chunk: bytes) -> None:
         self._out.write(chunk)
         self._pending += len(chunk)
+        if self._arrival is not None:
+            self._out.flush()  # readable through another descriptor from now on
+            self._arrival.wrote(len(chunk))
         if self._pending >= self._FLUSH_BYTES:
             self._out.flush()
             os.fdatasync(self._out.fileno())
@@ -461,11 +510,11 @@ class _Sink:
 
     _DEPTH = 32  # chunks of about a MiB
 
-    def __init__(self, out: BinaryIO, digests: _Digests) -> None:
+    def __init__(self, out: BinaryIO, digests: _Digests, arrival: _Arrival | None = None) -> None:
         self._queues: list[queue.Queue[bytes | None]] = []
         self._threads: list[threading.Thread] = []
         self._errors: list[BaseException] = []
-        for work in (_Writer(out), digests.update):
+        for work in (_Writer(out, arrival), digests.update):
             q: queue.Queue[bytes | None] = queue.Queue(self._DEPTH)
             thread = threading.Thread(target=self._drain, args=(q, work), daemon=True)
             thread.start()
@@ -493,6 +542,89 @@ class _Sink:
             thread.join()
         if self._errors:
             raise self._errors[0]
+
+
+class _Arrival:
+    """A download as an upload beside it sees it: how much of the file is
+    written, and whether it is complete and checked. Readers get every byte
+    written but the last until :meth:`finished`, and an error after
+    :meth:`failed`, so an upload can end only on a file that passed."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._changed = threading.Condition()
+        self._paths: tuple[Path, Path] | None = None  # where it is written, where it ends
+        self._written = 0
+        self._done = False
+        self._error: BaseException | None = None
+
+    def started(self, part: Path, final: Path, offset: int) -> None:
+        with self._changed:
+            self._paths, self._written = (part, final), offset
+            self._changed.notify_all()
+
+    def wrote(self, count: int) -> None:
+        with self._changed:
+            self._written += count
+            self._changed.notify_all()
+
+    def restarted(self) -> None:
+        """The server ignored the range: the file is written again from its start."""
+        with self._changed:
+            self._written = 0
+
+    def finished(self) -> None:
+        with self._changed:
+            self._done = True
+            self._changed.notify_all()
+
+    def failed(self, error: BaseException) -> None:
+        with self._changed:
+            self._error = error
+            self._changed.notify_all()
+
+    def open(self) -> _ArrivingReader:
+        return _ArrivingReader(self)
+
+    def wait(self, position: int) -> tuple[Path, Path, int]:
+        """Until bytes past ``position`` may be read (or the end is there):
+        the file's paths and how many bytes may be read from ``position``."""
+        with self._changed:
+            while True:
+                if self._error is not None:
+                    raise ImageFileError(f"the download failed: {self._error}")
+                readable = self._size if self._done else min(self._written, self._size - 1)
+                if self._paths is not None and (readable > position or self._done):
+                    return (*self._paths, max(readable - position, 0))
+                self._changed.wait(1.0)
+
+
+class _ArrivingReader:
+    """One reader of an :class:`_Arrival`, from the file's start."""
+
+    def __init__(self, arrival: _Arrival) -> None:
+        self._arrival = arrival
+        self._position = 0
+        self._fd: int | None = None
+
+    def read(self, size: int = -1, /) -> bytes:
+        part, final, readable = self._arrival.wait(self._position)
+        if readable == 0:
+            return b""
+        if self._fd is None:
+            try:
+                self._fd = os.open(part, os.O_RDONLY)
+            except FileNotFoundError:  # renamed as it was finished
+                self._fd = os.open(final, os.O_RDONLY)
+        want = readable if size is None or size < 0 else min(size, readable)
+        chunk = os.pread(self._fd, want, self._position)
+        self._position += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _rehash(part: Path, size: int, digests: _Digests) -> int:

@@ -22,6 +22,7 @@ from slipway.domain.machines import (
     Capability,
     CloudImage,
     ImageSource,
+    ImageStream,
     Machine,
     MachineSpec,
     Rule,
@@ -95,6 +96,14 @@ class Connector(Protocol):
         become the image's metadata before anyone can see it; the image shows
         only once the cloud holds exactly the file's bytes, and a failed
         upload deletes what it created."""
+        ...
+
+    def stream_image(
+        self, stream: ImageStream, name: str, properties: Mapping[str, str]
+    ) -> CloudImage:
+        """Upload a qcow2 file as it downloads (``Capability.IMAGE_STREAMING``):
+        the same promises as ``upload_image``; a stream that fails fails the
+        upload, and nothing of it stays."""
         ...
 
     def register_image(

@@ -7,6 +7,7 @@ It behaves like a slow, sometimes failing cloud on request: machines stay
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import threading
 from collections.abc import Mapping, Sequence
@@ -17,6 +18,7 @@ from slipway.domain.machines import (
     Capability,
     CloudImage,
     ImageSource,
+    ImageStream,
     Machine,
     MachineSpec,
     MachineState,
@@ -173,6 +175,32 @@ class FakeConnector:
             self._enter("upload_image")
             if not path.is_file():
                 raise NotFound(f"image file {path} does not exist")
+            image = CloudImage(f"img-{next(self._ids)}", name, dict(properties))
+            self._images[image.id] = image
+            self.shared[image.id] = set()
+            return image
+
+    def stream_image(
+        self, stream: ImageStream, name: str, properties: Mapping[str, str]
+    ) -> CloudImage:
+        """Reads the stream to its end, as a cloud receiving it would; a
+        stream that fails leaves nothing."""
+        with self._lock:
+            self._enter("stream_image")
+        reason = self.unsupported.get(Capability.IMAGE_STREAMING)
+        if reason is not None:
+            raise Unsupported(reason, cloud=self.cloud)
+        digest, size = hashlib.sha512(), 0
+        reader = stream.open()
+        try:
+            while chunk := reader.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+        finally:
+            reader.close()
+        if (size, digest.hexdigest()) != (stream.size, stream.sha512):
+            raise CloudError(f"upload image {name}: the bytes are not the file's", cloud=self.cloud)
+        with self._lock:
             image = CloudImage(f"img-{next(self._ids)}", name, dict(properties))
             self._images[image.id] = image
             self.shared[image.id] = set()

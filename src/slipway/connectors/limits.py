@@ -18,9 +18,13 @@ DRIVER_LIMITS: Mapping[str, Mapping[Capability, str]] = {
     "local": {
         Capability.IMAGE_FROM_URL: "the local cloud stores image files; download the file first",
         Capability.IMAGE_SHARING: "the local cloud has no projects to share an image with",
+        Capability.IMAGE_STREAMING: (
+            "the local image store takes a finished file by a hard link, at no cost"
+        ),
     },
     "ec2": {
         Capability.IMAGE_FROM_URL: "EC2 does not fetch images from a URL; upload the file",
+        Capability.IMAGE_STREAMING: ("Slipway sends EC2 a finished file, as EBS snapshot blocks"),
     },
     "exoscale": {
         Capability.IMAGE_UPLOAD: (
@@ -31,6 +35,7 @@ DRIVER_LIMITS: Mapping[str, Mapping[Capability, str]] = {
         Capability.IMAGE_SHARING: (
             "Exoscale templates belong to one organization and cannot be shared with another"
         ),
+        Capability.IMAGE_STREAMING: "Exoscale downloads templates itself, from a URL",
         Capability.CONSOLE_LOG: (
             "Exoscale's API offers an instance's console only as a VNC session "
             "(a console-proxy URL), not as text to read"

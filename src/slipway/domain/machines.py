@@ -5,9 +5,11 @@ Connectors translate their provider's states and JSON into these at the edge.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
 
 __all__ = [
     "RUN_TAG",
@@ -53,6 +55,7 @@ class Capability(StrEnum):
     FLAVOR_LISTING = "flavor_listing"
     IMAGE_FROM_URL = "image_from_url"
     IMAGE_SHARING = "image_sharing"
+    IMAGE_STREAMING = "image_streaming"
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,30 @@ class ImageSource:
     sha512: str
     md5: str
     format: str = "qcow2"
+
+
+class ArrivingBytes(Protocol):
+    """A reader of a file that may still be arriving: ``read`` waits for
+    bytes and raises when the file will not be what was promised."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ImageStream:
+    """A qcow2 file to upload while it downloads (``Capability.IMAGE_STREAMING``):
+    ``open()`` gives a reader whose end (EOF) comes only once the download
+    matched ``size`` and ``sha512`` and the file was found to be a qcow2
+    that reads nothing else; until then its last bytes are held back, so an
+    upload can never finish on a file that fails its checks. ``path`` is
+    where the whole file is once the reader has reached its end."""
+
+    open: Callable[[], ArrivingBytes]
+    size: int
+    sha512: str
+    path: Path
 
 
 @dataclass(frozen=True)

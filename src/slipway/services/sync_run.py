@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -16,7 +17,7 @@ from typing import Protocol
 
 from slipway.connectors.base import Connector, require, supports
 from slipway.domain.imagelists import ImageList, ListedImage, PreviousAcceptance
-from slipway.domain.machines import Capability, CloudImage, ImageSource
+from slipway.domain.machines import Capability, CloudImage, ImageSource, ImageStream
 from slipway.domain.sync import (
     ESSENTIAL_PROPERTIES,
     SYNC_KEY,
@@ -32,7 +33,13 @@ from slipway.domain.sync import (
     image_properties,
     plan_sync,
 )
-from slipway.errors import Conflict, ImageListRejected, InputError, SlipwayError, Unsupported
+from slipway.errors import (
+    Conflict,
+    ImageListRejected,
+    PropertiesDoNotFit,
+    SlipwayError,
+    Unsupported,
+)
 from slipway.services.ports import SyncUnitOfWork
 
 __all__ = [
@@ -115,6 +122,14 @@ class ImageFiles(Protocol):
         """Download ``image.uri`` into the cache (resuming what is there),
         hashing as it streams (and its MD5 too with ``md5``); refuse a size or
         SHA-512 that is not the list's."""
+        ...
+
+    def stream(
+        self, image: ListedImage, progress: Callable[[int], None]
+    ) -> tuple[ImageStream, Future[CachedImage]]:
+        """Download as ``fetch`` does, on a thread of its own, and give a
+        stream of the file for an upload meanwhile: it ends only once the
+        download matched and the file proved a qcow2 reading no other file."""
         ...
 
     def qcow2(self, cached: CachedImage, image: ListedImage) -> Path:
@@ -410,6 +425,10 @@ class SyncRun:
         native = self._adopt(connector, planned)
         if native is not None:
             sha512 = image.sha512 or native.properties.get("sha512", "")
+        elif _streams(connector, image):
+            properties = image_properties(image, image_list, self.subscription.name, planned.key)
+            native = self._stream(connector, image, native_name(image, planned.key), properties)
+            sha512 = image.sha512
         else:
             uploads = supports(connector, Capability.IMAGE_UPLOAD)
             cached = self._download(image, md5=not uploads)  # a cloud fetching it checks an MD5
@@ -461,16 +480,49 @@ class SyncRun:
                     connector.delete_image(leftover.id)
         return usable
 
-    def _download(self, image: ListedImage, *, md5: bool) -> CachedImage:
+    def _moved(self, image: ListedImage) -> Callable[[int], None]:
         def moved(done: int) -> None:
             self._keep_alive()
             if self.progress is not None:
                 self.progress("download", image.title or image.identifier, done, image.size)
 
+        return moved
+
+    def _download(self, image: ListedImage, *, md5: bool) -> CachedImage:
         with self._step("download", image) as step:
-            cached = self.parts.files.fetch(image, moved, md5=md5)
+            cached = self.parts.files.fetch(image, self._moved(image), md5=md5)
             step["bytes"] = cached.fetched
         return cached
+
+    def _stream(
+        self, connector: Connector, image: ListedImage, name: str, properties: dict[str, str]
+    ) -> CloudImage:
+        """Download and upload at once: the upload reads the file as it
+        arrives, and can end only once the download has matched the list."""
+        start = time.monotonic()
+        stream, download = self.parts.files.stream(image, self._moved(image))
+        try:
+            native = _fitting(lambda p: connector.stream_image(stream, name, p), properties)
+        except SlipwayError as exc:
+            upload_error: SlipwayError | None = exc
+        else:
+            upload_error = None
+        uploaded = time.monotonic() - start
+        try:
+            cached = download.result()  # even after a failed upload: the next sync uses it
+        except SlipwayError as exc:
+            self.steps.append(SyncStep("download", "failed", time.monotonic() - start,
+                                       image.identifier, image.title, 0, str(exc)))  # fmt: skip
+            raise
+        self.steps.append(SyncStep("download", "ok", time.monotonic() - start,
+                                   image.identifier, image.title, cached.fetched))  # fmt: skip
+        if upload_error is not None:
+            self.steps.append(SyncStep("upload", "failed", uploaded, image.identifier,
+                                       image.title, 0, str(upload_error)))  # fmt: skip
+            raise upload_error
+        self.steps.append(SyncStep("upload", "ok", uploaded, image.identifier, image.title,
+                                   image.size, "while downloading"))  # fmt: skip
+        return native
 
     def _hide(self, connector: Connector, image: SyncedImage, why: str) -> None:
         listed = _as_listed(image)
@@ -517,9 +569,21 @@ def _fitting(put: Callable[[dict[str, str]], CloudImage], properties: dict[str, 
     for tier in tiers[:-1]:
         try:
             return put(tier)
-        except InputError:
+        except PropertiesDoNotFit:
             continue
     return put(tiers[-1])
+
+
+def _streams(connector: Connector, image: ListedImage) -> bool:
+    """Whether the image goes up while it downloads: a cloud that takes a
+    stream, a qcow2 as the list says (nothing to convert), a SHA-512 known
+    before the download (a list's image, not an OCI repository's)."""
+    return (
+        supports(connector, Capability.IMAGE_UPLOAD)
+        and supports(connector, Capability.IMAGE_STREAMING)
+        and (image.format or "qcow2").lower() == "qcow2"
+        and bool(image.sha512)
+    )
 
 
 def _as_listed(image: SyncedImage) -> ListedImage:

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from slipway.domain.machines import CloudImage
-from slipway.errors import CloudError, ImageFileError, InputError, ToolError
+from slipway.errors import CloudError, ImageFileError, InputError, PropertiesDoNotFit, ToolError
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -100,7 +100,7 @@ def check_properties(name: str, properties: Mapping[str, str]) -> None:
             field="name",
         )
     if len(properties) > MAX_PROPERTIES:
-        raise InputError(
+        raise PropertiesDoNotFit(
             f"image {name}: {len(properties)} properties, EC2 keeps at most "
             f"{MAX_PROPERTIES} as tags (50 less one for Slipway)",
             field="properties",
@@ -109,10 +109,10 @@ def check_properties(name: str, properties: Mapping[str, str]) -> None:
         if key in (HIDDEN_TAG, IMAGE_TAG) or key.lower().startswith("aws:"):
             raise InputError(f"image {name}: property {key!r} is a reserved tag name")
         if not 1 <= len(key) <= 128:
-            raise InputError(f"image {name}: property name {key[:40]!r}… is longer than "
-                             "EC2's 128 characters for a tag key")  # fmt: skip
+            raise PropertiesDoNotFit(f"image {name}: property name {key[:40]!r}… is longer "
+                                     "than EC2's 128 characters for a tag key")  # fmt: skip
         if len(value) > 256:
-            raise InputError(
+            raise PropertiesDoNotFit(
                 f"image {name}: property {key} is {len(value)} characters long, EC2 keeps "
                 "at most 256 in a tag value",
                 field="properties",

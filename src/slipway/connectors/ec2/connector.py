@@ -33,6 +33,7 @@ from slipway.domain.machines import (
     Capability,
     CloudImage,
     ImageSource,
+    ImageStream,
     Machine,
     MachineSpec,
     MachineState,
@@ -335,6 +336,11 @@ class Ec2Connector:
                 self.cloud, self.client, self.ebs_client, path, name, properties,
                 timeout_s=self.image_timeout_s, poll_s=self.image_poll_s,
             )  # fmt: skip
+
+    def stream_image(
+        self, stream: ImageStream, name: str, properties: Mapping[str, str]
+    ) -> CloudImage:
+        raise Unsupported(self.unsupported[Capability.IMAGE_STREAMING], cloud=self.cloud)
 
     def register_image(
         self, source: ImageSource, name: str, properties: Mapping[str, str]

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from slipway.domain.machines import CloudImage, ImageSource
-from slipway.errors import InputError
+from slipway.errors import InputError, PropertiesDoNotFit
 
 __all__ = [
     "HIDDEN_MARK",
@@ -59,7 +59,7 @@ def description_of(name: str, properties: Mapping[str, str]) -> str:
         kept[key] = str(value)
         length = len(_block(kept))
         if length > room:
-            raise InputError(
+            raise PropertiesDoNotFit(
                 f"image {name}: property {key} does not fit: Exoscale keeps a template's "
                 f"properties in its description, at most {room} characters here, "
                 f"and the properties up to {key} need {length}",

@@ -46,6 +46,7 @@ from slipway.domain.machines import (
     Capability,
     CloudImage,
     ImageSource,
+    ImageStream,
     Machine,
     MachineSpec,
     MachineState,
@@ -320,6 +321,11 @@ class ExoscaleConnector:
 
     def upload_image(self, path: Path, name: str, properties: Mapping[str, str]) -> CloudImage:
         raise Unsupported(self.unsupported[Capability.IMAGE_UPLOAD], cloud=self.cloud)
+
+    def stream_image(
+        self, stream: ImageStream, name: str, properties: Mapping[str, str]
+    ) -> CloudImage:
+        raise Unsupported(self.unsupported[Capability.IMAGE_STREAMING], cloud=self.cloud)
 
     def register_image(
         self, source: ImageSource, name: str, properties: Mapping[str, str]

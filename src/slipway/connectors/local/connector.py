@@ -45,6 +45,7 @@ from slipway.domain.machines import (
     Capability,
     CloudImage,
     ImageSource,
+    ImageStream,
     Machine,
     MachineSpec,
     MachineState,
@@ -590,6 +591,11 @@ class LocalConnector:
         if not path.is_file():
             raise NotFound(f"image file {path} does not exist")
         return self.images_store.add(path, name, properties)
+
+    def stream_image(
+        self, stream: ImageStream, name: str, properties: Mapping[str, str]
+    ) -> CloudImage:
+        raise Unsupported(self.unsupported[Capability.IMAGE_STREAMING], cloud=self.cloud)
 
     def register_image(
         self, source: ImageSource, name: str, properties: Mapping[str, str]

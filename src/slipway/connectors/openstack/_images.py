@@ -5,6 +5,10 @@ one streamed PUT while its SHA-512 and MD5 are computed on the way (no second
 copy in memory, no second read), and the image is shown only once Glance's
 own hash of what it stored matches. A mismatch deletes the image.
 
+A sync's download can be sent while it arrives (:func:`upload_stream`): its
+SHA-512 is known from the list and checked by the download, whose last
+bytes are held back until it matched, so the PUT cannot end on bad bytes.
+
 openstacksdk traps avoided: ``update_image`` sends a patch that drops the
 properties it was not given — ``update_image_properties`` merges; the image a
 create returns is still ``queued`` — it is fetched again until ``active``.
@@ -20,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from slipway.connectors.openstack._errors import translated
-from slipway.domain.machines import CloudImage
+from slipway.domain.machines import ArrivingBytes, CloudImage, ImageStream
 from slipway.errors import CloudError, ImageFileError
 
 if TYPE_CHECKING:
@@ -36,6 +40,7 @@ __all__ = [
     "share",
     "to_cloud_image",
     "upload",
+    "upload_stream",
     "users",
 ]
 
@@ -51,7 +56,9 @@ class _HashingReader:
     which case nothing is hashed on the way: Glance hashes what it stores,
     and that is compared with the known value."""
 
-    def __init__(self, file: BinaryIO, size: int, known_sha512: str | None = None) -> None:
+    def __init__(
+        self, file: BinaryIO | ArrivingBytes, size: int, known_sha512: str | None = None
+    ) -> None:
         self._file = file
         self._size = size
         self.known_sha512 = known_sha512
@@ -165,12 +172,46 @@ def upload(
 ) -> CloudImage:
     """Upload the qcow2 file at ``path`` as image ``name`` with ``properties``;
     returns it once Glance holds exactly the file's bytes."""
+    from slipway.imagekit.store import known_sha512
+
     try:
         size = path.stat().st_size
         file = path.open("rb")
     except OSError as exc:
         raise ImageFileError(f"cannot read {path}: {exc}") from exc
-    with file, translated(cloud, f"upload image {name}"):
+    with file:
+        reader = _HashingReader(file, size, known_sha512(path))
+        return _send(cloud, connection, reader, path, name, properties, timeout_s)
+
+
+def upload_stream(
+    cloud: str,
+    connection: Connection,
+    stream: ImageStream,
+    name: str,
+    properties: Mapping[str, str],
+    timeout_s: float = UPLOAD_TIMEOUT_S,
+) -> CloudImage:
+    """Upload a qcow2 file while it downloads; the same promises as :func:`upload`."""
+    file = stream.open()
+    try:
+        reader = _HashingReader(file, stream.size, stream.sha512)
+        return _send(cloud, connection, reader, stream.path, name, properties, timeout_s)
+    finally:
+        file.close()
+
+
+def _send(
+    cloud: str,
+    connection: Connection,
+    reader: _HashingReader,
+    path: Path,
+    name: str,
+    properties: Mapping[str, str],
+    timeout_s: float,
+) -> CloudImage:
+    """Create the hidden record, PUT the bytes, check Glance's hash, show it."""
+    with translated(cloud, f"upload image {name}"):
         from openstack.image.v2.image import Image
 
         proxy = glance(connection)
@@ -180,12 +221,9 @@ def upload(
             is_hidden=True, **properties,
         ).create(proxy)  # fmt: skip
         try:
-            from slipway.imagekit.store import known_sha512
-
-            reader = _HashingReader(file, size, known_sha512(path))
-            record.upload(proxy, data=reader, size=size)
+            record.upload(proxy, data=reader, size=len(reader))
             stored = _active(cloud, connection, str(record.id), timeout_s)
-            _verify(cloud, stored, reader, size, path)
+            _verify(cloud, stored, reader, len(reader), path)
             proxy.update_image_properties(stored, meta={"os_hidden": False})
             return to_cloud_image(proxy.get_image(stored.id))
         except BaseException:

@@ -32,6 +32,7 @@ from slipway.connectors.openstack._images import (
     share,
     to_cloud_image,
     upload,
+    upload_stream,
     users,
 )
 from slipway.domain.machines import (
@@ -39,6 +40,7 @@ from slipway.domain.machines import (
     Capability,
     CloudImage,
     ImageSource,
+    ImageStream,
     Machine,
     MachineSpec,
     MachineState,
@@ -280,6 +282,11 @@ class OpenStackConnector:
 
     def upload_image(self, path: Path, name: str, properties: Mapping[str, str]) -> CloudImage:
         return upload(self.cloud, self.connection, path, name, properties)
+
+    def stream_image(
+        self, stream: ImageStream, name: str, properties: Mapping[str, str]
+    ) -> CloudImage:
+        return upload_stream(self.cloud, self.connection, stream, name, properties)
 
     def register_image(
         self, source: ImageSource, name: str, properties: Mapping[str, str]
