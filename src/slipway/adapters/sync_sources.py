@@ -27,7 +27,7 @@ import queue
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -272,22 +272,23 @@ class ImageCache:
         arrival = _Arrival(image.size)
         final = self._paths(key)[0]
 
-        def download() -> CachedImage:
+        future: Future[CachedImage] = Future()
+
+        def download() -> None:
             try:
                 cached = self.fetch(image, progress, arrival=arrival)
                 if self.qcow2(cached, image) != cached.path:
                     raise ImageFileError(f"{image.uri}: the list says qcow2, the file is not one")
             except BaseException as exc:
                 arrival.failed(exc)
-                raise
+                future.set_exception(exc)
+                return
             arrival.finished()
-            return cached
+            future.set_result(cached)
 
-        worker = ThreadPoolExecutor(1, thread_name_prefix="sync-download")
-        try:
-            future = worker.submit(download)
-        finally:
-            worker.shutdown(wait=False)
+        # A daemon: an interrupted sync (Ctrl-C) does not wait for the download
+        # to end; the next one resumes it from the cache.
+        threading.Thread(target=download, name="sync-download", daemon=True).start()
         return ImageStream(arrival.open, image.size, image.sha512, final), future
 
     @contextmanager
