@@ -251,3 +251,31 @@ def test_a_download_from_the_registry_resumes_where_it_stopped(registry, tmp_pat
     assert cached.fetched == len(whole) - 1000  # a range request, not the whole blob again
     assert cached.path.read_bytes() == whole
     assert cached.sha512 == hashlib.sha512(whole).hexdigest()
+
+
+def test_a_hostile_registry_s_tag_names_are_not_sent_back_to_it() -> None:
+    from slipway.adapters.oci.repository import parse_repository, read_repository
+    from tests.integration.oci.scripted_registry import ScriptedRegistry, disk_manifest
+
+    registry = ScriptedRegistry()
+    try:
+        tags = {"name": "egi/x", "tags": ["../../v2/other/manifests/secret", "ok", "ok"]}
+        registry.route(
+            "GET", "/v2/egi/x/tags/list?n=200", lambda ex: ex.send(200, json.dumps(tags).encode())
+        )
+        manifest = disk_manifest([(b"disk", 4, {})])
+        registry.route(
+            "GET",
+            "/v2/egi/x/manifests/ok",
+            lambda ex: ex.send(200, manifest, headers={"Content-Type": MANIFEST}),
+        )
+        state = read_repository(parse_repository(registry.reference("egi/x")))
+    finally:
+        registry.stop()
+    assert [i.tag for i in state.images] == ["ok"]  # once
+    ((shown, why),) = state.skipped
+    assert "../../v2" in shown and why == "not a tag by the OCI grammar"
+    assert registry.paths() == ["/v2/egi/x/tags/list?n=200", "/v2/egi/x/manifests/ok"]
+
+
+MANIFEST = "application/vnd.oci.image.manifest.v1+json"

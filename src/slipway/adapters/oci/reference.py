@@ -16,6 +16,7 @@ __all__ = [
     "DEFAULT_TAG",
     "OciReference",
     "is_loopback",
+    "is_tag",
     "parse_reference",
     "registry_url",
     "tag_given",
@@ -85,6 +86,11 @@ def parse_reference(text: str) -> OciReference:
     elif tag is None:
         tag = DEFAULT_TAG
     return OciReference(host=host, repository=name, tag=tag, digest=digest or None)
+
+
+def is_tag(text: str) -> bool:
+    """Whether ``text`` is a tag by the distribution specification's grammar."""
+    return _TAG.fullmatch(text) is not None
 
 
 def tag_given(text: str) -> bool:

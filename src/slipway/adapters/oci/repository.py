@@ -20,7 +20,7 @@ from slipway.adapters.oci._session import RegistrySession
 from slipway.adapters.oci._streams import Timeouts
 from slipway.adapters.oci.manifest import Descriptor, parse_manifest
 from slipway.adapters.oci.pull import fetch_manifest
-from slipway.adapters.oci.reference import OciReference, parse_reference, tag_given
+from slipway.adapters.oci.reference import OciReference, is_tag, parse_reference, tag_given
 from slipway.errors import ArtifactRejected, InputError
 
 __all__ = ["MAX_TAGS", "RepositoryImage", "RepositoryState", "parse_repository", "read_repository"]
@@ -83,7 +83,10 @@ def read_repository(
         tags = [source.tag] if source.tag is not None else _tags(registry, check_url)
         images: list[RepositoryImage] = []
         skipped: list[tuple[str, str]] = []
-        for tag in sorted(tags):
+        for tag in sorted(set(tags)):
+            if not is_tag(tag):  # a registry's answer is not trusted to be a tag
+                skipped.append((ascii(tag)[:140], "not a tag by the OCI grammar"))
+                continue
             raw, digest = fetch_manifest(registry, tag)
             try:
                 manifest = parse_manifest(raw, registry=registry.host)
