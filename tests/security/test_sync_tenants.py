@@ -144,3 +144,16 @@ def test_the_server_does_not_fetch_lists_or_files_from_its_own_network(tmp_path:
     assert record.outcome.value == "failed"
     assert re.search(r"loopback address \(127\.0\.0\.1\)", record.steps[0].detail)
     assert world.server.requests == []
+
+
+def test_a_subscription_from_another_user_is_refused_before_its_source_is_looked_at(
+    tmp_path: Path,
+) -> None:
+    from slipway.errors import PermissionDenied
+
+    world = SyncWorld(tmp_path, f"sqlite:///{tmp_path}/slipway.db", fetch_private=False)
+    try:
+        with pytest.raises(PermissionDenied):  # not the address guard's answer
+            world.subscribe(service=world.sync("mallory"))
+    finally:
+        world.close()

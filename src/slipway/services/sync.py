@@ -132,6 +132,8 @@ class SyncService:
     # -- subscriptions -----------------------------------------------------------------
 
     def add(self, new: NewSubscription) -> Subscription:
+        with self._uow() as uow:  # rights first: a source is not even resolved for others
+            self._require_admin(uow)
         problem = subscription_name_problem(new.name)
         if problem:
             raise InputError(problem, field="name")
