@@ -279,3 +279,29 @@ def test_a_hostile_registry_s_tag_names_are_not_sent_back_to_it() -> None:
 
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def test_a_registry_s_manifests_are_bounded_in_all(monkeypatch) -> None:
+    from slipway.adapters.oci import repository
+    from slipway.errors import RegistryError
+    from tests.integration.oci.scripted_registry import ScriptedRegistry, disk_manifest
+
+    manifest = disk_manifest([(b"disk", 4, {"note": "x" * 4000})])
+    monkeypatch.setattr(repository, "MAX_MANIFESTS_BYTES", 3 * len(manifest))
+    registry = ScriptedRegistry()
+    try:
+        tags = {"name": "egi/x", "tags": [f"t{n}" for n in range(10)]}
+        registry.route(
+            "GET", "/v2/egi/x/tags/list?n=200", lambda ex: ex.send(200, json.dumps(tags).encode())
+        )
+        for n in range(10):
+            registry.route(
+                "GET",
+                f"/v2/egi/x/manifests/t{n}",
+                lambda ex: ex.send(200, manifest, headers={"Content-Type": MANIFEST}),
+            )
+        with pytest.raises(RegistryError, match="manifests are over"):
+            repository.read_repository(repository.parse_repository(registry.reference("egi/x")))
+    finally:
+        registry.stop()
+    assert len(registry.paths()) == 1 + 4  # the tag list, and no manifest past the bound

@@ -29,6 +29,9 @@ MAX_TAGS = 1000
 """Tags read from one repository; past this, a subscription names its tag."""
 _PAGE = 200
 _MAX_TAG_PAGE_BYTES = 1024 * 1024
+MAX_MANIFESTS_BYTES = 32 * 1024 * 1024
+"""Manifest bytes read from one repository in all: a registry answering
+1,000 tags with 4 MiB manifests each would otherwise have 4 GiB read and kept."""
 
 
 @dataclass(frozen=True)
@@ -83,11 +86,19 @@ def read_repository(
         tags = [source.tag] if source.tag is not None else _tags(registry, check_url)
         images: list[RepositoryImage] = []
         skipped: list[tuple[str, str]] = []
+        read = 0
         for tag in sorted(set(tags)):
             if not is_tag(tag):  # a registry's answer is not trusted to be a tag
                 skipped.append((ascii(tag)[:140], "not a tag by the OCI grammar"))
                 continue
             raw, digest = fetch_manifest(registry, tag)
+            read += len(raw)
+            if read > MAX_MANIFESTS_BYTES:
+                raise registry.error(
+                    f"{registry.reference.repository}: its manifests are over "
+                    f"{MAX_MANIFESTS_BYTES // (1024 * 1024)} MiB in all",
+                    hint="subscribe to one tag: oci://HOST/REPOSITORY:TAG",
+                )
             try:
                 manifest = parse_manifest(raw, registry=registry.host)
             except ArtifactRejected as exc:
